@@ -1,0 +1,12 @@
+"""srcdiff: reverse-mode automatic differentiation of Python by source transformation.
+
+``@srcdiff.grad`` reads a function's source, generates a forward sweep and an adjoint
+(reverse) sweep as new Python source, and compiles it with Numba.
+"""
+
+__version__ = "0.1.0"
+
+from .api import grad, value_and_grad  # noqa: E402
+from .errors import SrcdiffError, UnsupportedSyntaxError  # noqa: E402
+
+__all__ = ["grad", "value_and_grad", "SrcdiffError", "UnsupportedSyntaxError", "__version__"]

@@ -1,0 +1,155 @@
+"""Stage 3: what the reverse transform needs to know about a normalized function.
+
+* kinds: which variables hold bools, ints, floats or arrays (from the argument kinds);
+* activity: which float variables depend on a differentiated input AND influence a
+  result; only those get adjoints;
+* to-be-recorded: which variables the reverse sweep reads after they may have been
+  overwritten; only those are saved on a tape.
+
+Each analysis is a small fixed point over the statement list, insensitive to order
+(a sound over-approximation: an extra active or taped variable costs time, never
+correctness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import ir
+from .errors import SrcdiffError
+from .ir import Assign, Call, Const, Expr, For, Name, Op
+from .rules import PRIMITIVES, join_kinds
+
+# result kinds of a called function, given its argument kinds
+CalleeKinds = Callable[[str, tuple[str, ...]], tuple[str, ...]]
+
+
+def const_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return "int" if isinstance(value, int) else "float"
+
+
+def expr_kind(expr: Expr, kinds: dict[str, str]) -> str | None:
+    if isinstance(expr, Name):
+        return kinds.get(expr.id)
+    if isinstance(expr, Const):
+        return const_kind(expr.value)
+    arg_kinds = tuple(expr_kind(a, kinds) for a in expr.args)
+    if None in arg_kinds:
+        return None
+    return PRIMITIVES[expr.prim].kind(arg_kinds, expr.args)
+
+
+def infer_kinds(
+    fn: ir.Function, param_kinds: dict[str, str], callee_kinds: CalleeKinds
+) -> dict[str, str]:
+    """The kind of every variable, joined over all its assignments."""
+    kinds = dict(param_kinds)
+    statements = list(ir.walk(fn.body))
+    changed = True
+    while changed:
+        changed = False
+        for stmt in statements:
+            for target, kind in _assigned_kinds(stmt, kinds, callee_kinds):
+                if kind is None:
+                    continue
+                joined = _join(kinds.get(target), kind, target, stmt)
+                if joined != kinds.get(target):
+                    kinds[target] = joined
+                    changed = True
+    for stmt in statements:  # names only ever assigned from themselves: default to float
+        for target in ir.targets_of(stmt):
+            kinds.setdefault(target, "float")
+    return kinds
+
+
+def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, str], callee_kinds: CalleeKinds):
+    if isinstance(stmt, Assign):
+        yield stmt.target, expr_kind(stmt.value, kinds)
+    elif isinstance(stmt, For):
+        yield stmt.var, "int"
+    elif isinstance(stmt, Call):
+        arg_kinds = tuple(expr_kind(a, kinds) for a in stmt.args)
+        if None not in arg_kinds:
+            yield from zip(stmt.targets, callee_kinds(stmt.func, arg_kinds), strict=True)
+
+
+def _join(old: str | None, new: str, target: str, stmt: ir.Stmt) -> str:
+    if old is None or old == new:
+        return new
+    if old.startswith("array") or new.startswith("array"):
+        raise (stmt.loc.error if stmt.loc else SrcdiffError)(
+            f"`{target}` holds both {old} and {new} values; use separate names"
+        )
+    return join_kinds((old, new))
+
+
+def differentiable_args(expr: Expr) -> list[str]:
+    """The variables an assignment's value depends on differentiably."""
+    if isinstance(expr, Name):
+        return [expr.id]
+    if isinstance(expr, Op):
+        prim = PRIMITIVES[expr.prim]
+        return [
+            a.id
+            for a, vjp in zip(expr.args, prim.vjps, strict=True)
+            if vjp is not None and isinstance(a, Name)
+        ]
+    return []
+
+
+def find_active(
+    fn: ir.Function, kinds: dict[str, str], wrt: set[str], results: set[str]
+) -> set[str]:
+    """Float variables that depend on ``wrt`` and influence ``results``."""
+    edges: list[tuple[list[str], tuple[str, ...]]] = []  # (sources, targets)
+    for stmt in ir.walk(fn.body):
+        if isinstance(stmt, Assign):
+            edges.append((differentiable_args(stmt.value), (stmt.target,)))
+        elif isinstance(stmt, Call):
+            sources = [a.id for a in stmt.args if isinstance(a, Name)]
+            edges.append((sources, stmt.targets))
+
+    def is_float(name: str) -> bool:
+        return kinds.get(name) == "float"
+
+    varied = {v for v in wrt if is_float(v)}
+    useful = {r for r in results if is_float(r)}
+    changed = True
+    while changed:
+        changed = False
+        for sources, targets in edges:
+            if any(s in varied for s in sources):
+                new = {t for t in targets if is_float(t)} - varied
+                if new:
+                    varied |= new
+                    changed = True
+            if any(t in useful for t in targets):
+                new = {s for s in sources if is_float(s)} - useful
+                if new:
+                    useful |= new
+                    changed = True
+    return varied & useful
+
+
+def definition_counts(fn: ir.Function) -> dict[str, int]:
+    """How many times each variable may be assigned: a site inside a loop counts twice."""
+    counts = {p: 1 for p in fn.params}
+
+    def visit(block: list[ir.Stmt], in_loop: bool) -> None:
+        for stmt in block:
+            for target in ir.targets_of(stmt):
+                counts[target] = counts.get(target, 0) + (2 if in_loop else 1)
+            nested = in_loop or isinstance(stmt, (ir.For, ir.While))
+            for child in ir.child_blocks(stmt):
+                visit(child, nested)
+
+    visit(fn.body, False)
+    return counts
+
+
+def to_be_recorded(fn: ir.Function, reverse_reads: set[str]) -> set[str]:
+    """Variables the reverse sweep reads that may be overwritten before it reads them."""
+    counts = definition_counts(fn)
+    return {v for v in reverse_reads if counts.get(v, 0) > 1}

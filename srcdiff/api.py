@@ -1,0 +1,197 @@
+"""The public API: ``grad`` and ``value_and_grad``.
+
+Decorating reads and checks the function and generates its adjoint for the argument
+kinds the signature suggests, so ``.source`` is there at once and unsupported code is
+reported at decoration. Each new combination of argument kinds (float, int, bool,
+array of a given rank) gets its own generated module, compiled on first call.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import ir
+from .errors import SrcdiffError
+from .jit import CompiledAdjoint
+from .normalize import Program, normalize_program
+from .transform import GeneratedModule, generate
+
+Wrt = int | str | tuple[int | str, ...]
+
+
+def grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None):
+    """The gradient of ``f`` with respect to the argument(s) ``wrt``.
+
+    Usable as ``@grad``, ``@grad(wrt=(0, 1))`` or ``grad(f, wrt="x")``. The result has
+    ``f``'s signature and returns a float for one argument, a tuple for a tuple ``wrt``.
+    ``jit=None`` compiles with Numba and falls back to Python with a warning if Numba
+    cannot compile; ``jit=True`` requires Numba; ``jit=False`` runs plain Python.
+    """
+    if f is None:
+        return functools.partial(grad, wrt=wrt, jit=jit)
+    return GradientFunction(f, wrt, jit, with_value=False)
+
+
+def value_and_grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None):
+    """Like ``grad``, but returns ``(f(*args), gradient)``."""
+    if f is None:
+        return functools.partial(value_and_grad, wrt=wrt, jit=jit)
+    return GradientFunction(f, wrt, jit, with_value=True)
+
+
+class GradientFunction:
+    """A differentiated function: call it, or read the generated ``.source``."""
+
+    def __init__(self, f: Callable, wrt: Wrt, jit: bool | None, with_value: bool):
+        functools.update_wrapper(self, f)
+        self.__wrapped__ = f
+        self.__signature__ = inspect.signature(f)
+        self._jit = jit
+        self._with_value = with_value
+        self._program: Program = normalize_program(f)
+        self._params = list(self.__signature__.parameters)
+        self._wrt_tuple = isinstance(wrt, tuple)
+        self._wrt = tuple(self._param_name(w) for w in (wrt if self._wrt_tuple else (wrt,)))
+        self._wrt_positions = [self._params.index(w) for w in self._wrt]
+        self._check_scalar_result()
+        self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
+        self._by_types: dict[tuple, tuple[CompiledAdjoint, bool]] = {}
+        self._default_kinds = self._guess_kinds()
+        self._default = self._generate(self._default_kinds)
+
+    @property
+    def source(self) -> str:
+        """The generated module: the forward and adjoint sweeps as Python source."""
+        return self._default.source
+
+    def _param_name(self, wrt: int | str) -> str:
+        if isinstance(wrt, bool) or not isinstance(wrt, (int, str)):
+            raise SrcdiffError(f"wrt must be a parameter position or name, not {wrt!r}")
+        if isinstance(wrt, int):
+            if not -len(self._params) <= wrt < len(self._params):
+                raise SrcdiffError(
+                    f"wrt={wrt}: {self.__name__} has {len(self._params)} parameter(s)"
+                )
+            return self._params[wrt]
+        if wrt not in self._params:
+            raise SrcdiffError(f"wrt={wrt!r}: {self.__name__} has no parameter named {wrt!r}")
+        return wrt
+
+    def _check_scalar_result(self) -> None:
+        main = self._program.main
+        if main.n_results != 1:
+            ret = main.ir.body[-1]
+            raise (ret.loc.error if ret.loc else SrcdiffError)(
+                f"{self.__name__} returns {main.n_results} values; grad needs a single float"
+            )
+
+    # --- kinds and variants --------------------------------------------------------------
+    def _guess_kinds(self) -> tuple[str, ...]:
+        """Argument kinds for ``.source`` before any call: annotations, else how the
+        parameter is used (indexed -> array, a range bound -> int), else float."""
+        usage = _usage_kinds(self._program.main.ir)
+        kinds = []
+        for name, param in self.__signature__.parameters.items():
+            annotated = _annotation_kind(param.annotation)
+            if name in self._wrt:
+                kinds.append("float")
+            else:
+                kinds.append(annotated or usage.get(name, "float"))
+        return tuple(kinds)
+
+    def _generate(self, kinds: tuple[str, ...]) -> CompiledAdjoint:
+        if kinds not in self._variants:
+            param_kinds = dict(zip(self._program.main.ir.params, kinds, strict=True))
+            module: GeneratedModule = generate(self._program, self._wrt, param_kinds)
+            self._variants[kinds] = CompiledAdjoint(
+                module.source, module.entry, module.functions, self._jit, self.__name__
+            )
+        return self._variants[kinds]
+
+    def _variant_for(self, args: tuple) -> tuple[CompiledAdjoint, bool]:
+        key = tuple(_type_key(a) for a in args)
+        found = self._by_types.get(key)
+        if found is None:
+            kinds = tuple(_kind_of(a, p) for a, p in zip(args, self._params, strict=True))
+            for position in self._wrt_positions:
+                if kinds[position].startswith("array"):
+                    raise SrcdiffError(
+                        f"{self.__name__}: differentiating with respect to the array "
+                        f"argument {self._params[position]!r} is not supported yet"
+                    )
+            convert = any(kinds[p] != "float" for p in self._wrt_positions)
+            kinds = tuple("float" if i in self._wrt_positions else k for i, k in enumerate(kinds))
+            found = self._by_types[key] = (self._generate(kinds), convert)
+        return found
+
+    # --- calling -------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != len(self._params):
+            bound = self.__signature__.bind(*args, **kwargs)
+            bound.apply_defaults()
+            args = tuple(bound.arguments.values())
+        variant, convert = self._variant_for(args)
+        if convert:
+            args = tuple(
+                float(a) if i in self._wrt_positions else a for i, a in enumerate(args)
+            )
+        value, *grads = variant.call(*args)
+        if self._wrt_tuple:
+            gradient: Any = tuple(grads)
+        else:
+            gradient = grads[0]
+        return (value, gradient) if self._with_value else gradient
+
+    def __repr__(self) -> str:
+        kind = "value_and_grad" if self._with_value else "grad"
+        return f"<srcdiff.{kind} of {self.__name__} with respect to {', '.join(self._wrt)}>"
+
+
+def _type_key(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        return (np.ndarray, value.dtype.str, value.ndim)
+    return type(value)
+
+
+def _kind_of(value: object, name: str) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    if isinstance(value, np.ndarray):
+        element = {"f": "float", "i": "int", "u": "int", "b": "bool"}.get(value.dtype.kind)
+        if element is not None and value.ndim > 0:
+            return f"array:{element}:{value.ndim}"
+    raise SrcdiffError(
+        f"argument {name!r} is a {type(value).__name__}; srcdiff takes floats, ints, bools "
+        "and numeric numpy arrays"
+    )
+
+
+def _annotation_kind(annotation: object) -> str | None:
+    return {float: "float", int: "int", bool: "bool"}.get(annotation)
+
+
+def _usage_kinds(fn: ir.Function) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for stmt in ir.walk(fn.body):
+        if isinstance(stmt, ir.For):
+            for bound in (stmt.start, stmt.stop, stmt.step):
+                for name in ir.names_in(bound):
+                    kinds.setdefault(name, "int")
+        values = [stmt.value] if isinstance(stmt, ir.Assign) else []
+        for value in values:
+            if isinstance(value, ir.Op) and isinstance(value.args[0], ir.Name):
+                array = value.args[0].id
+                if value.prim.startswith("index"):
+                    kinds[array] = f"array:float:{len(value.args) - 1}"
+                elif value.prim in ("shape", "size", "ndim", "len"):
+                    kinds.setdefault(array, "array:float:1")
+    return kinds

@@ -1,0 +1,192 @@
+"""Stage 7a: print IR functions as a readable, self-contained Python module.
+
+Each statement that starts a new line of the user's code is preceded by a comment
+``# file.py:LINE  <the user's code>``, so the adjoint reads against the original.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+
+from . import ir
+from .ir import Const, Expr, Name, Op
+from .rules import PRIMITIVES
+
+RUNTIME_NAMES = ("push", "pop", "new_tape", "sign", "max_weight", "div0")
+AUGMENTED = {"add": ast.Add, "sub": ast.Sub, "mul": ast.Mult, "div": ast.Div}
+TAPE_DTYPES = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}
+
+
+def expr_ast(expr: Expr) -> ast.expr:
+    if isinstance(expr, Name):
+        return ast.Name(expr.id, ast.Load())
+    if isinstance(expr, Const):
+        return _constant(expr.value)
+    prim = PRIMITIVES[expr.prim]
+    bindings = {p: expr_ast(a) for p, a in zip(prim.params, expr.args, strict=True)}
+    return _Substitute(bindings).visit(copy.deepcopy(prim.form))
+
+
+def _constant(value: float | int | bool) -> ast.expr:
+    if isinstance(value, float) and not math.isfinite(value):
+        name = "nan" if math.isnan(value) else "inf"
+        node = ast.Attribute(ast.Name("math", ast.Load()), name, ast.Load())
+        return ast.UnaryOp(ast.USub(), node) if value < 0 else node
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return ast.UnaryOp(ast.USub(), ast.Constant(-value))
+    return ast.Constant(value)
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, bindings: dict[str, ast.expr]):
+        self.bindings = bindings
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return self.bindings.get(node.id, node)
+
+
+def expr_source(expr: Expr) -> str:
+    return ast.unparse(expr_ast(expr))
+
+
+class Printer:
+    """Prints statements with indentation and user-line comments."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.last_line: int | None = None
+
+    def function(self, fn: ir.Function, params: list[str], doc: str = "") -> None:
+        signature = [
+            f"{p}={expr_source(fn.defaults[p])}" if p in fn.defaults else p for p in params
+        ]
+        self.lines.append(f"def {fn.name}({', '.join(signature)}):")
+        if doc:
+            self.lines.append(f'    """{doc}"""')
+        self.last_line = None
+        self.block(fn.body, 1)
+        self.lines.append("")
+        self.lines.append("")
+
+    def block(self, block: list[ir.Stmt], depth: int) -> None:
+        if not any(not isinstance(s, ir.Comment) for s in block):
+            self.line("pass", depth)
+        for stmt in block:
+            self.statement(stmt, depth)
+
+    def line(self, text: str, depth: int) -> None:
+        self.lines.append("    " * depth + text)
+
+    def locate(self, stmt: ir.Stmt, depth: int) -> None:
+        loc = stmt.loc
+        if loc is None or loc.line == self.last_line:
+            return
+        self.last_line = loc.line
+        filename = loc.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        self.line(f"# {filename}:{loc.line}  {loc.text}".rstrip(), depth)
+
+    def statement(self, stmt: ir.Stmt, depth: int) -> None:
+        if isinstance(stmt, ir.Comment):
+            self.line(f"# {stmt.text}", depth)
+            self.last_line = None
+            return
+        self.locate(stmt, depth)
+        if isinstance(stmt, ir.Assign):
+            self.line(assign_source(stmt), depth)
+        elif isinstance(stmt, ir.Call):
+            args = ", ".join(expr_source(a) for a in stmt.args)
+            self.line(f"{', '.join(stmt.targets)} = {stmt.func}({args})", depth)
+        elif isinstance(stmt, ir.Push):
+            tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
+            self.line(f"{tape}, {top} = push({tape}, {top}, {expr_source(stmt.value)})", depth)
+        elif isinstance(stmt, ir.Pop):
+            tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
+            self.line(f"{stmt.target}, {top} = pop({tape}, {top})", depth)
+        elif isinstance(stmt, ir.Return):
+            self.line(f"return {', '.join(expr_source(v) for v in stmt.values)}", depth)
+        elif isinstance(stmt, ir.If):
+            self.if_statement(stmt, depth, "if")
+        elif isinstance(stmt, ir.For):
+            self.line(f"for {stmt.var} in {range_source(stmt)}:", depth)
+            self.loop_body(stmt.body, stmt.exit_test, depth + 1)
+        elif isinstance(stmt, ir.While):
+            self.while_statement(stmt, depth)
+        else:
+            raise TypeError(f"cannot print {stmt!r}")
+
+    def if_statement(self, stmt: ir.If, depth: int, keyword: str) -> None:
+        self.line(f"{keyword} {expr_source(stmt.test)}:", depth)
+        self.block(stmt.body, depth + 1)
+        orelse = stmt.orelse
+        if len(orelse) == 1 and isinstance(orelse[0], ir.If):
+            self.if_statement(orelse[0], depth, "elif")
+        elif orelse:
+            self.line("else:", depth)
+            self.block(orelse, depth + 1)
+
+    def while_statement(self, stmt: ir.While, depth: int) -> None:
+        if not stmt.test_block:
+            self.line(f"while {expr_source(stmt.test)}:", depth)
+            self.loop_body(stmt.body, stmt.exit_test, depth + 1)
+            return
+        self.line("while True:", depth)
+        self.block(stmt.test_block, depth + 1)
+        self.line(f"if not ({expr_source(stmt.test)}):", depth + 1)
+        self.line("break", depth + 2)
+        self.loop_body(stmt.body, stmt.exit_test, depth + 1)
+
+    def loop_body(self, body: list[ir.Stmt], exit_test: Expr | None, depth: int) -> None:
+        self.block(body, depth)
+        if exit_test is not None:
+            self.line(f"if {expr_source(exit_test)}:", depth)
+            self.line("break", depth + 1)
+
+
+def assign_source(stmt: ir.Assign) -> str:
+    value = stmt.value
+    if (
+        isinstance(value, Op)
+        and value.prim in AUGMENTED
+        and value.args[0] == Name(stmt.target)
+    ):
+        target = ast.Name(stmt.target, ast.Store())
+        rhs = expr_ast(value.args[1])
+        return ast.unparse(ast.AugAssign(target, AUGMENTED[value.prim](), rhs))
+    return f"{stmt.target} = {expr_source(value)}"
+
+
+def range_source(stmt: ir.For) -> str:
+    start, stop, step = stmt.start, stmt.stop, stmt.step
+    if step == Const(1):
+        if start == Const(0):
+            return f"range({expr_source(stop)})"
+        return f"range({expr_source(start)}, {expr_source(stop)})"
+    return f"range({expr_source(start)}, {expr_source(stop)}, {expr_source(step)})"
+
+
+def module_source(functions: list[tuple[ir.Function, list[str], str]], header: str) -> str:
+    """The whole generated module: header comment, the imports it needs, the functions."""
+    printer = Printer()
+    for fn, params, doc in functions:
+        printer.function(fn, params, doc)
+    body = "\n".join(printer.lines).rstrip() + "\n"
+    used = _global_names(body)
+    imports = ["import math"] if "math" in used else []
+    if "np" in used:
+        imports.append("import numpy as np")
+    runtime = [n for n in RUNTIME_NAMES if n in used]
+    if runtime:
+        imports.append(f"from srcdiff.runtime import {', '.join(runtime)}")
+    head = "\n".join(f"# {line}".rstrip() for line in header.splitlines())
+    return f"{head}\n" + "\n".join(imports) + "\n\n\n" + body
+
+
+def _global_names(source: str) -> set[str]:
+    tree = ast.parse(source)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.value.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+    }

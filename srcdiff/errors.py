@@ -1,0 +1,43 @@
+"""The errors srcdiff raises on purpose: every one names the user's file and line."""
+
+from __future__ import annotations
+
+
+class SrcdiffError(Exception):
+    """Base class of every error srcdiff raises deliberately."""
+
+
+class UnsupportedSyntaxError(SrcdiffError):
+    """A construct srcdiff cannot differentiate, located in the user's source."""
+
+    def __init__(self, construct: str, filename: str, line: int, col: int = 0, hint: str = ""):
+        self.construct = construct
+        self.filename = filename
+        self.line = line
+        self.col = col
+        self.hint = hint
+        message = f"{filename}:{line}:{col}: {construct} is not supported by srcdiff"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class SourceLocation:
+    """Where a construct sits in the user's file; every IR node carries one."""
+
+    __slots__ = ("filename", "line", "col", "text")
+
+    def __init__(self, filename: str, line: int, col: int = 0, text: str = ""):
+        self.filename = filename
+        self.line = line
+        self.col = col
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.line}"
+
+    def error(self, message: str) -> SrcdiffError:
+        return SrcdiffError(f"{self.filename}:{self.line}:{self.col}: {message}")
+
+    def unsupported(self, construct: str, hint: str = "") -> UnsupportedSyntaxError:
+        return UnsupportedSyntaxError(construct, self.filename, self.line, self.col, hint)

@@ -1,0 +1,397 @@
+"""Stage 1: read a function's source, reject what srcdiff cannot differentiate, and
+resolve every free name (a primitive with a rule, another user function, a constant).
+
+Nothing downstream sees Python objects: after this stage a call is either a primitive
+name or another ``SourceFunction``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import linecache
+import math
+import os
+import textwrap
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import SourceLocation, SrcdiffError
+from .rules import BINOPS, BOOLOPS, COMPAREOPS, UNARYOPS, primitive_for
+
+MODULES = {id(math): "math", id(np): "numpy"}
+
+UNSUPPORTED_STATEMENTS = {
+    ast.Try: "try/except",
+    ast.With: "a with statement",
+    ast.AsyncWith: "async with",
+    ast.AsyncFor: "async for",
+    ast.Raise: "raise",
+    ast.Assert: "assert",
+    ast.Global: "a global statement",
+    ast.Nonlocal: "a nonlocal statement (a closure that mutates state)",
+    ast.ClassDef: "a class definition",
+    ast.FunctionDef: "a nested function definition",
+    ast.AsyncFunctionDef: "a nested function definition",
+    ast.Import: "import",
+    ast.ImportFrom: "import",
+    ast.Delete: "del",
+    ast.Match: "match",
+}
+if hasattr(ast, "TryStar"):
+    UNSUPPORTED_STATEMENTS[ast.TryStar] = "try/except*"
+
+UNSUPPORTED_EXPRESSIONS = {
+    ast.Lambda: "lambda",
+    ast.ListComp: "a list comprehension",
+    ast.SetComp: "a set comprehension",
+    ast.DictComp: "a dict comprehension",
+    ast.GeneratorExp: "a generator expression",
+    ast.Yield: "yield (generators)",
+    ast.YieldFrom: "yield from (generators)",
+    ast.Await: "await",
+    ast.Dict: "a dict literal",
+    ast.Set: "a set literal",
+    ast.List: "a list literal",
+    ast.JoinedStr: "an f-string",
+    ast.NamedExpr: "the walrus operator :=",
+    ast.Starred: "star unpacking",
+    ast.Slice: "slicing (arrays are read one element at a time)",
+}
+
+
+@dataclass
+class SourceFunction:
+    """A user function, parsed, checked and with its free names resolved."""
+
+    func: Callable
+    name: str
+    filename: str
+    tree: ast.FunctionDef
+    lines: list[str]
+    params: list[str]
+    defaults: dict[str, object]
+    locals: set[str]
+    resolved: dict[int, object] = field(default_factory=dict)  # id(ast node) -> resolution
+
+    def loc(self, node: ast.AST) -> SourceLocation:
+        line = getattr(node, "lineno", self.tree.lineno)
+        text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
+        return SourceLocation(self.filename, line, getattr(node, "col_offset", 0), text)
+
+    @property
+    def short_filename(self) -> str:
+        return os.path.basename(self.filename)
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: float | int | bool
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+
+
+def read_function(func: Callable) -> SourceFunction:
+    """Parse ``func`` and check it; raises ``SrcdiffError`` for anything unsupported."""
+    func = inspect.unwrap(func)
+    if not isinstance(func, types.FunctionType):
+        raise SrcdiffError(f"srcdiff differentiates Python functions, not {type(func).__name__}")
+    filename = func.__code__.co_filename
+    try:
+        lines, first_line = inspect.getsourcelines(func)
+        file_lines = inspect.getsourcelines(inspect.getmodule(func) or func)[0]
+    except (OSError, TypeError) as err:
+        raise SrcdiffError(
+            f"{filename}:{func.__code__.co_firstlineno}: cannot read the source of "
+            f"{func.__name__!r} (srcdiff needs functions defined in a file)"
+        ) from err
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    ast.increment_lineno(tree, first_line - 1)
+    fdef = tree.body[0]
+    if isinstance(fdef, ast.AsyncFunctionDef):
+        raise SourceLocation(filename, fdef.lineno).unsupported("an async function")
+    if not isinstance(fdef, ast.FunctionDef):
+        raise SourceLocation(filename, first_line).unsupported(
+            "a lambda", "define the function with def"
+        )
+    source = SourceFunction(
+        func=func,
+        name=func.__name__,
+        filename=filename,
+        tree=fdef,
+        lines=linecache.getlines(filename),
+        params=[a.arg for a in fdef.args.args],
+        defaults=_defaults(func, fdef),
+        locals=set(),
+    )
+    _check_signature(source)
+    source.locals = _assigned_names(fdef) | set(source.params)
+    Checker(source).check()
+    return source
+
+
+def _defaults(func: Callable, fdef: ast.FunctionDef) -> dict[str, object]:
+    names = [a.arg for a in fdef.args.args]
+    values = func.__defaults__ or ()
+    return dict(zip(names[len(names) - len(values):], values, strict=True))
+
+
+def _check_signature(source: SourceFunction) -> None:
+    args = source.tree.args
+    loc = source.loc(source.tree)
+    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+        raise loc.unsupported("*args, **kwargs, keyword-only and positional-only parameters")
+
+
+def _assigned_names(fdef: ast.FunctionDef) -> set[str]:
+    names = set()
+    for node in ast.walk(fdef):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+class Checker(ast.NodeVisitor):
+    """Rejects unsupported syntax and resolves every free name, recording the result."""
+
+    def __init__(self, source: SourceFunction):
+        self.source = source
+        self.scope = _scope_of(source.func)
+
+    def check(self) -> None:
+        body = self.source.tree.body
+        if body and _is_docstring(body[0]):
+            body = body[1:]
+        for stmt in body:
+            self.visit(stmt)
+
+    def unsupported(self, node: ast.AST, construct: str, hint: str = ""):
+        return self.source.loc(node).unsupported(construct, hint)
+
+    # --- statements ---------------------------------------------------------------
+    def generic_visit(self, node: ast.AST) -> None:
+        kind = type(node)
+        if kind in UNSUPPORTED_STATEMENTS:
+            raise self.unsupported(node, UNSUPPORTED_STATEMENTS[kind])
+        if kind in UNSUPPORTED_EXPRESSIONS:
+            raise self.unsupported(node, UNSUPPORTED_EXPRESSIONS[kind])
+        if isinstance(node, ast.operator) and kind not in BINOPS:
+            raise self.unsupported(node, f"the operator {kind.__name__}")
+        super().generic_visit(node)
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        what = ast.unparse(node.value)
+        raise self.unsupported(node, f"an expression statement `{what}`", "its value is discarded")
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self.check_target(target)
+        self.visit(node.value)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if not isinstance(node.target, ast.Name):
+            self.check_target(node.target)
+        if type(node.op) not in BINOPS:
+            raise self.unsupported(node, f"the operator {type(node.op).__name__}")
+        self.visit(node.value)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is None:
+            return
+        self.check_target(node.target)
+        self.visit(node.value)
+
+    def check_target(self, target: ast.expr) -> None:
+        if isinstance(target, ast.Name):
+            return
+        if isinstance(target, ast.Tuple | ast.List) and all(
+            isinstance(e, ast.Name) for e in target.elts
+        ):
+            return
+        if isinstance(target, ast.Subscript):
+            raise self.unsupported(
+                target, "assignment to an element", "arrays are read-only in this version"
+            )
+        raise self.unsupported(target, f"assignment to `{ast.unparse(target)}`")
+
+    def visit_For(self, node: ast.For) -> None:
+        if node.orelse:
+            raise self.unsupported(node, "for ... else")
+        if not isinstance(node.target, ast.Name):
+            raise self.unsupported(node, "a for loop target that is not a single name")
+        iterator = node.iter
+        is_range = (
+            isinstance(iterator, ast.Call)
+            and self.resolve(iterator.func) is builtins.range
+            and 1 <= len(iterator.args) <= 3
+            and not iterator.keywords
+        )
+        if not is_range:
+            raise self.unsupported(
+                node, f"iterating over `{ast.unparse(iterator)}`", "loop over range(...)"
+            )
+        for arg in iterator.args:
+            self.visit(arg)
+        for stmt in node.body:
+            self.visit(stmt)
+
+    def visit_While(self, node: ast.While) -> None:
+        if node.orelse:
+            raise self.unsupported(node, "while ... else")
+        self.generic_visit(node)
+
+    def visit_Return(self, node: ast.Return) -> None:
+        if node.value is None:
+            raise self.unsupported(node, "a return without a value")
+        values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+        for value in values:
+            self.visit(value)
+
+    # --- expressions --------------------------------------------------------------
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if not isinstance(node.value, (int, float, bool)) or isinstance(node.value, complex):
+            raise self.unsupported(node, f"the constant {node.value!r}")
+
+    def visit_Tuple(self, node: ast.Tuple) -> None:
+        raise self.unsupported(node, "a tuple value", "tuples can be returned or unpacked")
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
+        if type(node.op) not in UNARYOPS:
+            raise self.unsupported(node, f"the operator {type(node.op).__name__}")
+        self.visit(node.operand)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        assert type(node.op) in BOOLOPS
+        for value in node.values:
+            self.visit(value)
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        for op in node.ops:
+            if type(op) not in COMPAREOPS:
+                raise self.unsupported(node, f"the comparison {type(op).__name__}")
+        self.visit(node.left)
+        for comparator in node.comparators:
+            self.visit(comparator)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in self.source.locals:
+            return
+        value = self.resolve(node)
+        if not isinstance(value, Constant):
+            raise self.unsupported(
+                node, f"the global `{node.id}` ({_describe(value)})", "pass it as an argument"
+            )
+        self.record(node, value)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.value, ast.Name) and node.value.id in self.source.locals:
+            if node.attr in ("shape", "size", "ndim"):
+                return
+            raise self.unsupported(node, f"the attribute `{ast.unparse(node)}`")
+        value = self.resolve(node)
+        if not isinstance(value, Constant):
+            raise self.unsupported(node, f"`{ast.unparse(node)}` used as a value")
+        self.record(node, value)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self.visit(node.value)
+        indices = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        for index in indices:
+            self.visit(index)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(
+            k.arg is None for k in node.keywords
+        ):
+            raise self.unsupported(node, "*args or **kwargs in a call")
+        if isinstance(node.func, ast.Name) and node.func.id in self.source.locals:
+            raise self.unsupported(node, f"calling the local variable `{node.func.id}`")
+        callee = self.resolve(node.func)
+        if isinstance(callee, Primitive):
+            if node.keywords:
+                raise self.unsupported(node, f"keyword arguments to `{ast.unparse(node.func)}`")
+        elif callee is builtins.range:
+            raise self.unsupported(node, "range outside a for statement")
+        elif not isinstance(callee, types.FunctionType):
+            name = ast.unparse(node.func)
+            raise self.source.loc(node).error(
+                f"no derivative rule for `{name}` ({_describe(callee)}); srcdiff differentiates "
+                "math/numpy primitives with rules and Python functions defined in files"
+            )
+        self.record(node.func, callee)
+        for arg in node.args:
+            self.visit(arg)
+        for keyword in node.keywords:
+            self.visit(keyword.value)
+
+    # --- name resolution ------------------------------------------------------------
+    def record(self, node: ast.AST, value: object) -> None:
+        self.source.resolved[id(node)] = value
+
+    def resolve(self, node: ast.expr) -> object:
+        """What a free name or attribute chain refers to, as srcdiff understands it."""
+        value = self.lookup(node)
+        if isinstance(value, types.ModuleType) and id(value) in MODULES:
+            return Module(MODULES[id(value)])
+        prim = primitive_for(value)
+        if prim is not None:
+            return Primitive(prim)
+        if isinstance(value, (bool, int, float, np.floating, np.integer)):
+            return Constant(value.item() if isinstance(value, np.generic) else value)
+        return value
+
+    def lookup(self, node: ast.expr) -> object:
+        if isinstance(node, ast.Name):
+            if node.id in self.scope:
+                return self.scope[node.id]
+            raise self.source.loc(node).error(f"name {node.id!r} is not defined")
+        if isinstance(node, ast.Attribute):
+            base = self.lookup(node.value)
+            try:
+                return getattr(base, node.attr)
+            except AttributeError as err:
+                raise self.source.loc(node).error(
+                    f"`{ast.unparse(node)}` does not exist"
+                ) from err
+        raise self.unsupported(node, f"calling `{ast.unparse(node)}`")
+
+
+def _scope_of(func: types.FunctionType) -> dict[str, object]:
+    """The names a function can see: builtins, then its module's globals, then its closure."""
+    scope = dict(vars(builtins))
+    scope.update(func.__globals__)
+    if func.__closure__:
+        for name, cell in zip(func.__code__.co_freevars, func.__closure__, strict=True):
+            try:
+                scope[name] = cell.cell_contents
+            except ValueError:
+                continue
+    return scope
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, types.ModuleType):
+        return f"module {value.__name__}"
+    name = getattr(value, "__qualname__", None) or type(value).__name__
+    module = getattr(value, "__module__", None)
+    return f"{module}.{name}" if module else name
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )

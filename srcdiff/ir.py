@@ -1,0 +1,209 @@
+"""The normalized intermediate representation every pipeline stage speaks.
+
+Expressions are small immutable trees: a variable, a constant, or a primitive applied
+to expressions. The normalizer emits three-address code (every ``Op`` argument is an
+atom); the reverse transform and the optimizer build larger trees from rule templates.
+
+Statements are structured: assignments, calls of other user functions, ``if``, counted
+``for`` loops, ``while`` loops and a final ``return``. Jumps (break, continue, early
+return) are lowered to flags before anything else sees the code, so every later stage
+reasons about plain structured control flow. Every statement keeps its source location.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .errors import SourceLocation
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+
+
+@dataclass(frozen=True)
+class Const:
+    value: float | int | bool
+
+
+@dataclass(frozen=True)
+class Op:
+    prim: str
+    args: tuple[Expr, ...]
+
+
+Expr = Name | Const | Op
+Atom = Name | Const
+
+
+@dataclass
+class Assign:
+    """``target = value``; value is an atom or an ``Op`` (over atoms, once normalized)."""
+
+    target: str
+    value: Expr
+    loc: SourceLocation | None = None
+
+
+@dataclass
+class Call:
+    """``targets = func(args)``: a call of a generated function (a user helper, its
+    adjoint, or a runtime routine), unpacked into one or more names."""
+
+    targets: tuple[str, ...]
+    func: str
+    args: tuple[Expr, ...]
+    loc: SourceLocation | None = None
+
+
+@dataclass
+class If:
+    test: Expr
+    body: list[Stmt]
+    orelse: list[Stmt] = field(default_factory=list)
+    loc: SourceLocation | None = None
+
+
+@dataclass
+class For:
+    """``for var in range(start, stop, step)``; the loop ends early after an iteration
+    in which ``exit_test`` holds (that is how ``break`` and ``return`` are lowered)."""
+
+    var: str
+    start: Expr
+    stop: Expr
+    step: Expr
+    body: list[Stmt]
+    exit_test: Expr | None = None
+    loc: SourceLocation | None = None
+
+
+@dataclass
+class While:
+    """``while test`` where ``test_block`` recomputes the test's operands first."""
+
+    test_block: list[Stmt]
+    test: Expr
+    body: list[Stmt]
+    exit_test: Expr | None = None
+    loc: SourceLocation | None = None
+
+
+@dataclass
+class Return:
+    values: tuple[Expr, ...]
+    loc: SourceLocation | None = None
+
+
+@dataclass
+class Push:
+    """Save ``value`` on the typed tape ``tape`` (``"f"`` floats, ``"i"`` ints, ``"b"`` bools)."""
+
+    tape: str
+    value: Expr
+    loc: SourceLocation | None = None
+
+
+@dataclass
+class Pop:
+    """Restore ``target`` from the top of tape ``tape``."""
+
+    tape: str
+    target: str
+    loc: SourceLocation | None = None
+
+
+@dataclass
+class Comment:
+    text: str
+    loc: SourceLocation | None = None
+
+
+Stmt = Assign | Call | If | For | While | Return | Push | Pop | Comment
+
+
+@dataclass
+class Function:
+    name: str
+    params: list[str]
+    body: list[Stmt]
+    loc: SourceLocation
+    defaults: dict[str, Expr] = field(default_factory=dict)
+    doc: str = ""
+
+
+# --- traversal helpers ------------------------------------------------------------
+
+
+def names_in(expr: Expr) -> Iterator[str]:
+    """Every variable an expression reads."""
+    if isinstance(expr, Name):
+        yield expr.id
+    elif isinstance(expr, Op):
+        for arg in expr.args:
+            yield from names_in(arg)
+
+
+def child_blocks(stmt: Stmt) -> list[list[Stmt]]:
+    if isinstance(stmt, If):
+        return [stmt.body, stmt.orelse]
+    if isinstance(stmt, For):
+        return [stmt.body]
+    if isinstance(stmt, While):
+        return [stmt.test_block, stmt.body]
+    return []
+
+
+def walk(block: list[Stmt]) -> Iterator[Stmt]:
+    """Every statement of a block, nested ones included, in source order."""
+    for stmt in block:
+        yield stmt
+        for child in child_blocks(stmt):
+            yield from walk(child)
+
+
+def targets_of(stmt: Stmt) -> tuple[str, ...]:
+    """The variables a single statement (not its children) assigns."""
+    if isinstance(stmt, Assign):
+        return (stmt.target,)
+    if isinstance(stmt, Call):
+        return stmt.targets
+    if isinstance(stmt, Pop):
+        return (stmt.target,)
+    if isinstance(stmt, For):
+        return (stmt.var,)
+    return ()
+
+
+def reads_of(stmt: Stmt) -> set[str]:
+    """The variables a single statement (not its children) reads."""
+    if isinstance(stmt, Assign):
+        return set(names_in(stmt.value))
+    if isinstance(stmt, (Call, Return)):
+        exprs = stmt.args if isinstance(stmt, Call) else stmt.values
+        return {n for e in exprs for n in names_in(e)}
+    if isinstance(stmt, Push):
+        return set(names_in(stmt.value))
+    if isinstance(stmt, If):
+        return set(names_in(stmt.test))
+    if isinstance(stmt, For):
+        reads = {n for e in (stmt.start, stmt.stop, stmt.step) for n in names_in(e)}
+        if stmt.exit_test is not None:
+            reads |= set(names_in(stmt.exit_test))
+        return reads
+    if isinstance(stmt, While):
+        reads = set(names_in(stmt.test))
+        if stmt.exit_test is not None:
+            reads |= set(names_in(stmt.exit_test))
+        return reads
+    return set()
+
+
+def assigned_in(block: list[Stmt]) -> set[str]:
+    return {t for stmt in walk(block) for t in targets_of(stmt)}
+
+
+def read_in(block: list[Stmt]) -> set[str]:
+    return {n for stmt in walk(block) for n in reads_of(stmt)}

@@ -1,0 +1,139 @@
+"""Stage 7b: turn generated source into callables.
+
+The module is written to a content-addressed file in the user's cache directory and
+imported from there, so tracebacks and pdb show the generated code, and Numba's
+``cache=True`` finds its machine code again in the next process. Files are written
+atomically and never overwritten (Numba keys its cache on the file's timestamp).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import types
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from . import __version__, runtime
+from .errors import SrcdiffError
+
+
+def cache_dir() -> Path:
+    """``$SRCDIFF_CACHE_DIR``, else ``$XDG_CACHE_HOME/srcdiff``, else ``~/.cache/srcdiff``."""
+    explicit = os.environ.get("SRCDIFF_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "srcdiff"
+
+
+def module_path(source: str) -> Path:
+    digest = hashlib.sha256(f"{__version__}\n{source}".encode()).hexdigest()[:24]
+    return cache_dir() / f"srcdiff_{digest}.py"
+
+
+def write_module(source: str) -> Path:
+    """Write ``source`` to its content-addressed path, unless a previous process did."""
+    path = module_path(source)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(source)
+        try:
+            os.link(tmp, path)  # atomic, and fails rather than replace a concurrent writer's file
+        except FileExistsError:
+            pass
+        except OSError:
+            os.replace(tmp, path)  # file systems without hard links
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def import_module(path: Path) -> types.ModuleType:
+    name = f"_srcdiff_generated.{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+def python_functions(source: str, path: Path) -> dict[str, object]:
+    """The generated functions as plain Python (tapes and helpers too)."""
+    namespace: dict[str, object] = {"__name__": f"_srcdiff_python.{path.stem}"}
+    exec(compile(source, str(path), "exec"), namespace)
+    namespace.update(runtime.PYTHON_VERSIONS)
+    return namespace
+
+
+def numba_functions(path: Path, names: list[str]) -> types.ModuleType:
+    """Import the module and replace each generated function by its Numba dispatcher, so
+    calls between generated functions stay inside compiled code."""
+    import numba
+
+    module = import_module(path)
+    for name in names:
+        function = getattr(module, name)
+        if not isinstance(function, numba.core.dispatcher.Dispatcher):
+            setattr(module, name, numba.njit(cache=True)(function))
+    return module
+
+
+class CompiledAdjoint:
+    """The entry adjoint of one generated module, compiled on first call.
+
+    ``jit=None`` falls back to Python (with one warning) when Numba cannot compile the
+    code, ``jit=True`` raises instead, ``jit=False`` never uses Numba.
+    """
+
+    def __init__(self, source: str, entry: str, functions: list[str], jit: bool | None, what: str):
+        self.source = source
+        self.entry = entry
+        self.functions = functions
+        self.jit = jit
+        self.what = what
+        self.path = write_module(source)
+        self.call: Callable = self.python if jit is False else self.first_numba_call
+
+    def python(self, *args):
+        self.call = python_functions(self.source, self.path)[self.entry]
+        return self.call(*args)
+
+    def first_numba_call(self, *args):
+        import numba
+
+        dispatcher = getattr(numba_functions(self.path, self.functions), self.entry)
+        try:
+            result = dispatcher(*args)
+        except numba.core.errors.NumbaError as err:
+            summary = _first_line(err)
+            if self.jit:
+                raise SrcdiffError(
+                    f"Numba could not compile the gradient of {self.what}: {summary}"
+                ) from None
+            warnings.warn(
+                f"srcdiff: Numba could not compile the gradient of {self.what}; running it as "
+                f"plain Python instead (pass jit=False to silence this). Numba said: {summary}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.call = python_functions(self.source, self.path)[self.entry]
+            return self.call(*args)
+        self.call = dispatcher
+        return result
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__

@@ -1,0 +1,613 @@
+"""Stage 2: lower a checked Python function to the structured three-address IR.
+
+* Every operation gets its own named result (``t0 = x * z``); the user's names stay.
+* Augmented assignment, tuple unpacking, ternaries, ``and``/``or`` and chained
+  comparisons become plain assignments and ``if`` statements (keeping Python's lazy
+  evaluation).
+* ``break``, ``continue`` and early ``return`` become flags: the statements after a
+  jump are guarded by ``if not flag``, and a loop ends after an iteration that set its
+  stop flag. Later stages therefore only see structured control flow.
+* Calls of other user functions become ``Call`` statements; those functions are
+  normalized in turn (callees first), and recursion is rejected.
+"""
+
+from __future__ import annotations
+
+import ast
+import types
+from dataclasses import dataclass, field
+
+from . import ir
+from .errors import SourceLocation
+from .frontend import Constant, Primitive, SourceFunction, read_function
+from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
+from .rules import BINOPS, COMPAREOPS, PRIMITIVES
+
+# Names the generated module defines at top level; user variables are renamed around them.
+RESERVED = {
+    "math", "np", "push", "pop", "new_tape", "sign", "max_weight", "div0", "range", "len",
+    "abs", "min", "max", "float", "int", "round", "pow",
+    "_tape_f", "_tape_i", "_tape_b", "_top_f", "_top_i", "_top_b",
+}  # fmt: skip
+
+
+class NameAllocator:
+    """Deterministic fresh names that never clash with a taken one."""
+
+    def __init__(self, taken: set[str]):
+        self.taken = set(taken) | RESERVED
+        self.counters: dict[str, int] = {}
+
+    def fresh(self, base: str, numbered: bool = True) -> str:
+        if not numbered and base not in self.taken:
+            self.taken.add(base)
+            return base
+        n = self.counters.get(base, 0)
+        while f"{base}{n}" in self.taken:
+            n += 1
+        self.counters[base] = n + 1
+        name = f"{base}{n}"
+        self.taken.add(name)
+        return name
+
+
+@dataclass
+class NormalizedFunction:
+    """A user function in IR form, with what later stages need to know about it."""
+
+    ir: ir.Function
+    source: SourceFunction
+    n_results: int
+    names: NameAllocator
+    callees: list[types.FunctionType] = field(default_factory=list)
+
+
+@dataclass
+class Program:
+    """The function being differentiated and every user function it calls."""
+
+    main: NormalizedFunction
+    functions: dict[str, NormalizedFunction]  # generated name -> function, callees first
+
+
+def normalize_program(func: types.FunctionType) -> Program:
+    builder = _ProgramBuilder()
+    main_name = builder.normalize(func, None)
+    return Program(builder.functions[main_name], builder.functions)
+
+
+class _ProgramBuilder:
+    def __init__(self) -> None:
+        self.functions: dict[str, NormalizedFunction] = {}
+        self.names: dict[int, str] = {}  # id(python function) -> generated name
+        self.in_progress: list[types.FunctionType] = []
+        self.module_names = NameAllocator(set())
+
+    def normalize(self, func: types.FunctionType, call_site: SourceLocation | None) -> str:
+        if func in self.in_progress:
+            chain = " -> ".join(f.__name__ for f in [*self.in_progress, func])
+            loc = call_site or SourceLocation(func.__code__.co_filename, 0)
+            raise loc.unsupported(f"recursion ({chain})")
+        if id(func) in self.names:
+            return self.names[id(func)]
+        self.in_progress.append(func)
+        source = read_function(func)
+        name = self.module_names.fresh(source.name, numbered=False)
+        normalized = Normalizer(source, self, name).function()
+        self.in_progress.pop()
+        self.names[id(func)] = name
+        self.functions[name] = normalized
+        return name
+
+
+@dataclass
+class _Loop:
+    stop: str | None = None  # set by break (or return) inside this loop
+    skip: str | None = None  # set by continue
+    has_return: bool = False
+
+
+class Normalizer:
+    def __init__(self, source: SourceFunction, program: _ProgramBuilder, name: str):
+        self.src = source
+        self.program = program
+        self.name = name
+        self.rename = {n: f"{n}_" for n in source.locals if n in RESERVED}
+        self.names = NameAllocator(source.locals | set(self.rename.values()))
+        self.out: list[ir.Stmt] = []
+        self.loops: list[_Loop] = []
+        self.loc: SourceLocation | None = None
+        self.result_names: list[str] | None = None
+        self.returned_flag: str | None = None
+        self.callees: list[types.FunctionType] = []
+
+    # --- whole function ----------------------------------------------------------------
+    def function(self) -> NormalizedFunction:
+        tree = self.src.tree
+        body = [s for s in tree.body if not _is_docstring(s)]
+        self.check_always_returns(body)
+        tail_return = isinstance(body[-1], ast.Return) and not _has_return(body[:-1])
+        n_results = _count_results(body[-1]) if tail_return else self.result_arity(body)
+        if not tail_return:
+            self.result_names = [
+                self.names.fresh("y", numbered=n_results > 1) for _ in range(n_results)
+            ]
+            self.returned_flag = self.names.fresh("_returned", numbered=False)
+        stmts = self.block(body)
+        if not tail_return:
+            stmts.insert(0, Assign(self.returned_flag, Const(False), self.src.loc(tree)))
+            stmts.append(Return(tuple(Name(n) for n in self.result_names), self.loc))
+        params = [self.local(p) for p in self.src.params]
+        defaults = {self.local(k): Const(v) for k, v in self.src.defaults.items()}
+        function = ir.Function(self.name, params, stmts, self.src.loc(tree), defaults)
+        function.doc = ast.get_docstring(tree) or ""
+        return NormalizedFunction(function, self.src, n_results, self.names, self.callees)
+
+    def check_always_returns(self, body: list[ast.stmt]) -> None:
+        if not body or not _always_returns(body):
+            last = body[-1] if body else self.src.tree
+            raise self.src.loc(last).error(
+                f"{self.src.name} can reach its end without returning a value"
+            )
+
+    def result_arity(self, body: list[ast.stmt]) -> int:
+        counts = {_count_results(n) for n in ast.walk(ast.Module(body, [])) if isinstance(n, ast.Return)}
+        if len(counts) != 1:
+            raise self.src.loc(self.src.tree).error(
+                f"{self.src.name} returns tuples of different lengths on different paths"
+            )
+        return counts.pop()
+
+    # --- blocks and jumps ----------------------------------------------------------------
+    def block(self, stmts: list[ast.stmt]) -> list[ir.Stmt]:
+        """Normalize a block; statements after a possible jump are guarded by its flags."""
+        saved, self.out = self.out, []
+        for k, node in enumerate(stmts):
+            self.statement(node)
+            escapes = _escapes([node])
+            rest = stmts[k + 1 :]
+            if escapes and rest:
+                flags = self.flags_for(escapes)
+                guarded = self.block(rest)
+                if guarded:
+                    self.emit(If(Op("not", (_any(flags),)), guarded, [], self.src.loc(rest[0])))
+                break
+        block, self.out = self.out, saved
+        return block
+
+    def flags_for(self, escapes: set[str]) -> list[Name]:
+        flags = []
+        loop = self.loops[-1] if self.loops else None
+        if "break" in escapes and loop is not None:
+            flags.append(Name(self.stop_flag(loop)))
+        if "continue" in escapes and loop is not None:
+            flags.append(Name(self.skip_flag(loop)))
+        if "return" in escapes:
+            flags.append(Name(self.returned_flag))
+        return flags
+
+    def stop_flag(self, loop: _Loop) -> str:
+        if loop.stop is None:
+            loop.stop = self.names.fresh("_break")
+        return loop.stop
+
+    def skip_flag(self, loop: _Loop) -> str:
+        if loop.skip is None:
+            loop.skip = self.names.fresh("_continue")
+        return loop.skip
+
+    # --- statements ----------------------------------------------------------------------
+    def emit(self, stmt: ir.Stmt) -> None:
+        self.out.append(stmt)
+
+    def statement(self, node: ast.stmt) -> None:
+        self.loc = self.src.loc(node)
+        method = getattr(self, f"stmt_{type(node).__name__}", None)
+        if method is None:  # the checker has rejected everything else
+            raise self.loc.unsupported(type(node).__name__)
+        method(node)
+
+    def stmt_Pass(self, node: ast.Pass) -> None:
+        pass
+
+    def stmt_Assign(self, node: ast.Assign) -> None:
+        first, *others = node.targets
+        self.assign_to(first, node.value)
+        for target in others:  # a = b = value: the first target holds the value
+            source = first.id if isinstance(first, ast.Name) else None
+            if source is None or not isinstance(target, ast.Name):
+                raise self.loc.unsupported("chained assignment to tuples")
+            self.emit(Assign(self.local(target.id), Name(self.local(source)), self.loc))
+
+    def stmt_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.assign_to(node.target, node.value)
+
+    def stmt_AugAssign(self, node: ast.AugAssign) -> None:
+        target = self.local(node.target.id)
+        operand = self.atom(node.value)
+        self.emit(Assign(target, Op(BINOPS[type(node.op)], (Name(target), operand)), self.loc))
+
+    def assign_to(self, target: ast.expr, value: ast.expr) -> None:
+        if isinstance(target, ast.Name):
+            self.assign(self.local(target.id), value)
+            return
+        names = [self.local(e.id) for e in target.elts]
+        if isinstance(value, ast.Tuple):
+            if len(value.elts) != len(names):
+                raise self.loc.error(f"cannot unpack {len(value.elts)} values into {len(names)}")
+            atoms = [self.atom(e) for e in value.elts]
+            # Evaluate the whole right-hand side before assigning (a, b = b, a).
+            atoms = [self.copy_if_in(a, names) for a in atoms]
+            for name, atom in zip(names, atoms, strict=True):
+                self.emit(Assign(name, atom, self.loc))
+            return
+        if isinstance(value, ast.Call) and isinstance(self.resolved(value.func), types.FunctionType):
+            self.call_user(value, tuple(names))
+            return
+        raise self.loc.unsupported(
+            "unpacking this value", "unpack a tuple literal or a call that returns a tuple"
+        )
+
+    def copy_if_in(self, atom: Expr, names: list[str]) -> Expr:
+        if isinstance(atom, Name) and atom.id in names:
+            temp = self.names.fresh("t")
+            self.emit(Assign(temp, atom, self.loc))
+            return Name(temp)
+        return atom
+
+    def stmt_Return(self, node: ast.Return) -> None:
+        values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+        if self.result_names is None:  # the single return at the end of the function
+            atoms = [self.result(v, len(values)) for v in values]
+            self.emit(Return(tuple(self.distinct_names(atoms)), self.loc))
+            return
+        for name, value in zip(self.result_names, values, strict=True):
+            self.assign(name, value)
+        self.emit(Assign(self.returned_flag, Const(True), self.loc))
+        for loop in self.loops:
+            loop.has_return = True
+
+    def result(self, node: ast.expr, count: int) -> Expr:
+        """A returned expression gets a name of its own: ``y`` (``y0, y1`` for tuples)."""
+        if isinstance(node, ast.Name | ast.Constant):
+            return self.atom(node)
+        name = self.names.fresh("y", numbered=count > 1)
+        self.assign(name, node)
+        return Name(name)
+
+    def distinct_names(self, atoms: list[Expr]) -> list[Name]:
+        """Results are distinct variables, so each gets its own seed in the adjoint."""
+        result: list[Name] = []
+        for atom in atoms:
+            if not isinstance(atom, Name) or atom in result:
+                name = self.names.fresh("y", numbered=len(atoms) > 1)
+                self.emit(Assign(name, atom, self.loc))
+                atom = Name(name)
+            result.append(atom)
+        return result
+
+    def stmt_Break(self, node: ast.Break) -> None:
+        self.emit(Assign(self.stop_flag(self.loops[-1]), Const(True), self.loc))
+
+    def stmt_Continue(self, node: ast.Continue) -> None:
+        self.emit(Assign(self.skip_flag(self.loops[-1]), Const(True), self.loc))
+
+    def stmt_If(self, node: ast.If) -> None:
+        loc = self.loc
+        test = self.test(node.test, node.body + node.orelse)
+        body = self.block(node.body)
+        orelse = self.block(node.orelse)
+        self.emit(If(test, body, orelse, loc))
+
+    def stmt_For(self, node: ast.For) -> None:
+        loc = self.loc
+        args = [self.atom(a) for a in node.iter.args]
+        start, stop, step = {1: lambda: [Const(0), args[0], Const(1)],
+                             2: lambda: [args[0], args[1], Const(1)],
+                             3: lambda: args}[len(args)]()  # fmt: skip
+        if step == Const(0):
+            raise loc.error("range() step must not be zero")
+        assigned = _assigned_names_ast(node.body)
+        start, stop, step = (self.protect(b, assigned) for b in (start, stop, step))
+        loop = _Loop()
+        self.loops.append(loop)
+        body = self.block(node.body)
+        self.loops.pop()
+        self.emit_loop(loop, For(self.local(node.target.id), start, stop, step, body, loc=loc))
+
+    def stmt_While(self, node: ast.While) -> None:
+        loc = self.loc
+        saved, self.out = self.out, []
+        test = self.test(node.test, [])
+        test_block, self.out = self.out, saved
+        loop = _Loop()
+        self.loops.append(loop)
+        body = self.block(node.body)
+        self.loops.pop()
+        self.emit_loop(loop, While(test_block, test, body, loc=loc))
+
+    def emit_loop(self, loop: _Loop, stmt: For | While) -> None:
+        if loop.skip is not None:
+            stmt.body.insert(0, Assign(loop.skip, Const(False), stmt.loc))
+        exits = [Name(loop.stop)] if loop.stop else []
+        if loop.has_return:
+            exits.append(Name(self.returned_flag))
+        if exits:
+            stmt.exit_test = _any(exits)
+        if loop.stop is not None:
+            self.emit(Assign(loop.stop, Const(False), stmt.loc))
+        self.emit(stmt)
+        if loop.has_return and self.loops:
+            self.loops[-1].has_return = True
+
+    def protect(self, atom: Expr, assigned: set[str]) -> Expr:
+        """Copy a loop bound the body reassigns: range() reads it once, the reverse sweep too."""
+        if isinstance(atom, Name) and atom.id in assigned:
+            temp = self.names.fresh("t")
+            self.emit(Assign(temp, atom, self.loc))
+            return Name(temp)
+        return atom
+
+    # --- expressions -----------------------------------------------------------------------
+    def test(self, node: ast.expr, guarded: list[ast.stmt]) -> Expr:
+        """The condition of an if/while: a comparison stays readable inline unless the
+        guarded statements reassign one of its operands."""
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            value = self.value(node)
+        else:
+            value = self.atom(node)
+        if set(ir.names_in(value)) & {self.local(n) for n in _assigned_names_ast(guarded)}:
+            temp = self.names.fresh("t")
+            self.emit(Assign(temp, value, self.loc))
+            return Name(temp)
+        return value
+
+    def atom(self, node: ast.expr) -> Expr:
+        """Normalize an expression to a variable or a constant, emitting what it needs."""
+        value = None if self.needs_statements(node) else self.value(node)
+        if isinstance(value, (Name, Const)):
+            return value
+        temp = self.names.fresh("t")
+        if value is None:
+            self.assign(temp, node)
+        else:
+            self.emit(Assign(temp, value, self.loc))
+        return Name(temp)
+
+    def assign(self, target: str, node: ast.expr) -> None:
+        """``target = node``, lowering lazily evaluated forms to statements."""
+        if isinstance(node, ast.IfExp):
+            test = self.atom(node.test)
+            body = self.branch(lambda: self.assign(target, node.body))
+            orelse = self.branch(lambda: self.assign(target, node.orelse))
+            self.emit(If(test, body, orelse, self.loc))
+        elif isinstance(node, ast.BoolOp):
+            self.assign_boolop(target, node)
+        elif isinstance(node, ast.Compare) and len(node.ops) > 1:
+            self.assign_chain(target, node)
+        elif isinstance(node, ast.Call) and isinstance(self.resolved(node.func), types.FunctionType):
+            self.call_user(node, (target,))
+        else:
+            self.emit(Assign(target, self.value(node), self.loc))
+
+    def branch(self, build) -> list[ir.Stmt]:
+        saved, self.out = self.out, []
+        build()
+        block, self.out = self.out, saved
+        return block
+
+    def assign_boolop(self, target: str, node: ast.BoolOp) -> None:
+        # a and b: evaluate b only when a is true; a or b: only when a is false.
+        self.assign(target, node.values[0])
+        rest = node.values[1:]
+        if not rest:
+            return
+        remaining = ast.BoolOp(op=node.op, values=rest) if len(rest) > 1 else rest[0]
+        test = Name(target) if isinstance(node.op, ast.And) else Op("not", (Name(target),))
+        body = self.branch(lambda: self.assign(target, remaining))
+        self.emit(If(test, body, [], self.loc))
+
+    def assign_chain(self, target: str, node: ast.Compare) -> None:
+        # a < b < c: b is evaluated once, c only when a < b.
+        left = self.atom(node.left)
+        pairs = list(zip(node.ops, node.comparators, strict=True))
+
+        def compare(k: int, left: Expr) -> None:
+            op, right_node = pairs[k]
+            right = self.atom(right_node)
+            self.emit(Assign(target, Op(COMPAREOPS[type(op)], (left, right)), self.loc))
+            if k + 1 < len(pairs):
+                body = self.branch(lambda: compare(k + 1, right))
+                self.emit(If(Name(target), body, [], self.loc))
+
+        compare(0, left)
+
+    def value(self, node: ast.expr) -> Expr:
+        """An atom or one operation over atoms (no lazily evaluated parts)."""
+        if isinstance(node, ast.Constant):
+            return Const(node.value)
+        if isinstance(node, ast.Name):
+            resolved = self.resolved(node)
+            if isinstance(resolved, Constant):
+                return Const(resolved.value)
+            return Name(self.local(node.id))
+        if isinstance(node, ast.Attribute):
+            return self.attribute(node)
+        if isinstance(node, ast.BinOp):
+            args = (self.atom(node.left), self.atom(node.right))
+            return Op(BINOPS[type(node.op)], args)
+        if isinstance(node, ast.UnaryOp):
+            operand = self.atom(node.operand)
+            if isinstance(node.op, ast.UAdd):
+                return operand
+            return Op("neg" if isinstance(node.op, ast.USub) else "not", (operand,))
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            args = (self.atom(node.left), self.atom(node.comparators[0]))
+            return Op(COMPAREOPS[type(node.ops[0])], args)
+        if isinstance(node, ast.Call) and not self.needs_statements(node):
+            return self.call_primitive(node)
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node)
+        if self.needs_statements(node):
+            return self.atom(node)
+        raise self.loc.unsupported(f"the expression `{ast.unparse(node)}`")
+
+    def attribute(self, node: ast.Attribute) -> Expr:
+        resolved = self.resolved(node)
+        if isinstance(resolved, Constant):
+            return Const(resolved.value)
+        if isinstance(node.value, ast.Name) and node.attr in ("size", "ndim"):
+            return Op(node.attr, (Name(self.local(node.value.id)),))
+        raise self.loc.unsupported(f"`{ast.unparse(node)}` used as a value")
+
+    def subscript(self, node: ast.Subscript) -> Expr:
+        indices = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        base = node.value
+        if isinstance(base, ast.Attribute) and base.attr == "shape" and len(indices) == 1:
+            array = Name(self.local(base.value.id))
+            return Op("shape", (array, self.atom(indices[0])))
+        if not isinstance(base, ast.Name) or len(indices) > 3:
+            raise self.loc.unsupported(f"the subscript `{ast.unparse(node)}`")
+        array = self.atom(base)
+        return Op(f"index{len(indices)}", (array, *(self.atom(i) for i in indices)))
+
+    def call_primitive(self, node: ast.Call) -> Expr:
+        resolved = self.resolved(node.func)
+        assert isinstance(resolved, Primitive)
+        prim = PRIMITIVES[resolved.name]
+        args = [self.atom(a) for a in node.args]
+        name = ast.unparse(node.func)
+        if resolved.name in ("min", "max") and len(args) > 2:
+            # max(a, b, c) is max(max(a, b), c)
+            acc = args[0]
+            for arg in args[1:-1]:
+                temp = self.names.fresh("t")
+                self.emit(Assign(temp, Op(resolved.name, (acc, arg)), self.loc))
+                acc = Name(temp)
+            args = [acc, args[-1]]
+        if resolved.name == "log" and len(args) == 2:  # log(x, base) = log(x) / log(base)
+            num, den = (self.atom_of(Op("log", (a,))) for a in args)
+            return Op("div", (num, den))
+        if len(args) != len(prim.params):
+            raise self.loc.unsupported(f"`{name}` with {len(args)} arguments")
+        return Op(resolved.name, tuple(args))
+
+    def atom_of(self, value: Expr) -> Expr:
+        temp = self.names.fresh("t")
+        self.emit(Assign(temp, value, self.loc))
+        return Name(temp)
+
+    def call_user(self, node: ast.Call, targets: tuple[str, ...]) -> None:
+        func = self.resolved(node.func)
+        callee_name = self.program.normalize(func, self.loc)
+        callee = self.program.functions[callee_name]
+        if callee.n_results != len(targets):
+            raise self.loc.error(
+                f"{callee.source.name} returns {callee.n_results} value(s), "
+                f"but {len(targets)} are expected here"
+            )
+        args = self.bind_arguments(node, callee)
+        self.callees.append(func)
+        self.emit(Call(targets, callee_name, tuple(args), self.loc))
+
+    def bind_arguments(self, node: ast.Call, callee: NormalizedFunction) -> list[Expr]:
+        params = callee.source.params
+        bound: dict[str, Expr] = {}
+        if len(node.args) > len(params):
+            raise self.loc.error(f"{callee.source.name} takes {len(params)} arguments")
+        for param, arg in zip(params, node.args, strict=False):
+            bound[param] = self.atom(arg)
+        for keyword in node.keywords:
+            if keyword.arg not in params or keyword.arg in bound:
+                raise self.loc.error(f"bad keyword argument {keyword.arg!r} for {callee.source.name}")
+            bound[keyword.arg] = self.atom(keyword.value)
+        for param in params:
+            if param not in bound:
+                if param not in callee.source.defaults:
+                    raise self.loc.error(f"missing argument {param!r} for {callee.source.name}")
+                default = callee.source.defaults[param]
+                if not isinstance(default, (int, float, bool)):
+                    raise self.loc.unsupported(f"the default value of {param!r}")
+                bound[param] = Const(default)
+        return [bound[p] for p in params]
+
+    def needs_statements(self, node: ast.expr) -> bool:
+        """Lazily evaluated forms, and calls of user functions, lower to statements."""
+        if isinstance(node, ast.Call):
+            return isinstance(self.resolved(node.func), types.FunctionType)
+        return isinstance(node, (ast.IfExp, ast.BoolOp)) or (
+            isinstance(node, ast.Compare) and len(node.ops) > 1
+        )
+
+    # --- names ---------------------------------------------------------------------------------
+    def local(self, name: str) -> str:
+        return self.rename.get(name, name)
+
+    def resolved(self, node: ast.AST) -> object:
+        if isinstance(node, ast.Name) and node.id in self.src.locals:
+            return None
+        return self.src.resolved.get(id(node))
+
+
+# --- helpers over Python syntax -----------------------------------------------------------
+
+
+def _any(flags: list[Name]) -> Expr:
+    expr: Expr = flags[0]
+    for flag in flags[1:]:
+        expr = Op("or", (expr, flag))
+    return expr
+
+
+def _escapes(stmts: list[ast.stmt]) -> set[str]:
+    """Which jumps out of these statements may happen: break, continue, return."""
+    found: set[str] = set()
+    for node in stmts:
+        if isinstance(node, ast.Break):
+            found.add("break")
+        elif isinstance(node, ast.Continue):
+            found.add("continue")
+        elif isinstance(node, ast.Return):
+            found.add("return")
+        elif isinstance(node, ast.If):
+            found |= _escapes(node.body) | _escapes(node.orelse)
+        elif isinstance(node, (ast.For, ast.While)):
+            found |= _escapes(node.body) & {"return"}
+    return found
+
+
+def _has_return(stmts: list[ast.stmt]) -> bool:
+    return any(isinstance(n, ast.Return) for s in stmts for n in ast.walk(s))
+
+
+def _always_returns(stmts: list[ast.stmt]) -> bool:
+    last = stmts[-1]
+    if isinstance(last, ast.Return):
+        return True
+    if isinstance(last, ast.If):
+        return bool(last.orelse) and _always_returns(last.body) and _always_returns(last.orelse)
+    return False
+
+
+def _count_results(node: ast.Return) -> int:
+    return len(node.value.elts) if isinstance(node.value, ast.Tuple) else 1
+
+
+def _assigned_names_ast(stmts: list[ast.stmt]) -> set[str]:
+    return {
+        n.id
+        for s in stmts
+        for n in ast.walk(s)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+

@@ -1,0 +1,376 @@
+"""Stage 6: clean up generated code, so ``.source`` shows the program that runs.
+
+Passes, run to a fixed point:
+* algebraic simplification and constant folding (``1.0 * g`` -> ``g``, ``x ** 1`` -> ``x``);
+* known-zero adjoints: ``g = 0.0`` followed by ``g = g + e`` becomes ``g = e``;
+* copy propagation of ``a = b`` within a straight-line block;
+* dead code elimination of pure assignments whose value is never read.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from . import ir
+from .ir import Assign, Const, Expr, Name, Op
+from .rules import PRIMITIVES
+
+
+def optimize(fn: ir.Function) -> ir.Function:
+    for _ in range(10):
+        before = repr(fn.body)
+        fn.body = simplify_block(fn.body)
+        fn.body = propagate_zeros(fn.body, set())[0]
+        propagate_values(fn.body, _Values())
+        fn.body = eliminate_dead_code(fn.body, set())
+        if repr(fn.body) == before:
+            break
+    return fn
+
+
+# --- algebraic simplification ----------------------------------------------------------
+
+
+def is_const(expr: Expr, value: float) -> bool:
+    return isinstance(expr, Const) and not isinstance(expr.value, bool) and expr.value == value
+
+
+def simplify(expr: Expr) -> Expr:
+    if not isinstance(expr, Op):
+        return expr
+    args = tuple(simplify(a) for a in expr.args)
+    expr = Op(expr.prim, args)
+    folded = _fold(expr)
+    if folded is not None:
+        return folded
+    return _RULES.get(expr.prim, lambda e: e)(expr)
+
+
+def _fold(expr: Op) -> Const | None:
+    prim = PRIMITIVES[expr.prim]
+    if prim.evaluate is None or not all(isinstance(a, Const) for a in expr.args):
+        return None
+    try:
+        value = prim.evaluate(*(a.value for a in expr.args))
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return Const(value)
+
+
+def _float_zero_like(expr: Expr) -> Const:
+    return Const(0.0)
+
+
+def _add(e: Op) -> Expr:
+    a, b = e.args
+    if is_const(b, 0) and not isinstance(b.value, int):
+        return a
+    if is_const(a, 0) and not isinstance(a.value, int):
+        return b
+    if isinstance(b, Op) and b.prim == "neg":
+        return Op("sub", (a, b.args[0]))
+    return e
+
+
+def _sub(e: Op) -> Expr:
+    a, b = e.args
+    if is_const(b, 0):
+        return a
+    if is_const(a, 0) and isinstance(a.value, float):
+        return simplify(Op("neg", (b,)))
+    if isinstance(b, Op) and b.prim == "neg":
+        return Op("add", (a, b.args[0]))
+    return e
+
+
+def _mul(e: Op) -> Expr:
+    a, b = e.args
+    if is_const(a, 0) or is_const(b, 0):
+        return Const(0.0)
+    if is_const(b, 1):
+        return a
+    if is_const(a, 1):
+        return b
+    if is_const(a, -1):
+        return simplify(Op("neg", (b,)))
+    if is_const(b, -1):
+        return simplify(Op("neg", (a,)))
+    if isinstance(a, Op) and a.prim == "neg":  # (-a) * b -> -(a * b)
+        return Op("neg", (simplify(Op("mul", (a.args[0], b))),))
+    if isinstance(b, Op) and b.prim == "neg":
+        return Op("neg", (simplify(Op("mul", (a, b.args[0]))),))
+    return e
+
+
+def _div(e: Op) -> Expr:
+    a, b = e.args
+    if is_const(a, 0):
+        return Const(0.0)
+    if is_const(b, 1):
+        return a
+    if isinstance(a, Op) and a.prim == "neg":
+        return Op("neg", (simplify(Op("div", (a.args[0], b))),))
+    return e
+
+
+def _neg(e: Op) -> Expr:
+    (a,) = e.args
+    if isinstance(a, Op) and a.prim == "neg":
+        return a.args[0]
+    return e
+
+
+def _pow(e: Op) -> Expr:
+    a, b = e.args
+    if is_const(b, 1):
+        return a
+    return e
+
+
+def _select(e: Op) -> Expr:
+    value, test, other = e.args
+    if isinstance(test, Const):
+        return value if test.value else other
+    if value == other:
+        return value
+    return e
+
+
+def _not(e: Op) -> Expr:
+    (a,) = e.args
+    if isinstance(a, Op) and a.prim == "not":
+        return a.args[0]
+    return e
+
+
+_RULES = {
+    "add": _add,
+    "sub": _sub,
+    "mul": _mul,
+    "div": _div,
+    "neg": _neg,
+    "pow": _pow,
+    "select": _select,
+    "not": _not,
+}
+
+
+def simplify_block(block: list[ir.Stmt]) -> list[ir.Stmt]:
+    out: list[ir.Stmt] = []
+    for stmt in block:
+        if isinstance(stmt, Assign):
+            stmt.value = simplify(stmt.value)
+        elif isinstance(stmt, ir.If):
+            stmt.test = simplify(stmt.test)
+            stmt.body = simplify_block(stmt.body)
+            stmt.orelse = simplify_block(stmt.orelse)
+            if isinstance(stmt.test, Const):  # a decided branch
+                out.extend(stmt.body if stmt.test.value else stmt.orelse)
+                continue
+            if not stmt.body and not stmt.orelse:
+                continue
+        elif isinstance(stmt, ir.For):
+            stmt.start, stmt.stop, stmt.step = map(simplify, (stmt.start, stmt.stop, stmt.step))
+            stmt.body = simplify_block(stmt.body)
+        elif isinstance(stmt, ir.While):
+            stmt.test_block = simplify_block(stmt.test_block)
+            stmt.body = simplify_block(stmt.body)
+        elif isinstance(stmt, ir.Call):
+            stmt.args = tuple(simplify(a) for a in stmt.args)
+        elif isinstance(stmt, ir.Return):
+            stmt.values = tuple(simplify(v) for v in stmt.values)
+        out.append(stmt)
+    return out
+
+
+# --- known-zero adjoints ------------------------------------------------------------------
+
+
+def propagate_zeros(block: list[ir.Stmt], zeros: set[str]) -> tuple[list[ir.Stmt], set[str]]:
+    """Rewrite ``v = v + e`` to ``v = e`` where ``v`` is known to hold 0.0.
+
+    ``zeros`` holds the variables known to be zero on entry; returns the block and the
+    set known on exit. Loops start from what holds both on entry and after an iteration.
+    """
+    zeros = set(zeros)
+    out: list[ir.Stmt] = []
+    for stmt in block:
+        if isinstance(stmt, Assign):
+            value = stmt.value
+            if (
+                isinstance(value, Op)
+                and value.prim in ("add", "sub")
+                and value.args[0] == Name(stmt.target)
+                and stmt.target in zeros
+            ):
+                rest = value.args[1]
+                stmt.value = rest if value.prim == "add" else simplify(Op("neg", (rest,)))
+            zeros.discard(stmt.target)
+            if is_const(stmt.value, 0) and isinstance(stmt.value.value, float):
+                zeros.add(stmt.target)
+        elif isinstance(stmt, ir.If):
+            stmt.body, body_zeros = propagate_zeros(stmt.body, zeros)
+            stmt.orelse, else_zeros = propagate_zeros(stmt.orelse, zeros)
+            zeros = body_zeros & else_zeros
+        elif isinstance(stmt, (ir.For, ir.While)):
+            head = zeros - ir.assigned_in(stmt.body) - ir.assigned_in(_test_block(stmt))
+            head.discard(stmt.var if isinstance(stmt, ir.For) else "")
+            _, after_body = propagate_zeros(_copy_block(stmt.body), head)
+            head &= after_body
+            stmt.body, _ = propagate_zeros(stmt.body, head)
+            zeros = head
+        else:
+            zeros -= set(ir.targets_of(stmt))
+        out.append(stmt)
+    return out, zeros
+
+
+def _test_block(stmt: ir.For | ir.While) -> list[ir.Stmt]:
+    return stmt.test_block if isinstance(stmt, ir.While) else []
+
+
+def _copy_block(block: list[ir.Stmt]) -> list[ir.Stmt]:
+    return copy.deepcopy(block)
+
+
+ALLOCATIONS = {"tape_f", "tape_i", "tape_b"}  # equal calls, distinct arrays: never shared
+
+
+# --- copies and common subexpressions --------------------------------------------------------
+
+
+class _Values:
+    """What is known to hold at a point of a straight-line block: ``a`` is a copy of
+    ``b``, and ``v`` already holds the value of an expression."""
+
+    def __init__(self) -> None:
+        self.copies: dict[str, str] = {}
+        self.exprs: dict[Expr, str] = {}
+
+    def fork(self, killed: set[str]) -> _Values:
+        forked = _Values()
+        forked.copies = dict(self.copies)
+        forked.exprs = dict(self.exprs)
+        for name in killed:
+            forked.kill(name)
+        return forked
+
+    def kill(self, name: str) -> None:
+        self.copies = {a: b for a, b in self.copies.items() if name not in (a, b)}
+        self.exprs = {
+            e: v for e, v in self.exprs.items() if v != name and name not in ir.names_in(e)
+        }
+
+    def rewrite(self, expr: Expr) -> Expr:
+        if isinstance(expr, Name):
+            return Name(self.copies.get(expr.id, expr.id))
+        if isinstance(expr, Op):
+            expr = Op(expr.prim, tuple(self.rewrite(a) for a in expr.args))
+            if expr in self.exprs:
+                return Name(self.exprs[expr])
+        return expr
+
+    def assign(self, target: str, value: Expr) -> None:
+        self.kill(target)
+        if isinstance(value, Name) and value.id != target:
+            self.copies[target] = value.id
+        elif (
+            isinstance(value, Op)
+            and value.prim not in ALLOCATIONS
+            and target not in ir.names_in(value)
+        ):
+            self.exprs[value] = target
+
+
+def propagate_values(block: list[ir.Stmt], values: _Values) -> None:
+    """Reuse values already computed (``t2 = x * z`` after ``t0 = x * z`` reads ``t0``)
+    and read the original of a copy, so the copy can die."""
+    for stmt in block:
+        if isinstance(stmt, Assign):
+            top = stmt.value
+            if isinstance(top, Op):  # reuse a whole expression, or rewrite its parts
+                rewritten = values.rewrite(top)
+                stmt.value = rewritten if rewritten != Name(stmt.target) else top
+            else:
+                stmt.value = values.rewrite(top)
+            values.assign(stmt.target, stmt.value)
+        elif isinstance(stmt, ir.Call):
+            stmt.args = tuple(values.rewrite(a) for a in stmt.args)
+            for target in stmt.targets:
+                values.kill(target)
+        elif isinstance(stmt, ir.Push):
+            stmt.value = values.rewrite(stmt.value)
+        elif isinstance(stmt, ir.Pop):
+            values.kill(stmt.target)
+        elif isinstance(stmt, ir.Return):
+            stmt.values = tuple(values.rewrite(v) for v in stmt.values)
+        elif isinstance(stmt, ir.If):
+            stmt.test = values.rewrite(stmt.test)
+            killed = ir.assigned_in(stmt.body) | ir.assigned_in(stmt.orelse)
+            propagate_values(stmt.body, values.fork(set()))
+            propagate_values(stmt.orelse, values.fork(set()))
+            for name in killed:
+                values.kill(name)
+        elif isinstance(stmt, (ir.For, ir.While)):
+            killed = ir.assigned_in(stmt.body) | ir.assigned_in(_test_block(stmt))
+            if isinstance(stmt, ir.For):
+                stmt.start, stmt.stop, stmt.step = map(values.rewrite, (stmt.start, stmt.stop, stmt.step))
+                killed.add(stmt.var)
+            for name in killed:
+                values.kill(name)
+            if isinstance(stmt, ir.While):
+                propagate_values(stmt.test_block, values.fork(set()))
+            propagate_values(stmt.body, values.fork(set()))
+
+
+# --- dead code ------------------------------------------------------------------------------
+
+
+def eliminate_dead_code(block: list[ir.Stmt], live_out: set[str]) -> list[ir.Stmt]:
+    """Drop pure assignments to variables not read afterwards; loops iterate to a fixed point."""
+    return _dce(block, set(live_out))[0]
+
+
+def _dce(block: list[ir.Stmt], live: set[str]) -> tuple[list[ir.Stmt], set[str]]:
+    out: list[ir.Stmt] = []
+    for stmt in reversed(block):
+        if isinstance(stmt, Assign):
+            if stmt.target not in live:
+                continue
+            live = (live - {stmt.target}) | set(ir.names_in(stmt.value))
+        elif isinstance(stmt, ir.If):
+            stmt.body, live_body = _dce(stmt.body, live)
+            stmt.orelse, live_else = _dce(stmt.orelse, live)
+            if not stmt.body and not stmt.orelse:
+                continue
+            live = live_body | live_else | set(ir.names_in(stmt.test))
+        elif isinstance(stmt, (ir.For, ir.While)):
+            live = _dce_loop(stmt, live)
+        else:
+            live = (live - set(ir.targets_of(stmt))) | ir.reads_of(stmt)
+        out.append(stmt)
+    out.reverse()
+    return out, live
+
+
+def _dce_loop(stmt: ir.For | ir.While, live_after: set[str]) -> set[str]:
+    # live at the loop head = live after the loop, plus what one more iteration reads
+    head = set(live_after) | ir.reads_of(stmt)
+    while True:
+        _, live_in_body = _dce(_copy_block(stmt.body), head)
+        if isinstance(stmt, ir.While):
+            _, live_in_body = _dce(_copy_block(stmt.test_block), live_in_body)
+        new_head = head | live_in_body
+        if isinstance(stmt, ir.For):
+            new_head.discard(stmt.var)
+            new_head |= ir.reads_of(stmt)
+        if new_head == head:
+            break
+        head = new_head
+    stmt.body, _ = _dce(stmt.body, head)
+    if isinstance(stmt, ir.While):
+        stmt.test_block, _ = _dce(stmt.test_block, head)
+    return head

@@ -1,0 +1,347 @@
+"""Stage 4: the reverse-mode (adjoint) transformation of one normalized function.
+
+The adjoint function runs the forward sweep (the original statements, saving on typed
+tapes the values that later statements overwrite but the reverse sweep still needs),
+then the reverse sweep: the statements in reverse order, each replaced by
+
+* its VJPs from the rule table, accumulated into the adjoints of its arguments
+  (``g_x += g_t0 * math.cos(x)``), then the adjoint of its target reset to zero;
+* the restoring of its target from the tape, if the target was recorded.
+
+So when the reverse sweep reaches a statement, every variable holds the value it had
+right after that statement in the forward sweep. ``if`` statements re-evaluate their
+condition (whose operands are restored); loops run backwards, ``for`` loops over the
+reversed range and ``while`` loops (or ``for`` loops that may break) over a recorded
+trip count. Calls of other user functions call their adjoint, which recomputes the
+callee's forward sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import ir
+from .analysis import to_be_recorded
+from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, While
+from .normalize import NameAllocator
+from .rules import PRIMITIVES, substitute
+
+TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
+DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
+ZERO = Const(0.0)
+
+# (callee name, mask of differentiated parameters, argument kinds) -> adjoint name
+AdjointNamer = Callable[[str, tuple[bool, ...], tuple[str, ...]], str]
+
+
+@dataclass
+class AdjointRequest:
+    """What to generate: the adjoint of ``fn`` with respect to ``wrt``."""
+
+    fn: ir.Function
+    names: NameAllocator
+    kinds: dict[str, str]
+    active: set[str]
+    wrt: tuple[str, ...]
+    name: str
+    returns_value: bool  # the entry point returns (value, grads...); callee adjoints grads only
+
+
+@dataclass
+class _State:
+    taped: set[str]
+    reads: set[str] = field(default_factory=set)
+    counters: dict[int, str] = field(default_factory=dict)  # id(loop) -> trip-count variable
+
+
+def adjoint(request: AdjointRequest, adjoint_name: AdjointNamer) -> ir.Function:
+    return _Reverser(request, adjoint_name).build()
+
+
+def add(a: Expr, b: Expr) -> Expr:
+    return Op("add", (a, b))
+
+
+class _Reverser:
+    def __init__(self, request: AdjointRequest, adjoint_name: AdjointNamer):
+        self.req = request
+        self.fn = request.fn
+        self.active = request.active
+        self.kinds = request.kinds
+        self.names = request.names
+        self.adjoint_name = adjoint_name
+        self.grad_names: dict[str, str] = {}
+        self.state = _State(taped=set())
+
+    def grad(self, var: str) -> str:
+        """The adjoint variable of ``var``: ``g_x`` holds dy/dx, as in the course notes."""
+        if var not in self.grad_names:
+            self.grad_names[var] = self.names.fresh(f"g_{var}", numbered=False)
+        return self.grad_names[var]
+
+    # --- the adjoint function -----------------------------------------------------------
+    def build(self) -> ir.Function:
+        body, ret = self.fn.body[:-1], self.fn.body[-1]
+        assert isinstance(ret, Return)
+        results = [v.id for v in ret.values]
+        seeds = [self.grad(r) for r in results]
+
+        # Pass 1 finds what the reverse sweep reads; pass 2 records what it must restore.
+        pristine = copy.deepcopy(self.names)
+        self.reverse_block(body)
+        reads = self.state.reads
+        self.names = pristine
+        self.names.taken |= set(self.grad_names.values())
+        taped = to_be_recorded(self.fn, reads)
+        self.state = _State(taped=taped)
+        reverse = self.reverse_block(body)
+        forward = self.forward_block(body)
+
+        prologue = self.prologue(taped)
+        values = self.capture_results(results, taped, forward)
+        init = [
+            Assign(self.grad(v), ZERO)
+            for v in sorted(self.active)
+            if v not in results
+        ]
+        grads = tuple(Name(self.grad(p)) if p in self.active else ZERO for p in self.req.wrt)
+        outputs = (*values, *grads) if self.req.returns_value else grads
+        fn_body = [
+            *prologue,
+            ir.Comment("forward sweep"),
+            *forward,
+            ir.Comment("reverse sweep"),
+            *init,
+            *reverse,
+            Return(outputs, ret.loc),
+        ]
+        params = [*self.fn.params, *seeds]
+        defaults = {s: Const(1.0) for s in seeds}
+        return ir.Function(self.req.name, params, fn_body, self.fn.loc, defaults)
+
+    def prologue(self, taped: set[str]) -> list[ir.Stmt]:
+        stmts: list[ir.Stmt] = []
+        tapes = sorted({TAPE_OF_KIND[self.kind(v)] for v in taped} | self.counter_tapes())
+        for tape in tapes:
+            stmts.append(Assign(f"_tape_{tape}", Op(f"tape_{tape}", (Const(64),))))
+            stmts.append(Assign(f"_top_{tape}", Const(0)))
+        # A recorded variable is saved before each assignment, the first one included.
+        for var in sorted(taped - set(self.fn.params)):
+            stmts.append(Assign(var, DUMMY_OF_KIND[self.kind(var)]))
+        return stmts
+
+    def counter_tapes(self) -> set[str]:
+        return {"i"} if self.state.counters else set()
+
+    def capture_results(
+        self, results: list[str], taped: set[str], forward: list[ir.Stmt]
+    ) -> list[Expr]:
+        """The function's value, copied if the reverse sweep will restore its variable."""
+        values: list[Expr] = []
+        for result in results:
+            if result in taped:
+                copy = self.names.fresh("value")
+                forward.append(Assign(copy, Name(result)))
+                values.append(Name(copy))
+            else:
+                values.append(Name(result))
+        return values
+
+    def kind(self, var: str) -> str:
+        return self.kinds.get(var, "float")
+
+    # --- forward sweep: the original code, recording before overwriting ---------------
+    def forward_block(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
+        out: list[ir.Stmt] = []
+        for stmt in block:
+            out.extend(self.forward_stmt(stmt))
+        return out
+
+    def record(self, targets: tuple[str, ...], loc) -> list[ir.Stmt]:
+        return [
+            Push(TAPE_OF_KIND[self.kind(t)], Name(t), loc)
+            for t in targets
+            if t in self.state.taped
+        ]
+
+    def forward_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
+        if isinstance(stmt, (Assign, Call)):
+            return [*self.record(ir.targets_of(stmt), stmt.loc), stmt]
+        if isinstance(stmt, If):
+            body, orelse = self.forward_block(stmt.body), self.forward_block(stmt.orelse)
+            return [If(stmt.test, body, orelse, stmt.loc)]
+        if isinstance(stmt, (For, While)):
+            return self.forward_loop(stmt)
+        raise TypeError(f"unexpected statement {stmt!r}")
+
+    def forward_loop(self, stmt: For | While) -> list[ir.Stmt]:
+        body = self.forward_block(stmt.body)
+        counter = self.state.counters.get(id(stmt))
+        before: list[ir.Stmt] = []
+        after: list[ir.Stmt] = []
+        if counter is not None:
+            before.append(Assign(counter, Const(0), stmt.loc))
+            body.insert(0, Assign(counter, Op("add", (Name(counter), Const(1))), stmt.loc))
+            after.append(Push("i", Name(counter), stmt.loc))
+        if isinstance(stmt, For):
+            before = self.record((stmt.var,), stmt.loc) + before
+            loop = For(stmt.var, stmt.start, stmt.stop, stmt.step, body, stmt.exit_test, stmt.loc)
+        else:
+            test_block = self.forward_block(stmt.test_block)
+            loop = While(test_block, stmt.test, body, stmt.exit_test, stmt.loc)
+        return [*before, loop, *after]
+
+    # --- reverse sweep ------------------------------------------------------------------------
+    def reverse_block(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
+        out: list[ir.Stmt] = []
+        for stmt in reversed(block):
+            out.extend(self.reverse_stmt(stmt))
+        return out
+
+    def reads(self, *exprs: Expr) -> None:
+        for expr in exprs:
+            self.state.reads.update(ir.names_in(expr))
+
+    def restore(self, var: str, loc) -> list[ir.Stmt]:
+        if var in self.state.taped:
+            return [Pop(TAPE_OF_KIND[self.kind(var)], var, loc)]
+        return []
+
+    def reverse_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
+        if isinstance(stmt, Assign):
+            return self.reverse_assign(stmt)
+        if isinstance(stmt, Call):
+            return self.reverse_call(stmt)
+        if isinstance(stmt, If):
+            body, orelse = self.reverse_block(stmt.body), self.reverse_block(stmt.orelse)
+            if not body and not orelse:
+                return []
+            self.reads(stmt.test)
+            return [If(stmt.test, body, orelse, stmt.loc)]
+        if isinstance(stmt, For):
+            return self.reverse_for(stmt)
+        if isinstance(stmt, While):
+            return self.reverse_while(stmt)
+        raise TypeError(f"unexpected statement {stmt!r}")
+
+    def reverse_assign(self, stmt: Assign) -> list[ir.Stmt]:
+        target, value, loc = stmt.target, stmt.value, stmt.loc
+        if target not in self.active:
+            return self.restore(target, loc)
+        prim = PRIMITIVES[value.prim] if isinstance(value, Op) else PRIMITIVES["copy"]
+        args = value.args if isinstance(value, Op) else (value,)
+        self_reference = Name(target) in args
+        out: list[ir.Stmt] = []
+        answer = Name(target)
+        if self_reference and target in self.state.taped and _uses_answer(prim):
+            # target = f(target): the old value is restored first, so keep the new one
+            answer = Name(self.names.fresh("ans"))
+            out.append(Assign(answer.id, Name(target), loc))
+        bindings = dict(zip(prim.params, args, strict=True))
+        bindings.update(g=Name(self.grad(target)), ans=answer)
+        contributions: dict[str, Expr] = {}
+        for arg, vjp in zip(args, prim.vjps, strict=True):
+            if vjp is None or not (isinstance(arg, Name) and arg.id in self.active):
+                continue
+            term = substitute(vjp, bindings)
+            previous = contributions.get(arg.id)
+            contributions[arg.id] = term if previous is None else add(previous, term)
+        self.reads(*contributions.values())
+        if not self_reference:
+            # the usual case: accumulate into the arguments, then this value's adjoint is spent
+            out += [self.accumulate(a, c, loc) for a, c in contributions.items()]
+            out.append(Assign(self.grad(target), ZERO, loc))
+            return out + self.restore(target, loc)
+        out += self.restore(target, loc)
+        own = contributions.pop(target, ZERO)
+        out += [self.accumulate(a, c, loc) for a, c in contributions.items()]
+        out.append(Assign(self.grad(target), own, loc))
+        return out
+
+    def accumulate(self, var: str, term: Expr, loc) -> Assign:
+        grad = self.grad(var)
+        return Assign(grad, add(Name(grad), term), loc)
+
+    def reverse_call(self, stmt: Call) -> list[ir.Stmt]:
+        loc = stmt.loc
+        active_targets = [t for t in stmt.targets if t in self.active]
+        mask = tuple(isinstance(a, Name) and a.id in self.active for a in stmt.args)
+        restores = [s for t in stmt.targets for s in self.restore(t, loc)]
+        if not active_targets or not any(mask):
+            return [Assign(self.grad(t), ZERO, loc) for t in active_targets] + restores
+        self.reads(*stmt.args)
+        kinds = tuple(self._arg_kind(a) for a in stmt.args)
+        callee = self.adjoint_name(stmt.func, mask, kinds)
+        seeds = tuple(Name(self.grad(t)) if t in self.active else ZERO for t in stmt.targets)
+        differentiated = [a.id for a, m in zip(stmt.args, mask, strict=True) if m]
+        partials = tuple(self.names.fresh(f"g_{a}_") for a in differentiated)
+        out: list[ir.Stmt] = list(restores)
+        out.append(Call(partials, callee, (*stmt.args, *seeds), loc))
+        out += [Assign(self.grad(t), ZERO, loc) for t in active_targets]
+        out += [self.accumulate(a, Name(p), loc) for a, p in zip(differentiated, partials, strict=True)]
+        return out
+
+    def _arg_kind(self, arg: Expr) -> str:
+        if isinstance(arg, Name):
+            return self.kind(arg.id)
+        return "bool" if isinstance(arg.value, bool) else type(arg.value).__name__
+
+    def reverse_for(self, stmt: For) -> list[ir.Stmt]:
+        body = self.reverse_block(stmt.body)
+        out: list[ir.Stmt] = []
+        if body:
+            self.reads(stmt.start, stmt.stop, stmt.step)
+            if stmt.exit_test is None:
+                out.append(self.reversed_range(stmt, body))
+            else:
+                out += self.replay_counted(stmt, body)
+        return out + self.restore(stmt.var, stmt.loc)
+
+    def reversed_range(self, stmt: For, body: list[ir.Stmt]) -> For:
+        """The same iterations, last to first."""
+        start, stop, step = stmt.start, stmt.stop, stmt.step
+        if step == Const(1):
+            return For(stmt.var, _minus1(stop), _minus1(start), Const(-1), body, loc=stmt.loc)
+        if step == Const(-1):
+            return For(stmt.var, _plus1(stop), _plus1(start), Const(1), body, loc=stmt.loc)
+        k = self.names.fresh("k")
+        trips = Op("range_len", (start, stop, step))
+        set_var = Assign(stmt.var, Op("add", (start, Op("mul", (Name(k), step)))), stmt.loc)
+        return For(k, _minus1(trips), Const(-1), Const(-1), [set_var, *body], loc=stmt.loc)
+
+    def replay_counted(self, stmt: For, body: list[ir.Stmt]) -> list[ir.Stmt]:
+        counter = self.counter(stmt)
+        k = self.names.fresh("k")
+        set_var = Assign(stmt.var, Op("add", (stmt.start, Op("mul", (Name(k), stmt.step)))), stmt.loc)
+        loop = For(k, _minus1(Name(counter)), Const(-1), Const(-1), [set_var, *body], loc=stmt.loc)
+        return [Pop("i", counter, stmt.loc), loop]
+
+    def reverse_while(self, stmt: While) -> list[ir.Stmt]:
+        body = self.reverse_block(stmt.body)
+        if self.reverse_block(stmt.test_block):
+            raise AssertionError("a while condition never needs reverse code")
+        if not body:
+            return []
+        counter = self.counter(stmt)
+        loop = For(self.names.fresh("_"), Const(0), Name(counter), Const(1), body, loc=stmt.loc)
+        return [Pop("i", counter, stmt.loc), loop]
+
+    def counter(self, stmt: For | While) -> str:
+        if id(stmt) not in self.state.counters:
+            self.state.counters[id(stmt)] = self.names.fresh("_trips")
+            self.kinds[self.state.counters[id(stmt)]] = "int"
+        return self.state.counters[id(stmt)]
+
+
+def _uses_answer(prim) -> bool:
+    return any(v is not None and "ans" in ir.names_in(v) for v in prim.vjps)
+
+
+def _minus1(expr: Expr) -> Expr:
+    return Op("sub", (expr, Const(1)))
+
+
+def _plus1(expr: Expr) -> Expr:
+    return Op("add", (expr, Const(1)))

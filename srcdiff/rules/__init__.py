@@ -1,0 +1,195 @@
+"""The derivative rules, as data.
+
+Each primitive is one ``defrule`` line: how it prints in generated code, and, per
+argument, its vector-Jacobian product (VJP) written as a Python expression in
+
+* the argument names of the printed form (``x``, ``y``),
+* ``g``, the adjoint of the result, and
+* ``ans``, the result itself.
+
+Templates may call other primitives by name (``cos(x)``), use arithmetic, comparisons,
+conditional expressions, and the constants ``nan``, ``inf`` and ``pi``. They are parsed
+once into IR trees and spliced into the adjoint. ``None`` marks an argument with zero
+derivative (comparisons, rounding, integer-valued functions).
+
+The rest of the compiler never asks which primitive it is looking at: adding a
+primitive is one entry here, plus the names users call it by in ``aliases``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..ir import Const, Expr, Name, Op
+
+# Python syntax -> primitive names, shared by the normalizer and the template parser.
+BINOPS: dict[type, str] = {
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.Div: "div",
+    ast.Pow: "pow",
+    ast.FloorDiv: "floordiv",
+    ast.Mod: "mod",
+}
+UNARYOPS: dict[type, str] = {ast.USub: "neg", ast.UAdd: "copy", ast.Not: "not"}
+COMPAREOPS: dict[type, str] = {
+    ast.Lt: "lt",
+    ast.LtE: "le",
+    ast.Gt: "gt",
+    ast.GtE: "ge",
+    ast.Eq: "eq",
+    ast.NotEq: "ne",
+}
+BOOLOPS: dict[type, str] = {ast.And: "and", ast.Or: "or"}
+
+TEMPLATE_CONSTANTS = {"nan": float("nan"), "inf": float("inf"), "pi": 3.141592653589793}
+
+# Value kinds, ordered so that joining two numeric kinds takes the wider one.
+KIND_ORDER = {"bool": 0, "int": 1, "float": 2}
+
+KindRule = Callable[[tuple[str, ...], tuple[Expr, ...]], str]
+
+
+def join_kinds(kinds: tuple[str, ...]) -> str:
+    """The kind Python arithmetic gives: bool and int promote to int, anything with a float to float."""
+    widest = max(kinds, key=lambda k: KIND_ORDER.get(k, 3))
+    return "int" if widest == "bool" else widest
+
+
+RESULT_KINDS: dict[str, KindRule] = {
+    "float": lambda kinds, args: "float",
+    "int": lambda kinds, args: "int",
+    "bool": lambda kinds, args: "bool",
+    "promote": lambda kinds, args: join_kinds(kinds),
+    "branches": lambda kinds, args: join_kinds((kinds[0], kinds[2])),
+}
+
+
+@dataclass
+class Primitive:
+    name: str
+    params: tuple[str, ...]
+    form: ast.expr
+    vjp_sources: tuple[str | None, ...]
+    result_kind: KindRule
+    evaluate: Callable | None
+    source: str
+    vjps: tuple[Expr | None, ...] = ()  # parsed once the whole table is registered
+
+    @property
+    def differentiable(self) -> bool:
+        return any(v is not None for v in self.vjps)
+
+    def kind(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> str:
+        return self.result_kind(kinds, args)
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def defrule(
+    name: str,
+    form: str,
+    *vjps: str | None,
+    result: str | KindRule = "float",
+    evaluate: Callable | None = None,
+) -> None:
+    """Register a primitive: its printed ``form`` and one VJP template per argument."""
+    form_tree = ast.parse(form, mode="eval").body
+    params = tuple(_form_params(form_tree))
+    if len(vjps) != len(params):
+        raise ValueError(f"rule {name!r}: {len(params)} arguments but {len(vjps)} VJPs")
+    PRIMITIVES[name] = Primitive(
+        name=name,
+        params=params,
+        form=form_tree,
+        vjp_sources=vjps,
+        result_kind=RESULT_KINDS[result] if isinstance(result, str) else result,
+        evaluate=evaluate,
+        source=form,
+    )
+
+
+def nondiff(name: str, form: str, result: str | KindRule, evaluate: Callable | None = None):
+    """Register a primitive whose derivative is zero wherever it is defined."""
+    n_params = len(_form_params(ast.parse(form, mode="eval").body))
+    defrule(name, form, *([None] * n_params), result=result, evaluate=evaluate)
+
+
+def _form_params(tree: ast.expr) -> list[str]:
+    """The single-letter names of a printed form, in the order they are written."""
+    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and len(n.id) == 1]
+    ordered: list[str] = []
+    for node in sorted(names, key=lambda n: (n.lineno, n.col_offset)):
+        if node.id not in ordered:
+            ordered.append(node.id)
+    return ordered
+
+
+def template(text: str, params: tuple[str, ...]) -> Expr:
+    """Parse a rule template into an IR tree whose free names are params, ``g`` and ``ans``."""
+    return expr_from_ast(ast.parse(text, mode="eval").body, set(params) | {"g", "ans"})
+
+
+def expr_from_ast(node: ast.expr, free: set[str]) -> Expr:
+    """Convert a side-effect-free Python expression over ``free`` names into IR."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, bool)):
+        return Const(node.value)
+    if isinstance(node, ast.Name):
+        if node.id in free:
+            return Name(node.id)
+        if node.id in TEMPLATE_CONSTANTS:
+            return Const(TEMPLATE_CONSTANTS[node.id])
+    if isinstance(node, ast.BinOp) and type(node.op) in BINOPS:
+        return Op(BINOPS[type(node.op)], (expr_from_ast(node.left, free), expr_from_ast(node.right, free)))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in UNARYOPS:
+        return Op(UNARYOPS[type(node.op)], (expr_from_ast(node.operand, free),))
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in COMPAREOPS:
+        left, right = node.left, node.comparators[0]
+        prim = COMPAREOPS[type(node.ops[0])]
+        return Op(prim, (expr_from_ast(left, free), expr_from_ast(right, free)))
+    if isinstance(node, ast.IfExp):
+        parts = (node.body, node.test, node.orelse)
+        return Op("select", tuple(expr_from_ast(p, free) for p in parts))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in PRIMITIVES:
+        return Op(node.func.id, tuple(expr_from_ast(a, free) for a in node.args))
+    raise ValueError(f"cannot read rule template {ast.unparse(node)!r}")
+
+
+def substitute(expr: Expr, bindings: dict[str, Expr]) -> Expr:
+    """Replace the free names of a template by the expressions they stand for."""
+    if isinstance(expr, Name):
+        return bindings.get(expr.id, expr)
+    if isinstance(expr, Op):
+        return Op(expr.prim, tuple(substitute(a, bindings) for a in expr.args))
+    return expr
+
+
+# Names a user may call, resolved by object identity: filled in by the tables below.
+ALIASES: dict[int, str] = {}
+ALIAS_OBJECTS: list[object] = []  # keeps the aliased objects alive so their ids stay valid
+
+
+def alias(prim: str, *objects: object) -> None:
+    for obj in objects:
+        ALIASES[id(obj)] = prim
+        ALIAS_OBJECTS.append(obj)
+
+
+def primitive_for(obj: object) -> str | None:
+    """The primitive a Python callable stands for, if it has a rule."""
+    return ALIASES.get(id(obj))
+
+
+def _parse_templates() -> None:
+    # Templates call other primitives, so they are parsed after every table has registered.
+    for prim in PRIMITIVES.values():
+        prim.vjps = tuple(None if v is None else template(v, prim.params) for v in prim.vjp_sources)
+
+
+from . import arrays, scalar  # noqa: E402,F401  (register the tables)
+
+_parse_templates()

@@ -1,0 +1,29 @@
+"""Reading arrays that are not differentiated: element access and sizes.
+
+An array argument that is only read (the data of a recurrence, say) passes through the
+gradient untouched, so these primitives have no VJP for the array.
+"""
+
+from __future__ import annotations
+
+from . import defrule, nondiff
+
+
+def element_kind(kinds, args):
+    # kinds[0] is "array:<element kind>:<ndim>"
+    return kinds[0].split(":")[1]
+
+
+defrule("index1", "x[y]", None, None, result=element_kind)
+defrule("index2", "x[y, z]", None, None, None, result=element_kind)
+defrule("index3", "x[y, z, a]", None, None, None, None, result=element_kind)
+nondiff("shape", "x.shape[y]", result="int")
+nondiff("size", "x.size", result="int")
+nondiff("ndim", "x.ndim", result="int")
+nondiff("len", "len(x)", result="int")
+
+# The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
+nondiff("tape_f", "np.empty(x, np.float64)", result=lambda kinds, args: "array:float:1")
+nondiff("tape_i", "np.empty(x, np.int64)", result=lambda kinds, args: "array:int:1")
+nondiff("tape_b", "np.empty(x, np.bool_)", result=lambda kinds, args: "array:bool:1")
+nondiff("range_len", "len(range(x, y, z))", result="int")

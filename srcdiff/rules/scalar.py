@@ -1,0 +1,145 @@
+"""Derivatives of scalar primitives: one line each.
+
+``g`` is the adjoint of the result, ``ans`` the result. At kinks srcdiff returns what
+centred finite differences return there: abs'(0) = 0, and min/max split the gradient
+evenly between tied arguments (see ``runtime.max_weight``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from . import alias, defrule, nondiff
+
+
+def _pow_kind(kinds, args):
+    # int ** int stays an int only for a non-negative constant exponent, as in Python.
+    exponent = args[1]
+    if kinds == ("int", "int") and getattr(exponent, "value", -1) >= 0:
+        return "int"
+    return "float"
+
+
+# --- arithmetic -------------------------------------------------------------------
+defrule("add", "x + y", "g", "g", result="promote", evaluate=lambda x, y: x + y)
+defrule("sub", "x - y", "g", "-g", result="promote", evaluate=lambda x, y: x - y)
+defrule("mul", "x * y", "g * y", "g * x", result="promote", evaluate=lambda x, y: x * y)
+defrule("div", "x / y", "g / y", "-g * ans / y", evaluate=lambda x, y: x / y)
+defrule(
+    "pow", "x ** y",
+    "g * y * x ** (y - 1)",
+    "g * ans * log(x) if x > 0 else (0.0 if x == 0 else nan)",
+    result=_pow_kind, evaluate=lambda x, y: x**y,
+)  # fmt: skip
+defrule("neg", "-x", "-g", result="promote", evaluate=lambda x: -x)
+defrule("copy", "x", "g", result="promote", evaluate=lambda x: x)
+defrule("float", "float(x)", "g", evaluate=float)
+defrule(
+    "mod", "x % y", "g", "-g * floor(x / y)",
+    result="promote", evaluate=lambda x, y: x % y,
+)  # fmt: skip
+defrule("abs", "abs(x)", "g * sign(x)", result="promote", evaluate=abs)
+defrule("max", "max(x, y)", "g * max_weight(x, y)", "g * max_weight(y, x)", result="promote")
+defrule("min", "min(x, y)", "g * max_weight(y, x)", "g * max_weight(x, y)", result="promote")
+
+# --- exponentials and logarithms ------------------------------------------------------
+defrule("exp", "math.exp(x)", "g * ans", evaluate=math.exp)
+defrule("expm1", "math.expm1(x)", "g * (ans + 1.0)", evaluate=math.expm1)
+defrule("log", "math.log(x)", "g / x", evaluate=math.log)
+defrule("log1p", "math.log1p(x)", "g / (1.0 + x)", evaluate=math.log1p)
+defrule("log2", "math.log2(x)", "g / (x * log(2.0))", evaluate=math.log2)
+defrule("log10", "math.log10(x)", "g / (x * log(10.0))", evaluate=math.log10)
+defrule("sqrt", "math.sqrt(x)", "g * 0.5 / ans", evaluate=math.sqrt)
+defrule("hypot", "math.hypot(x, y)", "g * div0(x, ans)", "g * div0(y, ans)", evaluate=math.hypot)
+
+# --- trigonometric and hyperbolic ----------------------------------------------------
+defrule("sin", "math.sin(x)", "g * cos(x)", evaluate=math.sin)
+defrule("cos", "math.cos(x)", "-g * sin(x)", evaluate=math.cos)
+defrule("tan", "math.tan(x)", "g * (1.0 + ans * ans)", evaluate=math.tan)
+defrule("asin", "math.asin(x)", "g / sqrt(1.0 - x * x)", evaluate=math.asin)
+defrule("acos", "math.acos(x)", "-g / sqrt(1.0 - x * x)", evaluate=math.acos)
+defrule("atan", "math.atan(x)", "g / (1.0 + x * x)", evaluate=math.atan)
+defrule(
+    "atan2", "math.atan2(y, x)",
+    "g * x / (x * x + y * y)",
+    "-g * y / (x * x + y * y)",
+    evaluate=math.atan2,
+)  # fmt: skip
+defrule("sinh", "math.sinh(x)", "g * cosh(x)", evaluate=math.sinh)
+defrule("cosh", "math.cosh(x)", "g * sinh(x)", evaluate=math.cosh)
+defrule("tanh", "math.tanh(x)", "g * (1.0 - ans * ans)", evaluate=math.tanh)
+defrule("asinh", "math.asinh(x)", "g / sqrt(x * x + 1.0)", evaluate=math.asinh)
+defrule("acosh", "math.acosh(x)", "g / sqrt(x * x - 1.0)", evaluate=math.acosh)
+defrule("atanh", "math.atanh(x)", "g / (1.0 - x * x)", evaluate=math.atanh)
+defrule("erf", "math.erf(x)", "g * 2.0 / sqrt(pi) * exp(-x * x)", evaluate=math.erf)
+defrule("erfc", "math.erfc(x)", "-g * 2.0 / sqrt(pi) * exp(-x * x)", evaluate=math.erfc)
+
+# --- piecewise constant: zero derivative -----------------------------------------------
+nondiff("floordiv", "x // y", result="promote", evaluate=lambda x, y: x // y)
+nondiff("int", "int(x)", result="int", evaluate=int)
+nondiff("round", "round(x)", result="int", evaluate=round)
+nondiff("floor", "math.floor(x)", result="int", evaluate=math.floor)
+nondiff("ceil", "math.ceil(x)", result="int", evaluate=math.ceil)
+nondiff("trunc", "math.trunc(x)", result="int", evaluate=math.trunc)
+nondiff("sign", "sign(x)", result="float")
+nondiff("max_weight", "max_weight(x, y)", result="float")
+nondiff("div0", "div0(x, y)", result="float")
+nondiff("isnan", "math.isnan(x)", result="bool", evaluate=math.isnan)
+nondiff("isinf", "math.isinf(x)", result="bool", evaluate=math.isinf)
+nondiff("isfinite", "math.isfinite(x)", result="bool", evaluate=math.isfinite)
+nondiff("lt", "x < y", result="bool", evaluate=lambda x, y: x < y)
+nondiff("le", "x <= y", result="bool", evaluate=lambda x, y: x <= y)
+nondiff("gt", "x > y", result="bool", evaluate=lambda x, y: x > y)
+nondiff("ge", "x >= y", result="bool", evaluate=lambda x, y: x >= y)
+nondiff("eq", "x == y", result="bool", evaluate=lambda x, y: x == y)
+nondiff("ne", "x != y", result="bool", evaluate=lambda x, y: x != y)
+nondiff("not", "not x", result="bool", evaluate=lambda x: not x)
+nondiff("and", "x and y", result="bool")
+nondiff("or", "x or y", result="bool")
+# A conditional expression inside templates and generated code: lazy in both branches.
+defrule(
+    "select", "x if y else z", "g if y else 0.0", None, "0.0 if y else g",
+    result="branches",
+)  # fmt: skip
+
+# --- the names users call them by --------------------------------------------------
+alias("abs", builtins.abs, math.fabs, np.abs, np.fabs)
+alias("max", builtins.max, np.maximum, np.fmax)
+alias("min", builtins.min, np.minimum, np.fmin)
+alias("pow", builtins.pow, math.pow, np.power)
+alias("float", builtins.float, np.float64)
+alias("int", builtins.int)
+alias("len", builtins.len)
+alias("round", builtins.round)
+alias("floor", math.floor, np.floor)
+alias("ceil", math.ceil, np.ceil)
+alias("trunc", math.trunc, np.trunc)
+alias("exp", math.exp, np.exp)
+alias("expm1", math.expm1, np.expm1)
+alias("log", math.log, np.log)
+alias("log1p", math.log1p, np.log1p)
+alias("log2", math.log2, np.log2)
+alias("log10", math.log10, np.log10)
+alias("sqrt", math.sqrt, np.sqrt)
+alias("hypot", math.hypot, np.hypot)
+alias("sin", math.sin, np.sin)
+alias("cos", math.cos, np.cos)
+alias("tan", math.tan, np.tan)
+alias("asin", math.asin, np.arcsin)
+alias("acos", math.acos, np.arccos)
+alias("atan", math.atan, np.arctan)
+alias("atan2", math.atan2, np.arctan2)
+alias("sinh", math.sinh, np.sinh)
+alias("cosh", math.cosh, np.cosh)
+alias("tanh", math.tanh, np.tanh)
+alias("asinh", math.asinh, np.arcsinh)
+alias("acosh", math.acosh, np.arccosh)
+alias("atanh", math.atanh, np.arctanh)
+alias("erf", math.erf)
+alias("erfc", math.erfc)
+alias("isnan", math.isnan, np.isnan)
+alias("isinf", math.isinf, np.isinf)
+alias("isfinite", math.isfinite, np.isfinite)
