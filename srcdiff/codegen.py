@@ -73,7 +73,10 @@ class Printer:
     def block(self, block: list[ir.Stmt], depth: int) -> None:
         if not any(not isinstance(s, ir.Comment) for s in block):
             self.line("pass", depth)
-        for stmt in block:
+        for k, stmt in enumerate(block):
+            following = block[k + 1] if k + 1 < len(block) else None
+            if isinstance(stmt, ir.Comment) and (following is None or isinstance(following, ir.Comment)):
+                continue  # a section heading with nothing under it
             self.statement(stmt, depth)
 
     def line(self, text: str, depth: int) -> None:

@@ -171,7 +171,9 @@ def targets_of(stmt: Stmt) -> tuple[str, ...]:
     if isinstance(stmt, Call):
         return stmt.targets
     if isinstance(stmt, Pop):
-        return (stmt.target,)
+        return (stmt.target, f"_top_{stmt.tape}")
+    if isinstance(stmt, Push):
+        return (f"_tape_{stmt.tape}", f"_top_{stmt.tape}")
     if isinstance(stmt, For):
         return (stmt.var,)
     return ()
@@ -185,7 +187,9 @@ def reads_of(stmt: Stmt) -> set[str]:
         exprs = stmt.args if isinstance(stmt, Call) else stmt.values
         return {n for e in exprs for n in names_in(e)}
     if isinstance(stmt, Push):
-        return set(names_in(stmt.value))
+        return set(names_in(stmt.value)) | {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
+    if isinstance(stmt, Pop):
+        return {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
     if isinstance(stmt, If):
         return set(names_in(stmt.test))
     if isinstance(stmt, For):

@@ -133,7 +133,7 @@ class Normalizer:
                 self.names.fresh("y", numbered=n_results > 1) for _ in range(n_results)
             ]
             self.returned_flag = self.names.fresh("_returned", numbered=False)
-        stmts = self.block(body)
+        stmts = self.protect_tests(self.block(body))
         if not tail_return:
             stmts.insert(0, Assign(self.returned_flag, Const(False), self.src.loc(tree)))
             stmts.append(Return(tuple(Name(n) for n in self.result_names), self.loc))
@@ -142,6 +142,22 @@ class Normalizer:
         function = ir.Function(self.name, params, stmts, self.src.loc(tree), defaults)
         function.doc = ast.get_docstring(tree) or ""
         return NormalizedFunction(function, self.src, n_results, self.names, self.callees)
+
+    def protect_tests(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
+        """An ``if`` whose branches reassign its condition's operands tests a copy, so the
+        reverse sweep can re-evaluate the same decision."""
+        out: list[ir.Stmt] = []
+        for stmt in block:
+            for child in ir.child_blocks(stmt):
+                child[:] = self.protect_tests(child)
+            if isinstance(stmt, If):
+                reassigned = ir.assigned_in(stmt.body) | ir.assigned_in(stmt.orelse)
+                if set(ir.names_in(stmt.test)) & reassigned:
+                    temp = self.names.fresh("t")
+                    out.append(Assign(temp, stmt.test, stmt.loc))
+                    stmt.test = Name(temp)
+            out.append(stmt)
+        return out
 
     def check_always_returns(self, body: list[ast.stmt]) -> None:
         if not body or not _always_returns(body):

@@ -66,9 +66,9 @@ def _float_zero_like(expr: Expr) -> Const:
 
 def _add(e: Op) -> Expr:
     a, b = e.args
-    if is_const(b, 0) and not isinstance(b.value, int):
+    if is_const(b, 0):
         return a
-    if is_const(a, 0) and not isinstance(a.value, int):
+    if is_const(a, 0):
         return b
     if isinstance(b, Op) and b.prim == "neg":
         return Op("sub", (a, b.args[0]))
@@ -163,6 +163,8 @@ def simplify_block(block: list[ir.Stmt]) -> list[ir.Stmt]:
     for stmt in block:
         if isinstance(stmt, Assign):
             stmt.value = simplify(stmt.value)
+            if stmt.value == Name(stmt.target):
+                continue
         elif isinstance(stmt, ir.If):
             stmt.test = simplify(stmt.test)
             stmt.body = simplify_block(stmt.body)
@@ -308,8 +310,9 @@ def propagate_values(block: list[ir.Stmt], values: _Values) -> None:
         elif isinstance(stmt, ir.Return):
             stmt.values = tuple(values.rewrite(v) for v in stmt.values)
         elif isinstance(stmt, ir.If):
-            stmt.test = values.rewrite(stmt.test)
             killed = ir.assigned_in(stmt.body) | ir.assigned_in(stmt.orelse)
+            # the reverse sweep re-evaluates the test after the branch: keep protecting copies
+            stmt.test = values.fork(killed).rewrite(stmt.test)
             propagate_values(stmt.body, values.fork(set()))
             propagate_values(stmt.orelse, values.fork(set()))
             for name in killed:
@@ -317,7 +320,8 @@ def propagate_values(block: list[ir.Stmt], values: _Values) -> None:
         elif isinstance(stmt, (ir.For, ir.While)):
             killed = ir.assigned_in(stmt.body) | ir.assigned_in(_test_block(stmt))
             if isinstance(stmt, ir.For):
-                stmt.start, stmt.stop, stmt.step = map(values.rewrite, (stmt.start, stmt.stop, stmt.step))
+                bounds = values.fork(killed).rewrite  # the reverse sweep reads them after the loop
+                stmt.start, stmt.stop, stmt.step = map(bounds, (stmt.start, stmt.stop, stmt.step))
                 killed.add(stmt.var)
             for name in killed:
                 values.kill(name)

@@ -88,15 +88,19 @@ class _Reverser:
         results = [v.id for v in ret.values]
         seeds = [self.grad(r) for r in results]
 
-        # Pass 1 finds what the reverse sweep reads; pass 2 records what it must restore.
+        # What the reverse sweep reads decides what is taped; restoring a taped value can
+        # make more code (an if around a pop) read more: iterate to a fixed point.
         pristine = copy.deepcopy(self.names)
-        self.reverse_block(body)
-        reads = self.state.reads
-        self.names = pristine
-        self.names.taken |= set(self.grad_names.values())
-        taped = to_be_recorded(self.fn, reads)
-        self.state = _State(taped=taped)
-        reverse = self.reverse_block(body)
+        taped: set[str] = set()
+        while True:
+            self.names = copy.deepcopy(pristine)
+            self.names.taken |= set(self.grad_names.values())
+            self.state = _State(taped=taped)
+            reverse = self.reverse_block(body)
+            needed = to_be_recorded(self.fn, self.state.reads)
+            if needed <= taped:
+                break
+            taped |= needed
         forward = self.forward_block(body)
 
         prologue = self.prologue(taped)
