@@ -153,3 +153,61 @@ def to_be_recorded(fn: ir.Function, reverse_reads: set[str]) -> set[str]:
     """Variables the reverse sweep reads that may be overwritten before it reads them."""
     counts = definition_counts(fn)
     return {v for v in reverse_reads if counts.get(v, 0) > 1}
+
+
+# Cheap enough to recompute in the reverse sweep instead of taping: array reads and
+# integer index arithmetic.
+RECOMPUTABLE = {"index1", "index2", "index3", "shape", "size", "len", "add", "sub", "mul", "neg"}
+
+
+def find_recomputable(fn: ir.Function) -> dict[int, list[Assign]]:
+    """Per ``for`` loop (by id), the statements at the top of its body that the reversed
+    loop can simply re-run each iteration instead of taping their results, like
+    ``t1 = x[t]``: a single assignment of a cheap operation whose operands are the loop
+    variable, values the loop never changes, or other such statements; its result is
+    used only later in the same iteration."""
+    sites: dict[str, int] = {}
+    for stmt in ir.walk(fn.body):
+        for target in ir.targets_of(stmt):
+            sites[target] = sites.get(target, 0) + 1
+    found: dict[int, list[Assign]] = {}
+    for loop in ir.walk(fn.body):
+        if isinstance(loop, For):
+            chosen = _recomputable_in(fn, loop, sites)
+            if chosen:
+                found[id(loop)] = chosen
+    return found
+
+
+def _recomputable_in(fn: ir.Function, loop: For, sites: dict[str, int]) -> list[Assign]:
+    changed_in_loop = ir.assigned_in(loop.body)
+    read_outside = _reads_outside(fn.body, loop)
+    available = {loop.var}
+    chosen: list[Assign] = []
+    for k, stmt in enumerate(loop.body):
+        if not (isinstance(stmt, Assign) and isinstance(stmt.value, Op)):
+            continue
+        target = stmt.target
+        operands = set(ir.names_in(stmt.value))
+        if (
+            stmt.value.prim in RECOMPUTABLE
+            and sites.get(target) == 1
+            and target not in read_outside
+            and target not in ir.read_in(loop.body[:k])
+            and all(n in available or n not in changed_in_loop for n in operands)
+        ):
+            chosen.append(stmt)
+            available.add(target)
+    return chosen
+
+
+def _reads_outside(block: list[ir.Stmt], loop: For) -> set[str]:
+    reads: set[str] = set()
+    for stmt in block:
+        if stmt is loop:
+            reads |= ir.reads_of(stmt)
+            continue
+        reads |= ir.reads_of(stmt)
+        for child in ir.child_blocks(stmt):
+            reads |= _reads_outside(child, loop)
+    return reads

@@ -137,9 +137,7 @@ class GradientFunction:
             args = tuple(bound.arguments.values())
         variant, convert = self._variant_for(args)
         if convert:
-            args = tuple(
-                float(a) if i in self._wrt_positions else a for i, a in enumerate(args)
-            )
+            args = tuple(float(a) if i in self._wrt_positions else a for i, a in enumerate(args))
         value, *grads = variant.call(*args)
         if self._wrt_tuple:
             gradient: Any = tuple(grads)

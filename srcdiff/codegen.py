@@ -14,7 +14,7 @@ from . import ir
 from .ir import Const, Expr, Name, Op
 from .rules import PRIMITIVES
 
-RUNTIME_NAMES = ("push", "pop", "new_tape", "sign", "max_weight", "div0")
+RUNTIME_NAMES = ("reserve", "sign", "max_weight", "div0")
 AUGMENTED = {"add": ast.Add, "sub": ast.Sub, "mul": ast.Mult, "div": ast.Div}
 TAPE_DTYPES = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}
 
@@ -75,7 +75,9 @@ class Printer:
             self.line("pass", depth)
         for k, stmt in enumerate(block):
             following = block[k + 1] if k + 1 < len(block) else None
-            if isinstance(stmt, ir.Comment) and (following is None or isinstance(following, ir.Comment)):
+            if isinstance(stmt, ir.Comment) and (
+                following is None or isinstance(following, ir.Comment)
+            ):
                 continue  # a section heading with nothing under it
             self.statement(stmt, depth)
 
@@ -103,10 +105,10 @@ class Printer:
             self.line(f"{', '.join(stmt.targets)} = {stmt.func}({args})", depth)
         elif isinstance(stmt, ir.Push):
             tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
-            self.line(f"{tape}, {top} = push({tape}, {top}, {expr_source(stmt.value)})", depth)
+            self.line(f"{tape}[{top}] = {expr_source(stmt.value)}; {top} += 1", depth)
         elif isinstance(stmt, ir.Pop):
             tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
-            self.line(f"{stmt.target}, {top} = pop({tape}, {top})", depth)
+            self.line(f"{top} -= 1; {stmt.target} = {tape}[{top}]", depth)
         elif isinstance(stmt, ir.Return):
             self.line(f"return {', '.join(expr_source(v) for v in stmt.values)}", depth)
         elif isinstance(stmt, ir.If):
@@ -149,11 +151,7 @@ class Printer:
 
 def assign_source(stmt: ir.Assign) -> str:
     value = stmt.value
-    if (
-        isinstance(value, Op)
-        and value.prim in AUGMENTED
-        and value.args[0] == Name(stmt.target)
-    ):
+    if isinstance(value, Op) and value.prim in AUGMENTED and value.args[0] == Name(stmt.target):
         target = ast.Name(stmt.target, ast.Store())
         rhs = expr_ast(value.args[1])
         return ast.unparse(ast.AugAssign(target, AUGMENTED[value.prim](), rhs))

@@ -111,7 +111,6 @@ def read_function(func: Callable) -> SourceFunction:
     filename = func.__code__.co_filename
     try:
         lines, first_line = inspect.getsourcelines(func)
-        file_lines = inspect.getsourcelines(inspect.getmodule(func) or func)[0]
     except (OSError, TypeError) as err:
         raise SrcdiffError(
             f"{filename}:{func.__code__.co_firstlineno}: cannot read the source of "
@@ -145,7 +144,7 @@ def read_function(func: Callable) -> SourceFunction:
 def _defaults(func: Callable, fdef: ast.FunctionDef) -> dict[str, object]:
     names = [a.arg for a in fdef.args.args]
     values = func.__defaults__ or ()
-    return dict(zip(names[len(names) - len(values):], values, strict=True))
+    return dict(zip(names[len(names) - len(values) :], values, strict=True))
 
 
 def _check_signature(source: SourceFunction) -> None:
@@ -362,9 +361,7 @@ class Checker(ast.NodeVisitor):
             try:
                 return getattr(base, node.attr)
             except AttributeError as err:
-                raise self.source.loc(node).error(
-                    f"`{ast.unparse(node)}` does not exist"
-                ) from err
+                raise self.source.loc(node).error(f"`{ast.unparse(node)}` does not exist") from err
         raise self.unsupported(node, f"calling `{ast.unparse(node)}`")
 
 

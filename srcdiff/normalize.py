@@ -25,7 +25,7 @@ from .rules import BINOPS, COMPAREOPS, PRIMITIVES
 
 # Names the generated module defines at top level; user variables are renamed around them.
 RESERVED = {
-    "math", "np", "push", "pop", "new_tape", "sign", "max_weight", "div0", "range", "len",
+    "math", "np", "reserve", "sign", "max_weight", "div0", "range", "len",
     "abs", "min", "max", "float", "int", "round", "pow",
     "_tape_f", "_tape_i", "_tape_b", "_top_f", "_top_i", "_top_b",
 }  # fmt: skip
@@ -167,7 +167,9 @@ class Normalizer:
             )
 
     def result_arity(self, body: list[ast.stmt]) -> int:
-        counts = {_count_results(n) for n in ast.walk(ast.Module(body, [])) if isinstance(n, ast.Return)}
+        counts = {
+            _count_results(n) for n in ast.walk(ast.Module(body, [])) if isinstance(n, ast.Return)
+        }
         if len(counts) != 1:
             raise self.src.loc(self.src.tree).error(
                 f"{self.src.name} returns tuples of different lengths on different paths"
@@ -258,7 +260,9 @@ class Normalizer:
             for name, atom in zip(names, atoms, strict=True):
                 self.emit(Assign(name, atom, self.loc))
             return
-        if isinstance(value, ast.Call) and isinstance(self.resolved(value.func), types.FunctionType):
+        if isinstance(value, ast.Call) and isinstance(
+            self.resolved(value.func), types.FunctionType
+        ):
             self.call_user(value, tuple(names))
             return
         raise self.loc.unsupported(
@@ -402,7 +406,9 @@ class Normalizer:
             self.assign_boolop(target, node)
         elif isinstance(node, ast.Compare) and len(node.ops) > 1:
             self.assign_chain(target, node)
-        elif isinstance(node, ast.Call) and isinstance(self.resolved(node.func), types.FunctionType):
+        elif isinstance(node, ast.Call) and isinstance(
+            self.resolved(node.func), types.FunctionType
+        ):
             self.call_user(node, (target,))
         else:
             self.emit(Assign(target, self.value(node), self.loc))
@@ -536,7 +542,9 @@ class Normalizer:
             bound[param] = self.atom(arg)
         for keyword in node.keywords:
             if keyword.arg not in params or keyword.arg in bound:
-                raise self.loc.error(f"bad keyword argument {keyword.arg!r} for {callee.source.name}")
+                raise self.loc.error(
+                    f"bad keyword argument {keyword.arg!r} for {callee.source.name}"
+                )
             bound[keyword.arg] = self.atom(keyword.value)
         for param in params:
             if param not in bound:
@@ -625,5 +633,3 @@ def _is_docstring(stmt: ast.stmt) -> bool:
         and isinstance(stmt.value, ast.Constant)
         and isinstance(stmt.value.value, str)
     )
-
-

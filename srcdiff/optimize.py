@@ -218,10 +218,13 @@ def propagate_zeros(block: list[ir.Stmt], zeros: set[str]) -> tuple[list[ir.Stmt
             stmt.orelse, else_zeros = propagate_zeros(stmt.orelse, zeros)
             zeros = body_zeros & else_zeros
         elif isinstance(stmt, (ir.For, ir.While)):
-            head = zeros - ir.assigned_in(stmt.body) - ir.assigned_in(_test_block(stmt))
-            head.discard(stmt.var if isinstance(stmt, ir.For) else "")
-            _, after_body = propagate_zeros(_copy_block(stmt.body), head)
-            head &= after_body
+            # known zero at the loop head: on entry, and again after every iteration
+            head = zeros - ir.assigned_in(_test_block(stmt)) - set(ir.targets_of(stmt))
+            while True:
+                _, after_body = propagate_zeros(_copy_block(stmt.body), head)
+                if head <= after_body:
+                    break
+                head &= after_body
             stmt.body, _ = propagate_zeros(stmt.body, head)
             zeros = head
         else:

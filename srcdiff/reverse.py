@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import ir
-from .analysis import to_be_recorded
+from .analysis import find_recomputable, to_be_recorded
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, While
 from .normalize import NameAllocator
 from .rules import PRIMITIVES, substitute
@@ -31,6 +31,7 @@ from .rules import PRIMITIVES, substitute
 TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
 DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
 ZERO = Const(0.0)
+ONE = Const(1)
 
 # (callee name, mask of differentiated parameters, argument kinds) -> adjoint name
 AdjointNamer = Callable[[str, tuple[bool, ...], tuple[str, ...]], str]
@@ -90,6 +91,8 @@ class _Reverser:
 
         # What the reverse sweep reads decides what is taped; restoring a taped value can
         # make more code (an if around a pop) read more: iterate to a fixed point.
+        self.recompute = find_recomputable(self.fn)
+        self.recomputed = {s.target for stmts in self.recompute.values() for s in stmts}
         pristine = copy.deepcopy(self.names)
         taped: set[str] = set()
         while True:
@@ -97,19 +100,17 @@ class _Reverser:
             self.names.taken |= set(self.grad_names.values())
             self.state = _State(taped=taped)
             reverse = self.reverse_block(body)
-            needed = to_be_recorded(self.fn, self.state.reads)
+            needed = to_be_recorded(self.fn, self.state.reads) - self.recomputed
             if needed <= taped:
                 break
             taped |= needed
         forward = self.forward_block(body)
+        top_level = _own_pushes(forward)
+        forward = _with_reserves(forward, {})
 
-        prologue = self.prologue(taped)
+        prologue = self.prologue(taped, top_level)
         values = self.capture_results(results, taped, forward)
-        init = [
-            Assign(self.grad(v), ZERO)
-            for v in sorted(self.active)
-            if v not in results
-        ]
+        init = [Assign(self.grad(v), ZERO) for v in sorted(self.active) if v not in results]
         grads = tuple(Name(self.grad(p)) if p in self.active else ZERO for p in self.req.wrt)
         outputs = (*values, *grads) if self.req.returns_value else grads
         fn_body = [
@@ -125,11 +126,12 @@ class _Reverser:
         defaults = {s: Const(1.0) for s in seeds}
         return ir.Function(self.req.name, params, fn_body, self.fn.loc, defaults)
 
-    def prologue(self, taped: set[str]) -> list[ir.Stmt]:
+    def prologue(self, taped: set[str], top_level: dict[str, int]) -> list[ir.Stmt]:
         stmts: list[ir.Stmt] = []
         tapes = sorted({TAPE_OF_KIND[self.kind(v)] for v in taped} | self.counter_tapes())
         for tape in tapes:
-            stmts.append(Assign(f"_tape_{tape}", Op(f"tape_{tape}", (Const(64),))))
+            size = Const(max(16, top_level.get(tape, 0)))
+            stmts.append(Assign(f"_tape_{tape}", Op(f"tape_{tape}", (size,))))
             stmts.append(Assign(f"_top_{tape}", Const(0)))
         # A recorded variable is saved before each assignment, the first one included.
         for var in sorted(taped - set(self.fn.params)):
@@ -165,9 +167,7 @@ class _Reverser:
 
     def record(self, targets: tuple[str, ...], loc) -> list[ir.Stmt]:
         return [
-            Push(TAPE_OF_KIND[self.kind(t)], Name(t), loc)
-            for t in targets
-            if t in self.state.taped
+            Push(TAPE_OF_KIND[self.kind(t)], Name(t), loc) for t in targets if t in self.state.taped
         ]
 
     def forward_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
@@ -284,7 +284,9 @@ class _Reverser:
         out: list[ir.Stmt] = list(restores)
         out.append(Call(partials, callee, (*stmt.args, *seeds), loc))
         out += [Assign(self.grad(t), ZERO, loc) for t in active_targets]
-        out += [self.accumulate(a, Name(p), loc) for a, p in zip(differentiated, partials, strict=True)]
+        out += [
+            self.accumulate(a, Name(p), loc) for a, p in zip(differentiated, partials, strict=True)
+        ]
         return out
 
     def _arg_kind(self, arg: Expr) -> str:
@@ -296,6 +298,10 @@ class _Reverser:
         body = self.reverse_block(stmt.body)
         out: list[ir.Stmt] = []
         if body:
+            recompute = [copy.copy(s) for s in self.recompute.get(id(stmt), [])]
+            for assign in recompute:
+                self.reads(assign.value)
+            body = recompute + body
             self.reads(stmt.start, stmt.stop, stmt.step)
             if stmt.exit_test is None:
                 out.append(self.reversed_range(stmt, body))
@@ -318,7 +324,9 @@ class _Reverser:
     def replay_counted(self, stmt: For, body: list[ir.Stmt]) -> list[ir.Stmt]:
         counter = self.counter(stmt)
         k = self.names.fresh("k")
-        set_var = Assign(stmt.var, Op("add", (stmt.start, Op("mul", (Name(k), stmt.step)))), stmt.loc)
+        set_var = Assign(
+            stmt.var, Op("add", (stmt.start, Op("mul", (Name(k), stmt.step)))), stmt.loc
+        )
         loop = For(k, _minus1(Name(counter)), Const(-1), Const(-1), [set_var, *body], loc=stmt.loc)
         return [Pop("i", counter, stmt.loc), loop]
 
@@ -337,6 +345,69 @@ class _Reverser:
             self.state.counters[id(stmt)] = self.names.fresh("_trips")
             self.kinds[self.state.counters[id(stmt)]] = "int"
         return self.state.counters[id(stmt)]
+
+
+# --- tape capacity --------------------------------------------------------------------
+# Pushes are plain stores, so the tapes must have room for them: each loop reserves room
+# for all its iterations up front (a while loop, one iteration at a time), and the
+# straight-line code around loops re-reserves for its own pushes after each loop.
+
+
+def _own_pushes(block: list[ir.Stmt]) -> dict[str, int]:
+    """Pushes per tape in a block, branches included, loops' bodies excluded."""
+    counts: dict[str, int] = {}
+    for stmt in block:
+        if isinstance(stmt, Push):
+            counts[stmt.tape] = counts.get(stmt.tape, 0) + 1
+        elif isinstance(stmt, If):
+            for branch in (stmt.body, stmt.orelse):
+                for tape, n in _own_pushes(branch).items():
+                    counts[tape] = counts.get(tape, 0) + n
+    return counts
+
+
+def _reserve(counts: dict[str, int], times: Expr = ONE) -> list[ir.Stmt]:
+    return [
+        Assign(
+            f"_tape_{tape}",
+            Op(
+                "reserve",
+                (Name(f"_tape_{tape}"), Name(f"_top_{tape}"), Op("mul", (Const(n), times))),
+            ),
+        )
+        for tape, n in sorted(counts.items())
+    ]
+
+
+def _trips(loop: For) -> Expr:
+    if loop.step == Const(1):
+        return Op("sub", (loop.stop, loop.start))
+    return Op("range_len", (loop.start, loop.stop, loop.step))
+
+
+def _with_reserves(block: list[ir.Stmt], following: dict[str, int]) -> list[ir.Stmt]:
+    """Insert reserves; ``following`` counts the pushes that may come after this block
+    before the next reserve."""
+    out: list[ir.Stmt] = []
+    for k, stmt in enumerate(block):
+        rest = _own_pushes(block[k + 1 :])
+        for tape, n in following.items():
+            rest[tape] = rest.get(tape, 0) + n
+        if isinstance(stmt, If):
+            stmt.body = _with_reserves(stmt.body, rest)
+            stmt.orelse = _with_reserves(stmt.orelse, rest)
+            out.append(stmt)
+        elif isinstance(stmt, For):
+            per_iteration = _own_pushes(stmt.body)
+            stmt.body = _with_reserves(stmt.body, {})
+            out += [*_reserve(per_iteration, _trips(stmt)), stmt, *_reserve(rest)]
+        elif isinstance(stmt, While):
+            per_iteration = _own_pushes(stmt.body)
+            stmt.body = _reserve(per_iteration) + _with_reserves(stmt.body, {})
+            out += [stmt, *_reserve(rest)]
+        else:
+            out.append(stmt)
+    return out
 
 
 def _uses_answer(prim) -> bool:

@@ -1,4 +1,4 @@
-"""Small Numba-compiled routines that generated code calls: typed tapes and the
+"""Small Numba-compiled routines that generated code calls: tape growth and the
 derivatives of functions at their kinks. Generated modules import them by name."""
 
 from __future__ import annotations
@@ -8,20 +8,14 @@ from numba import njit
 
 
 @njit(cache=True)
-def push(tape, top, value):
-    """Save ``value`` at position ``top``, doubling the tape when it is full."""
-    if top == tape.shape[0]:
-        grown = np.empty(2 * tape.shape[0], tape.dtype)
-        grown[:top] = tape
-        tape = grown
-    tape[top] = value
-    return tape, top + 1
-
-
-@njit(cache=True)
-def pop(tape, top):
-    """The value saved last, and the new top."""
-    return tape[top - 1], top - 1
+def reserve(tape, top, extra):
+    """``tape``, or a copy of it with room for ``extra`` more values after ``top``."""
+    needed = top + extra
+    if needed <= tape.shape[0]:
+        return tape
+    grown = np.empty(max(needed, 2 * tape.shape[0]), tape.dtype)
+    grown[:top] = tape[:top]
+    return grown
 
 
 @njit(cache=True)

@@ -72,7 +72,9 @@ class _Generator:
         )
         return self.finish(adjoint(request, self.callee_adjoint))
 
-    def callee_adjoint(self, callee: str, mask: tuple[bool, ...], arg_kinds: tuple[str, ...]) -> str:
+    def callee_adjoint(
+        self, callee: str, mask: tuple[bool, ...], arg_kinds: tuple[str, ...]
+    ) -> str:
         key = (callee, mask, arg_kinds)
         if key not in self.adjoints:
             fn = self.program.functions[callee]

@@ -54,7 +54,7 @@ KindRule = Callable[[tuple[str, ...], tuple[Expr, ...]], str]
 
 
 def join_kinds(kinds: tuple[str, ...]) -> str:
-    """The kind Python arithmetic gives: bool and int promote to int, anything with a float to float."""
+    """The kind Python arithmetic gives: bools and ints give an int, a float gives a float."""
     widest = max(kinds, key=lambda k: KIND_ORDER.get(k, 3))
     return "int" if widest == "bool" else widest
 
@@ -144,7 +144,9 @@ def expr_from_ast(node: ast.expr, free: set[str]) -> Expr:
         if node.id in TEMPLATE_CONSTANTS:
             return Const(TEMPLATE_CONSTANTS[node.id])
     if isinstance(node, ast.BinOp) and type(node.op) in BINOPS:
-        return Op(BINOPS[type(node.op)], (expr_from_ast(node.left, free), expr_from_ast(node.right, free)))
+        return Op(
+            BINOPS[type(node.op)], (expr_from_ast(node.left, free), expr_from_ast(node.right, free))
+        )
     if isinstance(node, ast.UnaryOp) and type(node.op) in UNARYOPS:
         return Op(UNARYOPS[type(node.op)], (expr_from_ast(node.operand, free),))
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in COMPAREOPS:
@@ -154,7 +156,11 @@ def expr_from_ast(node: ast.expr, free: set[str]) -> Expr:
     if isinstance(node, ast.IfExp):
         parts = (node.body, node.test, node.orelse)
         return Op("select", tuple(expr_from_ast(p, free) for p in parts))
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in PRIMITIVES:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in PRIMITIVES
+    ):
         return Op(node.func.id, tuple(expr_from_ast(a, free) for a in node.args))
     raise ValueError(f"cannot read rule template {ast.unparse(node)!r}")
 
