@@ -164,7 +164,10 @@ def _kind_of(value: object, name: str) -> str:
     if isinstance(value, (float, np.floating)):
         return "float"
     if isinstance(value, np.ndarray):
-        element = {"f": "float", "i": "int", "u": "int", "b": "bool"}.get(value.dtype.kind)
+        # object arrays are taken to hold floats: plain Python runs them, Numba cannot
+        element = {"f": "float", "i": "int", "u": "int", "b": "bool", "O": "float"}.get(
+            value.dtype.kind
+        )
         if element is not None and value.ndim > 0:
             return f"array:{element}:{value.ndim}"
     raise SrcdiffError(

@@ -197,7 +197,9 @@ class Checker(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             self.check_target(target)
-        self.visit(node.value)
+        unpacked = isinstance(node.value, ast.Tuple) and isinstance(node.targets[0], ast.Tuple)
+        for value in node.value.elts if unpacked else [node.value]:
+            self.visit(value)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         if not isinstance(node.target, ast.Name):
@@ -317,6 +319,10 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(node, "*args or **kwargs in a call")
         if isinstance(node.func, ast.Name) and node.func.id in self.source.locals:
             raise self.unsupported(node, f"calling the local variable `{node.func.id}`")
+        for arg in node.args:  # unsupported syntax inside the call is the first thing to report
+            self.visit(arg)
+        for keyword in node.keywords:
+            self.visit(keyword.value)
         callee = self.resolve(node.func)
         if isinstance(callee, Primitive):
             if node.keywords:
@@ -330,10 +336,6 @@ class Checker(ast.NodeVisitor):
                 "math/numpy primitives with rules and Python functions defined in files"
             )
         self.record(node.func, callee)
-        for arg in node.args:
-            self.visit(arg)
-        for keyword in node.keywords:
-            self.visit(keyword.value)
 
     # --- name resolution ------------------------------------------------------------
     def record(self, node: ast.AST, value: object) -> None:
