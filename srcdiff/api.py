@@ -34,35 +34,66 @@ def grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None):
     """
     if f is None:
         return functools.partial(grad, wrt=wrt, jit=jit)
-    return GradientFunction(f, wrt, jit, with_value=False)
+    return Gradient(f, wrt, jit, with_value=False).function
 
 
 def value_and_grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None):
     """Like ``grad``, but returns ``(f(*args), gradient)``."""
     if f is None:
         return functools.partial(value_and_grad, wrt=wrt, jit=jit)
-    return GradientFunction(f, wrt, jit, with_value=True)
+    return Gradient(f, wrt, jit, with_value=True).function
 
 
-class GradientFunction:
-    """A differentiated function: call it, or read the generated ``.source``."""
+class Gradient:
+    """The state behind a differentiated function: the normalized program and one
+    compiled variant per combination of argument kinds.
+
+    Users call ``self.function``: a plain Python function with ``f``'s signature that
+    checks the argument types of the last compiled variant and calls its Numba entry
+    point directly, so a warm call costs little more than Numba's own dispatch.
+    """
 
     def __init__(self, f: Callable, wrt: Wrt, jit: bool | None, with_value: bool):
-        functools.update_wrapper(self, f)
-        self.__wrapped__ = f
-        self.__signature__ = inspect.signature(f)
+        self.f = f
+        self.__name__ = getattr(f, "__name__", "f")
+        self.signature = inspect.signature(f)
         self._jit = jit
         self._with_value = with_value
         self._program: Program = normalize_program(f)
-        self._params = list(self.__signature__.parameters)
+        self._params = list(self.signature.parameters)
         self._wrt_tuple = isinstance(wrt, tuple)
         self._wrt = tuple(self._param_name(w) for w in (wrt if self._wrt_tuple else (wrt,)))
         self._wrt_positions = [self._params.index(w) for w in self._wrt]
         self._check_scalar_result()
         self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
         self._by_types: dict[tuple, tuple[CompiledAdjoint, bool]] = {}
-        self._default_kinds = self._guess_kinds()
-        self._default = self._generate(self._default_kinds)
+        self._default = self._generate(self._guess_kinds())
+        self.function = self._trampoline()
+
+    def _trampoline(self) -> Callable:
+        """``def f(x, z): if type(x) is _T0 and type(z) is _T1: return _entry(x, z) ...``"""
+        params = []
+        for i, (name, param) in enumerate(self.signature.parameters.items()):
+            params.append(f"{name}=_D{i}" if param.default is not param.empty else name)
+        args = ", ".join(self._params)
+        checks = " and ".join(f"type({p}) is _T{i}" for i, p in enumerate(self._params))
+        code = (
+            f"def {self.__name__}({', '.join(params)}):\n"
+            f"    if {checks or 'True'}:\n"
+            f"        return _entry({args})\n"
+            f"    return _dispatch({args})\n"
+        )
+        self._guards: dict[str, object] = {"_entry": None, "_dispatch": self.call}
+        for i, param in enumerate(self.signature.parameters.values()):
+            self._guards[f"_T{i}"] = _NeverMatches
+            self._guards[f"_D{i}"] = param.default
+        exec(compile(code, f"<srcdiff {self.__name__}>", "exec"), self._guards)
+        function = self._guards[self.__name__]
+        functools.update_wrapper(function, self.f)
+        function.__signature__ = self.signature
+        function.source = self._default.source
+        function.__srcdiff__ = self
+        return function
 
     @property
     def source(self) -> str:
@@ -96,7 +127,7 @@ class GradientFunction:
         parameter is used (indexed -> array, a range bound -> int), else float."""
         usage = _usage_kinds(self._program.main.ir)
         kinds = []
-        for name, param in self.__signature__.parameters.items():
+        for name, param in self.signature.parameters.items():
             annotated = _annotation_kind(param.annotation)
             if name in self._wrt:
                 kinds.append("float")
@@ -107,7 +138,10 @@ class GradientFunction:
     def _generate(self, kinds: tuple[str, ...]) -> CompiledAdjoint:
         if kinds not in self._variants:
             param_kinds = dict(zip(self._program.main.ir.params, kinds, strict=True))
-            module: GeneratedModule = generate(self._program, self._wrt, param_kinds)
+            returns = "value_and_grad" if self._with_value else "grad"
+            module: GeneratedModule = generate(
+                self._program, self._wrt, param_kinds, returns, self._wrt_tuple
+            )
             self._variants[kinds] = CompiledAdjoint(
                 module.source, module.entry, module.functions, self._jit, self.__name__
             )
@@ -130,24 +164,26 @@ class GradientFunction:
         return found
 
     # --- calling -------------------------------------------------------------------------
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or len(args) != len(self._params):
-            bound = self.__signature__.bind(*args, **kwargs)
-            bound.apply_defaults()
-            args = tuple(bound.arguments.values())
+    def call(self, *args: Any) -> Any:
+        """The slow path: pick (and on first use generate) the variant for these kinds."""
         variant, convert = self._variant_for(args)
         if convert:
             args = tuple(float(a) if i in self._wrt_positions else a for i, a in enumerate(args))
-        value, *grads = variant.call(*args)
-        if self._wrt_tuple:
-            gradient: Any = tuple(grads)
-        else:
-            gradient = grads[0]
-        return (value, gradient) if self._with_value else gradient
+        result = variant.call(*args)
+        if not convert and not any(isinstance(a, np.ndarray) for a in args):
+            # these types alone pick this variant (arrays also need a dtype and rank)
+            for i, arg in enumerate(args):
+                self._guards[f"_T{i}"] = type(arg)
+            self._guards["_entry"] = variant.call
+        return result
 
     def __repr__(self) -> str:
         kind = "value_and_grad" if self._with_value else "grad"
         return f"<srcdiff.{kind} of {self.__name__} with respect to {', '.join(self._wrt)}>"
+
+
+class _NeverMatches:
+    """The argument type guards hold this until a variant has been compiled."""
 
 
 def _type_key(value: object) -> object:

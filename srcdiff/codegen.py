@@ -110,7 +110,7 @@ class Printer:
             tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
             self.line(f"{top} -= 1; {stmt.target} = {tape}[{top}]", depth)
         elif isinstance(stmt, ir.Return):
-            self.line(f"return {', '.join(expr_source(v) for v in stmt.values)}", depth)
+            self.line(f"return {return_source(stmt)}", depth)
         elif isinstance(stmt, ir.If):
             self.if_statement(stmt, depth, "if")
         elif isinstance(stmt, ir.For):
@@ -156,6 +156,15 @@ def assign_source(stmt: ir.Assign) -> str:
         rhs = expr_ast(value.args[1])
         return ast.unparse(ast.AugAssign(target, AUGMENTED[value.prim](), rhs))
     return f"{stmt.target} = {expr_source(value)}"
+
+
+def return_source(stmt: ir.Return) -> str:
+    values = [expr_source(v) for v in stmt.values]
+    if stmt.group_from is None:
+        return ", ".join(values)
+    inner = values[stmt.group_from :]
+    group = f"({inner[0]},)" if len(inner) == 1 else f"({', '.join(inner)})"
+    return ", ".join([*values[: stmt.group_from], group])
 
 
 def range_source(stmt: ir.For) -> str:

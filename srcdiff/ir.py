@@ -93,8 +93,12 @@ class While:
 
 @dataclass
 class Return:
+    """``return values``; from position ``group_from`` on, the values form an inner tuple
+    (``return y, (g_x, g_z)``)."""
+
     values: tuple[Expr, ...]
     loc: SourceLocation | None = None
+    group_from: int | None = None
 
 
 @dataclass

@@ -47,7 +47,11 @@ class AdjointRequest:
     active: set[str]
     wrt: tuple[str, ...]
     name: str
-    returns_value: bool  # the entry point returns (value, grads...); callee adjoints grads only
+    # What the function returns: "grads" (flat, a bare value for one), or for the entry
+    # point exactly what the API returns: "grad" / "value_and_grad", and whether the
+    # gradient is a tuple (wrt was a tuple).
+    returns: str = "grads"
+    grad_tuple: bool = False
 
 
 @dataclass
@@ -112,7 +116,7 @@ class _Reverser:
         values = self.capture_results(results, taped, forward)
         init = [Assign(self.grad(v), ZERO) for v in sorted(self.active) if v not in results]
         grads = tuple(Name(self.grad(p)) if p in self.active else ZERO for p in self.req.wrt)
-        outputs = (*values, *grads) if self.req.returns_value else grads
+        outputs, group_from = self.outputs(values, grads)
         fn_body = [
             *prologue,
             ir.Comment("forward sweep"),
@@ -120,11 +124,19 @@ class _Reverser:
             ir.Comment("reverse sweep"),
             *init,
             *reverse,
-            Return(outputs, ret.loc),
+            Return(outputs, ret.loc, group_from),
         ]
         params = [*self.fn.params, *seeds]
         defaults = {s: Const(1.0) for s in seeds}
         return ir.Function(self.req.name, params, fn_body, self.fn.loc, defaults)
+
+    def outputs(self, values: list[Expr], grads: tuple[Expr, ...]) -> tuple[tuple, int | None]:
+        returns, grouped = self.req.returns, self.req.grad_tuple
+        if returns == "grads":
+            return grads, None
+        if returns == "grad":
+            return grads, (0 if grouped else None)
+        return (*values, *grads), (len(values) if grouped else None)
 
     def prologue(self, taped: set[str], top_level: dict[str, int]) -> list[ir.Stmt]:
         stmts: list[ir.Stmt] = []
