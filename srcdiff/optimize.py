@@ -17,12 +17,14 @@ from .ir import Assign, Const, Expr, Name, Op
 from .rules import PRIMITIVES
 
 
-def optimize(fn: ir.Function) -> ir.Function:
+def optimize(fn: ir.Function, keep_results: bool = False) -> ir.Function:
+    """Optimize ``fn`` in place. ``keep_results`` leaves the returned names alone (they
+    are the variables the reverse transform seeds)."""
     for _ in range(10):
         before = repr(fn.body)
         fn.body = simplify_block(fn.body)
         fn.body = propagate_zeros(fn.body, set())[0]
-        propagate_values(fn.body, _Values())
+        propagate_values(fn.body, _Values(), keep_results)
         fn.body = eliminate_dead_code(fn.body, set())
         if repr(fn.body) == before:
             break
@@ -248,11 +250,12 @@ ALLOCATIONS = {"tape_f", "tape_i", "tape_b"}  # equal calls, distinct arrays: ne
 
 
 class _Values:
-    """What is known to hold at a point of a straight-line block: ``a`` is a copy of
-    ``b``, and ``v`` already holds the value of an expression."""
+    """What is known to hold at a point of a straight-line block: ``a`` holds a copy of
+    variable ``b`` or the constant ``c``, and ``v`` already holds the value of an
+    expression."""
 
     def __init__(self) -> None:
-        self.copies: dict[str, str] = {}
+        self.copies: dict[str, Name | Const] = {}
         self.exprs: dict[Expr, str] = {}
 
     def fork(self, killed: set[str]) -> _Values:
@@ -264,24 +267,24 @@ class _Values:
         return forked
 
     def kill(self, name: str) -> None:
-        self.copies = {a: b for a, b in self.copies.items() if name not in (a, b)}
+        self.copies = {a: b for a, b in self.copies.items() if a != name and b != Name(name)}
         self.exprs = {
             e: v for e, v in self.exprs.items() if v != name and name not in ir.names_in(e)
         }
 
     def rewrite(self, expr: Expr) -> Expr:
         if isinstance(expr, Name):
-            return Name(self.copies.get(expr.id, expr.id))
+            return self.copies.get(expr.id, expr)
         if isinstance(expr, Op):
-            expr = Op(expr.prim, tuple(self.rewrite(a) for a in expr.args))
+            expr = simplify(Op(expr.prim, tuple(self.rewrite(a) for a in expr.args)))
             if expr in self.exprs:
                 return Name(self.exprs[expr])
         return expr
 
     def assign(self, target: str, value: Expr) -> None:
         self.kill(target)
-        if isinstance(value, Name) and value.id != target:
-            self.copies[target] = value.id
+        if isinstance(value, Const) or (isinstance(value, Name) and value.id != target):
+            self.copies[target] = value
         elif (
             isinstance(value, Op)
             and value.prim not in ALLOCATIONS
@@ -290,7 +293,7 @@ class _Values:
             self.exprs[value] = target
 
 
-def propagate_values(block: list[ir.Stmt], values: _Values) -> None:
+def propagate_values(block: list[ir.Stmt], values: _Values, keep_results: bool = False) -> None:
     """Reuse values already computed (``t2 = x * z`` after ``t0 = x * z`` reads ``t0``)
     and read the original of a copy, so the copy can die."""
     for stmt in block:
@@ -306,18 +309,19 @@ def propagate_values(block: list[ir.Stmt], values: _Values) -> None:
             stmt.args = tuple(values.rewrite(a) for a in stmt.args)
             for target in stmt.targets:
                 values.kill(target)
-        elif isinstance(stmt, ir.Push):
-            stmt.value = values.rewrite(stmt.value)
-        elif isinstance(stmt, ir.Pop):
-            values.kill(stmt.target)
-        elif isinstance(stmt, ir.Return):
+        elif isinstance(stmt, (ir.Push, ir.Pop)):
+            if isinstance(stmt, ir.Push):
+                stmt.value = values.rewrite(stmt.value)
+            for target in ir.targets_of(stmt):
+                values.kill(target)
+        elif isinstance(stmt, ir.Return) and not keep_results:
             stmt.values = tuple(values.rewrite(v) for v in stmt.values)
         elif isinstance(stmt, ir.If):
             killed = ir.assigned_in(stmt.body) | ir.assigned_in(stmt.orelse)
             # the reverse sweep re-evaluates the test after the branch: keep protecting copies
             stmt.test = values.fork(killed).rewrite(stmt.test)
-            propagate_values(stmt.body, values.fork(set()))
-            propagate_values(stmt.orelse, values.fork(set()))
+            propagate_values(stmt.body, values.fork(set()), keep_results)
+            propagate_values(stmt.orelse, values.fork(set()), keep_results)
             for name in killed:
                 values.kill(name)
         elif isinstance(stmt, (ir.For, ir.While)):
@@ -329,8 +333,8 @@ def propagate_values(block: list[ir.Stmt], values: _Values) -> None:
             for name in killed:
                 values.kill(name)
             if isinstance(stmt, ir.While):
-                propagate_values(stmt.test_block, values.fork(set()))
-            propagate_values(stmt.body, values.fork(set()))
+                propagate_values(stmt.test_block, values.fork(set()), keep_results)
+            propagate_values(stmt.body, values.fork(set()), keep_results)
 
 
 # --- dead code ------------------------------------------------------------------------------

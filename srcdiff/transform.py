@@ -121,7 +121,8 @@ class _Generator:
 
     def prepare(self, fn: NormalizedFunction) -> ir.Function:
         """A fresh copy of a normalized function, optimized before it is differentiated."""
-        return self.finish(copy.deepcopy(fn.ir))
+        function = copy.deepcopy(fn.ir)
+        return optimize(function, keep_results=True) if self.optimized else function
 
     def finish(self, fn: ir.Function) -> ir.Function:
         return optimize(fn) if self.optimized else fn
