@@ -9,7 +9,6 @@ Passes, run to a fixed point:
 
 from __future__ import annotations
 
-import copy
 import math
 
 from . import ir
@@ -193,7 +192,9 @@ def simplify_block(block: list[ir.Stmt]) -> list[ir.Stmt]:
 # --- known-zero adjoints ------------------------------------------------------------------
 
 
-def propagate_zeros(block: list[ir.Stmt], zeros: set[str]) -> tuple[list[ir.Stmt], set[str]]:
+def propagate_zeros(
+    block: list[ir.Stmt], zeros: set[str], dry: bool = False
+) -> tuple[list[ir.Stmt], set[str]]:
     """Rewrite ``v = v + e`` to ``v = e`` where ``v`` is known to hold 0.0.
 
     ``zeros`` holds the variables known to be zero on entry; returns the block and the
@@ -211,23 +212,28 @@ def propagate_zeros(block: list[ir.Stmt], zeros: set[str]) -> tuple[list[ir.Stmt
                 and stmt.target in zeros
             ):
                 rest = value.args[1]
-                stmt.value = rest if value.prim == "add" else simplify(Op("neg", (rest,)))
+                value = rest if value.prim == "add" else simplify(Op("neg", (rest,)))
+                if not dry:
+                    stmt.value = value
             zeros.discard(stmt.target)
-            if is_const(stmt.value, 0) and isinstance(stmt.value.value, float):
+            if is_const(value, 0) and isinstance(value.value, float):
                 zeros.add(stmt.target)
         elif isinstance(stmt, ir.If):
-            stmt.body, body_zeros = propagate_zeros(stmt.body, zeros)
-            stmt.orelse, else_zeros = propagate_zeros(stmt.orelse, zeros)
+            body, body_zeros = propagate_zeros(stmt.body, zeros, dry)
+            orelse, else_zeros = propagate_zeros(stmt.orelse, zeros, dry)
+            if not dry:
+                stmt.body, stmt.orelse = body, orelse
             zeros = body_zeros & else_zeros
         elif isinstance(stmt, (ir.For, ir.While)):
             # known zero at the loop head: on entry, and again after every iteration
             head = zeros - ir.assigned_in(_test_block(stmt)) - set(ir.targets_of(stmt))
             while True:
-                _, after_body = propagate_zeros(_copy_block(stmt.body), head)
+                _, after_body = propagate_zeros(stmt.body, head, dry=True)
                 if head <= after_body:
                     break
                 head &= after_body
-            stmt.body, _ = propagate_zeros(stmt.body, head)
+            if not dry:
+                stmt.body, _ = propagate_zeros(stmt.body, head)
             zeros = head
         else:
             zeros -= set(ir.targets_of(stmt))
@@ -237,10 +243,6 @@ def propagate_zeros(block: list[ir.Stmt], zeros: set[str]) -> tuple[list[ir.Stmt
 
 def _test_block(stmt: ir.For | ir.While) -> list[ir.Stmt]:
     return stmt.test_block if isinstance(stmt, ir.While) else []
-
-
-def _copy_block(block: list[ir.Stmt]) -> list[ir.Stmt]:
-    return copy.deepcopy(block)
 
 
 ALLOCATIONS = {"tape_f", "tape_i", "tape_b"}  # equal calls, distinct arrays: never shared
@@ -257,16 +259,20 @@ class _Values:
     def __init__(self) -> None:
         self.copies: dict[str, Name | Const] = {}
         self.exprs: dict[Expr, str] = {}
+        self.mentioned: set[str] = set()  # every name a fact above involves
 
     def fork(self, killed: set[str]) -> _Values:
         forked = _Values()
         forked.copies = dict(self.copies)
         forked.exprs = dict(self.exprs)
+        forked.mentioned = set(self.mentioned)
         for name in killed:
             forked.kill(name)
         return forked
 
     def kill(self, name: str) -> None:
+        if name not in self.mentioned:
+            return
         self.copies = {a: b for a, b in self.copies.items() if a != name and b != Name(name)}
         self.exprs = {
             e: v for e, v in self.exprs.items() if v != name and name not in ir.names_in(e)
@@ -285,12 +291,14 @@ class _Values:
         self.kill(target)
         if isinstance(value, Const) or (isinstance(value, Name) and value.id != target):
             self.copies[target] = value
+            self.mentioned |= {target, *ir.names_in(value)}
         elif (
             isinstance(value, Op)
             and value.prim not in ALLOCATIONS
             and target not in ir.names_in(value)
         ):
             self.exprs[value] = target
+            self.mentioned |= {target, *ir.names_in(value)}
 
 
 def propagate_values(block: list[ir.Stmt], values: _Values, keep_results: bool = False) -> None:
@@ -345,7 +353,8 @@ def eliminate_dead_code(block: list[ir.Stmt], live_out: set[str]) -> list[ir.Stm
     return _dce(block, set(live_out))[0]
 
 
-def _dce(block: list[ir.Stmt], live: set[str]) -> tuple[list[ir.Stmt], set[str]]:
+def _dce(block: list[ir.Stmt], live: set[str], dry: bool = False) -> tuple[list[ir.Stmt], set[str]]:
+    """Liveness, backwards; unless ``dry``, drop the assignments nobody reads."""
     out: list[ir.Stmt] = []
     for stmt in reversed(block):
         if isinstance(stmt, Assign):
@@ -353,13 +362,15 @@ def _dce(block: list[ir.Stmt], live: set[str]) -> tuple[list[ir.Stmt], set[str]]
                 continue
             live = (live - {stmt.target}) | set(ir.names_in(stmt.value))
         elif isinstance(stmt, ir.If):
-            stmt.body, live_body = _dce(stmt.body, live)
-            stmt.orelse, live_else = _dce(stmt.orelse, live)
-            if not stmt.body and not stmt.orelse:
-                continue
+            body, live_body = _dce(stmt.body, live, dry)
+            orelse, live_else = _dce(stmt.orelse, live, dry)
+            if not dry:
+                stmt.body, stmt.orelse = body, orelse
+                if not body and not orelse:
+                    continue
             live = live_body | live_else | set(ir.names_in(stmt.test))
         elif isinstance(stmt, (ir.For, ir.While)):
-            live = _dce_loop(stmt, live)
+            live = _dce_loop(stmt, live, dry)
         else:
             live = (live - set(ir.targets_of(stmt))) | ir.reads_of(stmt)
         out.append(stmt)
@@ -367,13 +378,13 @@ def _dce(block: list[ir.Stmt], live: set[str]) -> tuple[list[ir.Stmt], set[str]]
     return out, live
 
 
-def _dce_loop(stmt: ir.For | ir.While, live_after: set[str]) -> set[str]:
+def _dce_loop(stmt: ir.For | ir.While, live_after: set[str], dry: bool) -> set[str]:
     # live at the loop head = live after the loop, plus what one more iteration reads
     head = set(live_after) | ir.reads_of(stmt)
     while True:
-        _, live_in_body = _dce(_copy_block(stmt.body), head)
+        _, live_in_body = _dce(stmt.body, head, dry=True)
         if isinstance(stmt, ir.While):
-            _, live_in_body = _dce(_copy_block(stmt.test_block), live_in_body)
+            _, live_in_body = _dce(stmt.test_block, live_in_body, dry=True)
         new_head = head | live_in_body
         if isinstance(stmt, ir.For):
             new_head.discard(stmt.var)
@@ -381,7 +392,8 @@ def _dce_loop(stmt: ir.For | ir.While, live_after: set[str]) -> set[str]:
         if new_head == head:
             break
         head = new_head
-    stmt.body, _ = _dce(stmt.body, head)
-    if isinstance(stmt, ir.While):
-        stmt.test_block, _ = _dce(stmt.test_block, head)
+    if not dry:
+        stmt.body, _ = _dce(stmt.body, head)
+        if isinstance(stmt, ir.While):
+            stmt.test_block, _ = _dce(stmt.test_block, head)
     return head
