@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import math
+import re
 
 from . import ir
 from .ir import Const, Expr, Name, Op
@@ -19,7 +21,9 @@ AUGMENTED = {"add": ast.Add, "sub": ast.Sub, "mul": ast.Mult, "div": ast.Div}
 TAPE_DTYPES = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}
 
 
+@functools.lru_cache(maxsize=4096)
 def expr_ast(expr: Expr) -> ast.expr:
+    """The Python syntax tree of an IR expression (shared: never mutate the result)."""
     if isinstance(expr, Name):
         return ast.Name(expr.id, ast.Load())
     if isinstance(expr, Const):
@@ -194,9 +198,5 @@ def module_source(functions: list[tuple[ir.Function, list[str], str]], header: s
 
 
 def _global_names(source: str) -> set[str]:
-    tree = ast.parse(source)
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
-        n.value.id
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
-    }
+    """The module-level names the printed functions use (a name followed by ``.`` or ``(``)."""
+    return set(re.findall(r"\b([A-Za-z_]\w*)\s*[.(]", source))

@@ -23,9 +23,21 @@ class Name:
     id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Const:
+    """A literal. Equal only to a literal of the same type: 1, 1.0 and True differ."""
+
     value: float | int | bool
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Const) or type(other.value) is not type(self.value):
+            return False
+        return self.value == other.value or (
+            self.value != self.value and other.value != other.value
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self.value), self.value))
 
 
 @dataclass(frozen=True)
