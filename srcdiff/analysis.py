@@ -18,7 +18,7 @@ from collections.abc import Callable
 from . import ir
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, Name, Op
-from .rules import PRIMITIVES, join_kinds
+from .rules import PRIMITIVES, KindError, join_kinds
 
 # result kinds of a called function, given its argument kinds
 CalleeKinds = Callable[[str, tuple[str, ...]], tuple[str, ...]]
@@ -39,6 +39,54 @@ def expr_kind(expr: Expr, kinds: dict[str, str]) -> str | None:
     if None in arg_kinds:
         return None
     return PRIMITIVES[expr.prim].kind(arg_kinds, expr.args)
+
+
+def guess_kinds(program) -> dict[str, str]:
+    """Kinds for the main function's parameters before any call, from how they are used:
+    indexed means an array, a range bound an int. Follows copies and calls of helpers."""
+    usage = {name: _direct_usage(f.ir) for name, f in program.functions.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name, function in program.functions.items():
+            kinds = usage[name]
+            for stmt in ir.walk(function.ir.body):
+                for source, kind in _implied_kinds(stmt, kinds, usage, program):
+                    if kind is not None and source not in kinds:
+                        kinds[source] = kind
+                        changed = True
+    return usage[program.main.ir.name]
+
+
+def _direct_usage(fn: ir.Function) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for stmt in ir.walk(fn.body):
+        if isinstance(stmt, For):
+            for bound in (stmt.start, stmt.stop, stmt.step):
+                for name in ir.names_in(bound):
+                    kinds.setdefault(name, "int")
+        if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+            value = stmt.value
+            if isinstance(value.args[0], Name):
+                array = value.args[0].id
+                if value.prim.startswith("index"):
+                    kinds[array] = f"array:float:{len(value.args) - 1}"
+                elif value.prim in ("shape", "size", "ndim", "len"):
+                    kinds.setdefault(array, "array:float:1")
+    return kinds
+
+
+def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
+    """(variable, kind) pairs a statement implies: a copy has its source's kind and a
+    call argument the kind its parameter is used as."""
+    if isinstance(stmt, Assign) and isinstance(stmt.value, Name):
+        yield stmt.value.id, kinds.get(stmt.target)
+        yield stmt.target, kinds.get(stmt.value.id)
+    elif isinstance(stmt, Call):
+        params = program.functions[stmt.func].ir.params
+        for param, arg in zip(params, stmt.args, strict=True):
+            if isinstance(arg, Name):
+                yield arg.id, usage[stmt.func].get(param)
 
 
 def infer_kinds(
@@ -66,7 +114,10 @@ def infer_kinds(
 
 def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, str], callee_kinds: CalleeKinds):
     if isinstance(stmt, Assign):
-        yield stmt.target, expr_kind(stmt.value, kinds)
+        try:
+            yield stmt.target, expr_kind(stmt.value, kinds)
+        except KindError as err:
+            raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
     elif isinstance(stmt, For):
         yield stmt.var, "int"
     elif isinstance(stmt, Call):

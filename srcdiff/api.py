@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ir
+from .analysis import guess_kinds
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
 from .normalize import Program, normalize_program
@@ -125,7 +125,7 @@ class Gradient:
     def _guess_kinds(self) -> tuple[str, ...]:
         """Argument kinds for ``.source`` before any call: annotations, else how the
         parameter is used (indexed -> array, a range bound -> int), else float."""
-        usage = _usage_kinds(self._program.main.ir)
+        usage = guess_kinds(self._program)
         kinds = []
         for name, param in self.signature.parameters.items():
             annotated = _annotation_kind(param.annotation)
@@ -214,21 +214,3 @@ def _kind_of(value: object, name: str) -> str:
 
 def _annotation_kind(annotation: object) -> str | None:
     return {float: "float", int: "int", bool: "bool"}.get(annotation)
-
-
-def _usage_kinds(fn: ir.Function) -> dict[str, str]:
-    kinds: dict[str, str] = {}
-    for stmt in ir.walk(fn.body):
-        if isinstance(stmt, ir.For):
-            for bound in (stmt.start, stmt.stop, stmt.step):
-                for name in ir.names_in(bound):
-                    kinds.setdefault(name, "int")
-        values = [stmt.value] if isinstance(stmt, ir.Assign) else []
-        for value in values:
-            if isinstance(value, ir.Op) and isinstance(value.args[0], ir.Name):
-                array = value.args[0].id
-                if value.prim.startswith("index"):
-                    kinds[array] = f"array:float:{len(value.args) - 1}"
-                elif value.prim in ("shape", "size", "ndim", "len"):
-                    kinds.setdefault(array, "array:float:1")
-    return kinds

@@ -140,7 +140,7 @@ class _Reverser:
 
     def prologue(self, taped: set[str], top_level: dict[str, int]) -> list[ir.Stmt]:
         stmts: list[ir.Stmt] = []
-        tapes = sorted({TAPE_OF_KIND[self.kind(v)] for v in taped} | self.counter_tapes())
+        tapes = sorted({self.tape(v) for v in taped} | self.counter_tapes())
         for tape in tapes:
             size = Const(max(16, top_level.get(tape, 0)))
             stmts.append(Assign(f"_tape_{tape}", Op(f"tape_{tape}", (size,))))
@@ -167,6 +167,17 @@ class _Reverser:
                 values.append(Name(result))
         return values
 
+    def tape(self, var: str, loc=None) -> str:
+        """The tape that saves ``var``; only scalars can be saved in this version."""
+        kind = self.kind(var)
+        if kind not in TAPE_OF_KIND:
+            where = loc or self.fn.loc
+            raise where.error(
+                f"`{var}` (an array) is reassigned while the gradient still needs its old "
+                "value; use a new name for the new array"
+            )
+        return TAPE_OF_KIND[kind]
+
     def kind(self, var: str) -> str:
         return self.kinds.get(var, "float")
 
@@ -179,7 +190,7 @@ class _Reverser:
 
     def record(self, targets: tuple[str, ...], loc) -> list[ir.Stmt]:
         return [
-            Push(TAPE_OF_KIND[self.kind(t)], Name(t), loc) for t in targets if t in self.state.taped
+            Push(self.tape(t, loc), Name(t), loc) for t in targets if t in self.state.taped
         ]
 
     def forward_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
@@ -222,7 +233,7 @@ class _Reverser:
 
     def restore(self, var: str, loc) -> list[ir.Stmt]:
         if var in self.state.taped:
-            return [Pop(TAPE_OF_KIND[self.kind(var)], var, loc)]
+            return [Pop(self.tape(var, loc), var, loc)]
         return []
 
     def reverse_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:

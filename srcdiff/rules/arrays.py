@@ -6,12 +6,17 @@ gradient untouched, so these primitives have no VJP for the array.
 
 from __future__ import annotations
 
-from . import defrule, nondiff
+from . import KindError, defrule, nondiff
 
 
 def element_kind(kinds, args):
     # kinds[0] is "array:<element kind>:<ndim>"
-    return kinds[0].split(":")[1]
+    if not kinds[0].startswith("array"):
+        raise KindError(f"indexing a {kinds[0]} value: only numpy arrays can be indexed")
+    _, element, ndim = kinds[0].split(":")
+    if len(args) - 1 != int(ndim):
+        raise KindError(f"{len(args) - 1} indices for a {ndim}-dimensional array")
+    return element
 
 
 defrule("index1", "x[y]", None, None, result=element_kind)
