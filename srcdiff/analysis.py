@@ -208,7 +208,9 @@ def to_be_recorded(fn: ir.Function, reverse_reads: set[str]) -> set[str]:
 
 # Cheap enough to recompute in the reverse sweep instead of taping: array reads and
 # integer index arithmetic.
-RECOMPUTABLE = {"index1", "index2", "index3", "shape", "size", "len", "add", "sub", "mul", "neg"}
+RECOMPUTABLE = {
+    "index1", "index2", "index3", "shape", "size", "len", "add", "sub", "mul", "neg", "div",
+}  # fmt: skip
 
 
 def find_recomputable(fn: ir.Function) -> dict[int, list[Assign]]:
@@ -233,22 +235,33 @@ def find_recomputable(fn: ir.Function) -> dict[int, list[Assign]]:
 def _recomputable_in(fn: ir.Function, loop: For, sites: dict[str, int]) -> list[Assign]:
     changed_in_loop = ir.assigned_in(loop.body)
     read_outside = _reads_outside(fn.body, loop)
+
+    def iteration_local(target: str, k: int) -> bool:
+        # one assignment, at the top of the body; read only after it, in the same iteration
+        return (
+            sites.get(target) == 1
+            and target not in read_outside
+            and target not in ir.read_in(loop.body[:k])
+        )
+
+    # Values that hold this iteration's value at the top of the reversed iteration: the
+    # loop variable, values the loop never changes, and earlier iteration-local values.
     available = {loop.var}
     chosen: list[Assign] = []
     for k, stmt in enumerate(loop.body):
-        if not (isinstance(stmt, Assign) and isinstance(stmt.value, Op)):
+        if not isinstance(stmt, Assign):
             continue
-        target = stmt.target
+        local = iteration_local(stmt.target, k)
         operands = set(ir.names_in(stmt.value))
         if (
-            stmt.value.prim in RECOMPUTABLE
-            and sites.get(target) == 1
-            and target not in read_outside
-            and target not in ir.read_in(loop.body[:k])
+            local
+            and isinstance(stmt.value, Op)
+            and stmt.value.prim in RECOMPUTABLE
             and all(n in available or n not in changed_in_loop for n in operands)
         ):
             chosen.append(stmt)
-            available.add(target)
+        if local:
+            available.add(stmt.target)
     return chosen
 
 

@@ -139,8 +139,10 @@ class Gradient:
         if kinds not in self._variants:
             param_kinds = dict(zip(self._program.main.ir.params, kinds, strict=True))
             returns = "value_and_grad" if self._with_value else "grad"
+            # the generated code renames parameters that clash with its own names (np -> np_)
+            wrt = tuple(self._program.main.ir.params[p] for p in self._wrt_positions)
             module: GeneratedModule = generate(
-                self._program, self._wrt, param_kinds, returns, self._wrt_tuple
+                self._program, wrt, param_kinds, returns, self._wrt_tuple
             )
             self._variants[kinds] = CompiledAdjoint(
                 module.source, module.entry, module.functions, self._jit, self.__name__

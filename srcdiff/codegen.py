@@ -194,7 +194,8 @@ def module_source(functions: list[tuple[ir.Function, list[str], str]], header: s
     if runtime:
         imports.append(f"from srcdiff.runtime import {', '.join(runtime)}")
     head = "\n".join(f"# {line}".rstrip() for line in header.splitlines())
-    return f"{head}\n" + "\n".join(imports) + "\n\n\n" + body
+    imports_block = "\n".join(imports) + "\n" if imports else ""
+    return f"{head}\n{imports_block}\n\n{body}"
 
 
 def _global_names(source: str) -> set[str]:

@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__, runtime
 from .errors import SrcdiffError
 
@@ -46,6 +48,7 @@ def write_module(source: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(source)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a cache may be shared
         try:
             os.link(tmp, path)  # atomic, and fails rather than replace a concurrent writer's file
         except FileExistsError:
@@ -56,6 +59,12 @@ def write_module(source: str) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def import_module(path: Path) -> types.ModuleType:
@@ -107,7 +116,7 @@ class CompiledAdjoint:
         self.call: Callable = self.python if jit is False else self.first_numba_call
 
     def python(self, *args):
-        self.call = python_functions(self.source, self.path)[self.entry]
+        self.call = _returning_floats(python_functions(self.source, self.path)[self.entry])
         return self.call(*args)
 
     def first_numba_call(self, *args):
@@ -128,10 +137,29 @@ class CompiledAdjoint:
                 RuntimeWarning,
                 stacklevel=3,
             )
-            self.call = python_functions(self.source, self.path)[self.entry]
+            self.call = _returning_floats(python_functions(self.source, self.path)[self.entry])
             return self.call(*args)
         self.call = dispatcher
         return result
+
+
+def _returning_floats(function: Callable) -> Callable:
+    """Plain Python runs return NumPy scalars where values came off a tape; Numba returns
+    Python floats. Make both return the same."""
+
+    def call(*args):
+        return _to_python(function(*args))
+
+    call.__wrapped__ = function
+    return call
+
+
+def _to_python(value):
+    if isinstance(value, tuple):
+        return tuple(_to_python(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _first_line(err: Exception) -> str:

@@ -385,10 +385,8 @@ def _dce_loop(stmt: ir.For | ir.While, live_after: set[str], dry: bool) -> set[s
         _, live_in_body = _dce(stmt.body, head, dry=True)
         if isinstance(stmt, ir.While):
             _, live_in_body = _dce(stmt.test_block, live_in_body, dry=True)
+        # (the loop variable stays live: a loop that runs no iteration leaves it unchanged)
         new_head = head | live_in_body
-        if isinstance(stmt, ir.For):
-            new_head.discard(stmt.var)
-            new_head |= ir.reads_of(stmt)
         if new_head == head:
             break
         head = new_head

@@ -95,6 +95,7 @@ class _Reverser:
 
         # What the reverse sweep reads decides what is taped; restoring a taped value can
         # make more code (an if around a pop) read more: iterate to a fixed point.
+        self.nested = _nested_loops(self.fn.body, inside_loop=False)
         self.recompute = find_recomputable(self.fn)
         self.recomputed = {s.target for stmts in self.recompute.values() for s in stmts}
         pristine = copy.deepcopy(self.names)
@@ -124,7 +125,7 @@ class _Reverser:
             ir.Comment("reverse sweep"),
             *init,
             *reverse,
-            Return(outputs, ret.loc, group_from),
+            Return(outputs, None, group_from),
         ]
         params = [*self.fn.params, *seeds]
         defaults = {s: Const(1.0) for s in seeds}
@@ -151,7 +152,7 @@ class _Reverser:
         return stmts
 
     def counter_tapes(self) -> set[str]:
-        return {"i"} if self.state.counters else set()
+        return {"i"} if set(self.state.counters) & self.nested else set()
 
     def capture_results(
         self, results: list[str], taped: set[str], forward: list[ir.Stmt]
@@ -189,9 +190,7 @@ class _Reverser:
         return out
 
     def record(self, targets: tuple[str, ...], loc) -> list[ir.Stmt]:
-        return [
-            Push(self.tape(t, loc), Name(t), loc) for t in targets if t in self.state.taped
-        ]
+        return [Push(self.tape(t, loc), Name(t), loc) for t in targets if t in self.state.taped]
 
     def forward_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
         if isinstance(stmt, (Assign, Call)):
@@ -211,7 +210,8 @@ class _Reverser:
         if counter is not None:
             before.append(Assign(counter, Const(0), stmt.loc))
             body.insert(0, Assign(counter, Op("add", (Name(counter), Const(1))), stmt.loc))
-            after.append(Push("i", Name(counter), stmt.loc))
+            if id(stmt) in self.nested:  # a loop that runs again needs every trip count
+                after.append(Push("i", Name(counter), stmt.loc))
         if isinstance(stmt, For):
             before = self.record((stmt.var,), stmt.loc) + before
             loop = For(stmt.var, stmt.start, stmt.stop, stmt.step, body, stmt.exit_test, stmt.loc)
@@ -295,7 +295,7 @@ class _Reverser:
         loc = stmt.loc
         active_targets = [t for t in stmt.targets if t in self.active]
         mask = tuple(isinstance(a, Name) and a.id in self.active for a in stmt.args)
-        restores = [s for t in stmt.targets for s in self.restore(t, loc)]
+        restores = [s for t in reversed(stmt.targets) for s in self.restore(t, loc)]  # LIFO
         if not active_targets or not any(mask):
             return [Assign(self.grad(t), ZERO, loc) for t in active_targets] + restores
         self.reads(*stmt.args)
@@ -321,16 +321,24 @@ class _Reverser:
         body = self.reverse_block(stmt.body)
         out: list[ir.Stmt] = []
         if body:
-            recompute = [copy.copy(s) for s in self.recompute.get(id(stmt), [])]
-            for assign in recompute:
-                self.reads(assign.value)
-            body = recompute + body
+            body = self.recomputed_at_top(stmt, body) + body
             self.reads(stmt.start, stmt.stop, stmt.step)
             if stmt.exit_test is None:
                 out.append(self.reversed_range(stmt, body))
             else:
                 out += self.replay_counted(stmt, body)
         return out + self.restore(stmt.var, stmt.loc)
+
+    def recomputed_at_top(self, loop: For, body: list[ir.Stmt]) -> list[ir.Stmt]:
+        """The recomputable statements the reversed body needs, in their original order."""
+        needed = ir.read_in(body)
+        chosen: list[ir.Stmt] = []
+        for assign in reversed(self.recompute.get(id(loop), [])):
+            if assign.target in needed:
+                chosen.append(copy.copy(assign))
+                needed |= set(ir.names_in(assign.value))
+                self.reads(assign.value)
+        return chosen[::-1]
 
     def reversed_range(self, stmt: For, body: list[ir.Stmt]) -> For:
         """The same iterations, last to first."""
@@ -351,7 +359,7 @@ class _Reverser:
             stmt.var, Op("add", (stmt.start, Op("mul", (Name(k), stmt.step)))), stmt.loc
         )
         loop = For(k, _minus1(Name(counter)), Const(-1), Const(-1), [set_var, *body], loc=stmt.loc)
-        return [Pop("i", counter, stmt.loc), loop]
+        return [*self.restore_count(stmt, counter), loop]
 
     def reverse_while(self, stmt: While) -> list[ir.Stmt]:
         body = self.reverse_block(stmt.body)
@@ -360,14 +368,29 @@ class _Reverser:
         if not body:
             return []
         counter = self.counter(stmt)
-        loop = For(self.names.fresh("_"), Const(0), Name(counter), Const(1), body, loc=stmt.loc)
-        return [Pop("i", counter, stmt.loc), loop]
+        loop = For(self.names.fresh("k"), Const(0), Name(counter), Const(1), body, loc=stmt.loc)
+        return [*self.restore_count(stmt, counter), loop]
+
+    def restore_count(self, stmt: For | While, counter: str) -> list[ir.Stmt]:
+        return [Pop("i", counter, stmt.loc)] if id(stmt) in self.nested else []
 
     def counter(self, stmt: For | While) -> str:
         if id(stmt) not in self.state.counters:
             self.state.counters[id(stmt)] = self.names.fresh("_trips")
             self.kinds[self.state.counters[id(stmt)]] = "int"
         return self.state.counters[id(stmt)]
+
+
+def _nested_loops(block: list[ir.Stmt], inside_loop: bool) -> set[int]:
+    """Ids of the loops that sit inside another loop (and so may run many times)."""
+    found: set[int] = set()
+    for stmt in block:
+        is_loop = isinstance(stmt, (For, While))
+        if is_loop and inside_loop:
+            found.add(id(stmt))
+        for child in ir.child_blocks(stmt):
+            found |= _nested_loops(child, inside_loop or is_loop)
+    return found
 
 
 # --- tape capacity --------------------------------------------------------------------
@@ -387,6 +410,10 @@ def _own_pushes(block: list[ir.Stmt]) -> dict[str, int]:
                 for tape, n in _own_pushes(branch).items():
                     counts[tape] = counts.get(tape, 0) + n
     return counts
+
+
+def _has_loop(block: list[ir.Stmt]) -> bool:
+    return any(isinstance(s, (For, While)) for s in ir.walk(block))
 
 
 def _reserve(counts: dict[str, int], times: Expr = ONE) -> list[ir.Stmt]:
@@ -420,11 +447,12 @@ def _with_reserves(block: list[ir.Stmt], following: dict[str, int]) -> list[ir.S
             stmt.body = _with_reserves(stmt.body, rest)
             stmt.orelse = _with_reserves(stmt.orelse, rest)
             out.append(stmt)
-        elif isinstance(stmt, For):
+        elif isinstance(stmt, For) and not _has_loop(stmt.body):
+            # room for every iteration at once (inner loops would use it up: not then)
             per_iteration = _own_pushes(stmt.body)
             stmt.body = _with_reserves(stmt.body, {})
             out += [*_reserve(per_iteration, _trips(stmt)), stmt, *_reserve(rest)]
-        elif isinstance(stmt, While):
+        elif isinstance(stmt, (For, While)):
             per_iteration = _own_pushes(stmt.body)
             stmt.body = _reserve(per_iteration) + _with_reserves(stmt.body, {})
             out += [stmt, *_reserve(rest)]

@@ -50,6 +50,7 @@ TEMPLATE_CONSTANTS = {"nan": float("nan"), "inf": float("inf"), "pi": 3.14159265
 # Value kinds, ordered so that joining two numeric kinds takes the wider one.
 KIND_ORDER = {"bool": 0, "int": 1, "float": 2}
 
+
 class KindError(Exception):
     """An operation applied to a value of the wrong kind (indexing a float, say)."""
 
