@@ -1,0 +1,318 @@
+"""The on-disk cache: content-addressed modules, atomic writes, and Numba's machine-code cache.
+
+Tests whose names contain ``processes`` start fresh Python interpreters (a cold Numba cache
+cannot be had in-process); deselect them with ``-k "not processes"``. Every child gets its
+own cache directory through ``SRCDIFF_CACHE_DIR`` and a timeout.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+from conftest import fd_grad, load_function
+from numba.core import event
+
+import srcdiff
+from srcdiff.jit import cache_dir, module_path, write_module
+
+PACKAGE_ROOT = Path(srcdiff.__file__).resolve().parent.parent
+CHILD_TIMEOUT = 120  # seconds; generous, so a loaded machine fails slowly rather than falsely
+
+PROGRAM = """\
+import math
+
+
+def quiz(x, z):
+    xz = x * z
+    return math.exp(xz) + xz / math.log(x) + math.sin(math.log(x)) / xz
+
+
+def damped(x, n):
+    s = x
+    for i in range(n):
+        s = math.sin(s) * x + 0.1 * i
+    return s
+"""
+QUIZ_ARGS = (1.5, 0.7)
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch) -> Path:
+    """An empty cache directory for this test, also seen by ``srcdiff.jit`` in-process."""
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("SRCDIFF_CACHE_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def program(tmp_path):
+    """The module holding ``quiz`` and ``damped``; children import it from ``program_dir``."""
+    quiz = load_function(tmp_path, PROGRAM, "quiz")
+    return sys.modules[quiz.__module__]
+
+
+def program_dir(program: types.ModuleType) -> Path:
+    # load_function imports a program once per session, so it may live in another test's tmp_path
+    return Path(program.__file__).parent
+
+
+def generated_modules(directory: Path) -> list[Path]:
+    return sorted(directory.glob("srcdiff_*.py"))
+
+
+def numba_files(directory: Path, stem: str | None = None) -> dict[str, int]:
+    """Numba's index and code files in ``directory/__pycache__``, name -> mtime in ns."""
+    pycache = directory / "__pycache__"
+    if not pycache.is_dir():
+        return {}
+    return {
+        entry.name: entry.stat().st_mtime_ns
+        for entry in pycache.iterdir()
+        if entry.suffix in (".nbi", ".nbc") and (stem is None or entry.name.startswith(stem + "."))
+    }
+
+
+def temp_files(directory: Path) -> list[str]:
+    return sorted(name for name in os.listdir(directory) if name.startswith(".tmp-"))
+
+
+def child_env(cache: Path, *paths: Path) -> dict[str, str]:
+    env = dict(os.environ, SRCDIFF_CACHE_DIR=str(cache))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(PACKAGE_ROOT), *map(str, paths), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    return env
+
+
+def run_children(script: str, args_per_child: list[list[str]], env: dict[str, str]) -> list[dict]:
+    """Start one child per argument list at once; return each one's JSON report."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for args in args_per_child
+    ]
+    reports = []
+    for number, child in enumerate(children):
+        try:
+            out, err = child.communicate(timeout=CHILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            for other in children:
+                other.kill()
+            raise
+        assert child.returncode == 0, f"child {number} exited with {child.returncode}:\n{err}"
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    return reports
+
+
+# --- one process compiles, the next loads ------------------------------------------------------
+
+# Reports, after the first call of the gradient: the value, Numba's cache statistics for every
+# generated function of the module, and which generated files Numba actually compiled (a
+# "numba:compile" event fires only when code is compiled, never when it is loaded from disk).
+GRADIENT_CHILD = """
+import json, sys
+from numba.core import event
+from numba.core.dispatcher import Dispatcher
+import srcdiff
+from srcdiff.jit import module_path
+
+module = __import__(sys.argv[1])
+wrt = json.loads(sys.argv[3])
+g = srcdiff.grad(getattr(module, sys.argv[2]), wrt=tuple(wrt), jit=True)
+with event.install_recorder("numba:compile") as recorder:
+    value = g(*json.loads(sys.argv[4]))
+path = module_path(g.source)
+generated = sys.modules["_srcdiff_generated." + path.stem]
+hits = misses = 0
+for name in g.__srcdiff__._default.functions:
+    dispatcher = getattr(generated, name)
+    assert isinstance(dispatcher, Dispatcher), name
+    hits += sum(dispatcher.stats.cache_hits.values())
+    misses += sum(dispatcher.stats.cache_misses.values())
+compiled = sorted(
+    ev.data["dispatcher"].py_func.__code__.co_filename
+    for _, ev in recorder.buffer
+    if ev.is_start
+)
+print(json.dumps({
+    "value": [repr(v) for v in value],
+    "entry_is_dispatcher": isinstance(g.__srcdiff__._default.call, Dispatcher),
+    "path": str(path),
+    "hits": hits,
+    "misses": misses,
+    "compiled_generated": [f for f in compiled if f == str(path)],
+}))
+"""
+
+
+def test_second_process_loads_the_gradient_from_numbas_cache(program, tmp_path):
+    cache = tmp_path / "shared-cache"
+    env = child_env(cache, program_dir(program))
+    args = [program.__name__, "quiz", "[0, 1]", json.dumps(QUIZ_ARGS)]
+
+    (first,) = run_children(GRADIENT_CHILD, [args], env)
+    module = Path(first["path"])
+    assert module.parent == cache and module.is_file()
+    files_after_first = numba_files(cache, module.stem)
+    module_mtime = module.stat().st_mtime_ns
+    assert first["entry_is_dispatcher"]
+    assert first["misses"] >= 1 and first["hits"] == 0, first
+    assert first["compiled_generated"], f"Numba compiled nothing from {module}: {first}"
+    assert any(name.endswith(".nbi") for name in files_after_first), files_after_first
+    assert any(name.endswith(".nbc") for name in files_after_first), files_after_first
+
+    (second,) = run_children(GRADIENT_CHILD, [args], env)
+    assert second["path"] == first["path"]
+    assert second["entry_is_dispatcher"]
+    assert second["misses"] == 0 and second["hits"] >= 1, second
+    assert second["compiled_generated"] == [], second
+    assert numba_files(cache, module.stem) == files_after_first, "Numba rewrote its cache"
+    assert module.stat().st_mtime_ns == module_mtime, "the generated module was rewritten"
+    assert second["value"] == first["value"]
+    expected = fd_grad(program.quiz, QUIZ_ARGS, (0, 1))
+    assert [float(v) for v in first["value"]] == pytest.approx(expected, rel=1e-6)
+
+
+# --- content addressing ------------------------------------------------------------------------
+
+
+def test_the_module_path_is_the_address_of_the_content(program, fresh_cache):
+    first = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False)
+    again = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False)
+    compiled = srcdiff.grad(program.quiz, wrt=(0, 1))
+    other_wrt = srcdiff.grad(program.quiz, wrt=0, jit=False)
+    other_function = srcdiff.grad(program.damped, jit=False)
+
+    path = module_path(first.source)
+    assert path.parent == cache_dir() == fresh_cache
+    assert module_path(again.source) == path
+    assert module_path(compiled.source) == path, "jit= must not change the generated module"
+    assert len({path, module_path(other_wrt.source), module_path(other_function.source)}) == 3
+    assert generated_modules(fresh_cache) == sorted(
+        {path, module_path(other_wrt.source), module_path(other_function.source)}
+    )
+    for g in (first, other_wrt, other_function):
+        assert module_path(g.source).read_text(encoding="utf-8") == g.source
+    assert temp_files(fresh_cache) == []
+
+
+def test_an_existing_module_is_never_rewritten(program, fresh_cache):
+    # Numba keys its cache on the module's timestamp: rewriting it would discard compiled code.
+    source = srcdiff.grad(program.quiz, jit=False).source
+    path = module_path(source)
+    before = path.stat().st_mtime_ns
+    time.sleep(0.01)  # so a rewrite would show in the timestamp, even on coarse clocks
+    assert write_module(source) == path
+    srcdiff.grad(program.quiz, jit=False)
+    assert path.stat().st_mtime_ns == before
+    assert path.read_text(encoding="utf-8") == source
+
+
+# --- concurrent writers ------------------------------------------------------------------------
+
+# Waits for the start signal, then writes the same module 50 times and imports it.
+WRITER_CHILD = """
+import json, os, sys, time
+from pathlib import Path
+from srcdiff.jit import import_module, module_path, write_module
+
+source = Path(sys.argv[1]).read_text(encoding="utf-8")
+deadline = time.monotonic() + 60
+while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
+    time.sleep(0.001)
+paths = {str(write_module(source)) for _ in range(50)}
+assert paths == {str(module_path(source))}, paths
+module = import_module(module_path(source))
+print(json.dumps({"value": repr(module.quiz_adjoint(1.5, 0.7))}))
+"""
+
+
+def test_processes_writing_the_same_module_at_once_leave_one_whole_file(program, tmp_path):
+    source = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False).source
+    source_file = tmp_path / "source.txt"
+    source_file.write_text(source, encoding="utf-8")
+    cache = tmp_path / "shared-cache"
+    go = tmp_path / "go"
+    env = child_env(cache)
+
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER_CHILD, str(source_file), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(6)
+    ]
+    time.sleep(0.5)  # let the interpreters start, so the writes really overlap
+    go.touch()
+    values = set()
+    for number, child in enumerate(children):
+        out, err = child.communicate(timeout=CHILD_TIMEOUT)
+        assert child.returncode == 0, f"writer {number} exited with {child.returncode}:\n{err}"
+        values.add(json.loads(out)["value"])
+
+    expected_path = cache / module_path(source).name
+    assert generated_modules(cache) == [expected_path]
+    assert expected_path.read_text(encoding="utf-8") == source
+    assert temp_files(cache) == []
+    assert len(values) == 1, values
+
+
+def test_processes_compiling_the_same_gradient_at_once_agree(program, tmp_path):
+    cache = tmp_path / "shared-cache"
+    env = child_env(cache, program_dir(program))
+    quiz = [program.__name__, "quiz", "[0, 1]", json.dumps(QUIZ_ARGS)]
+    damped = [program.__name__, "damped", "[0]", json.dumps([0.8, 7])]
+
+    reports = run_children(GRADIENT_CHILD, [quiz, damped] * 3, env)
+    by_function = {"quiz": reports[0::2], "damped": reports[1::2]}
+
+    for name, same in by_function.items():
+        assert len({r["path"] for r in same}) == 1, (name, same)
+        assert len({tuple(r["value"]) for r in same}) == 1, (name, same)
+        assert all(r["entry_is_dispatcher"] for r in same), (name, same)
+    assert generated_modules(cache) == sorted({Path(r["path"]) for r in reports})
+    assert temp_files(cache) == []
+    quiz_value = [float(v) for v in by_function["quiz"][0]["value"]]
+    assert quiz_value == pytest.approx(fd_grad(program.quiz, QUIZ_ARGS, (0, 1)), rel=1e-6)
+    damped_value = [float(v) for v in by_function["damped"][0]["value"]]
+    assert damped_value == pytest.approx(fd_grad(program.damped, (0.8, 7), (0,)), rel=1e-6)
+
+
+# --- jit=False ---------------------------------------------------------------------------------
+
+
+def test_jit_false_writes_the_module_and_runs_it_as_plain_python(program, fresh_cache):
+    g = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False)
+    path = module_path(g.source)
+    assert path.read_text(encoding="utf-8") == g.source, "written at decoration, before a call"
+
+    with event.install_recorder("numba:compile") as recorder:
+        value = g(*QUIZ_ARGS)
+        loop_value = srcdiff.grad(program.damped, jit=False)(0.8, 7)
+    assert [ev for _, ev in recorder.buffer] == [], "jit=False compiled something with Numba"
+
+    assert type(value) is tuple and all(type(v) is float for v in value), value
+    assert value == pytest.approx(fd_grad(program.quiz, QUIZ_ARGS, (0, 1)), rel=1e-6)
+    assert isinstance(loop_value, float), loop_value
+    assert loop_value == pytest.approx(fd_grad(program.damped, (0.8, 7), 0), rel=1e-6)
+
+    entry = inspect.unwrap(g.__srcdiff__._default.call)
+    assert isinstance(entry, types.FunctionType), entry
+    assert entry.__code__.co_filename == str(path), "tracebacks should show the generated file"
+    assert numba_files(fresh_cache) == {}
