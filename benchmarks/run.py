@@ -1,0 +1,302 @@
+"""Benchmark srcdiff gradients against the njit primal and hand-written Numba adjoints.
+
+Usage: python benchmarks/run.py [--quick]
+Prints two markdown tables (warm run times; transform and first-call times). Timings are
+medians over interleaved samples, so slow drift on a shared machine hits every column alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+import numpy as np
+from hand_adjoints import HAND_ADJOINTS
+from problems import Problem, make_problems
+
+HERE = Path(__file__).resolve().parent
+if importlib.util.find_spec("srcdiff") is None:  # benchmark the working tree if not installed
+    sys.path.insert(1, str(HERE.parent))
+
+FD_RTOL = 1e-6  # hand adjoint vs centred finite differences
+SRCDIFF_RTOL = 1e-9  # srcdiff vs hand adjoint: both exact, so only rounding may differ
+TARGETS = "targets: srcdiff/primal <= 3, srcdiff/hand <= 1.2"
+
+
+def njit_primal(func: types.FunctionType, cache: bool = False) -> Callable[..., float]:
+    """njit `func`, njit-compiling the module-level helpers it calls first.
+
+    Numba cannot call plain Python functions, so the helpers are swapped in a copy of the
+    module namespace; the module itself keeps its plain functions for srcdiff.
+    """
+    namespace = dict(func.__globals__)
+    for name in func.__code__.co_names:
+        if isinstance(namespace.get(name), types.FunctionType):
+            namespace[name] = numba.njit(cache=cache)(namespace[name])
+    return numba.njit(cache=cache)(types.FunctionType(func.__code__, namespace, func.__name__))
+
+
+def as_vector(gradient: float | tuple[float, ...]) -> np.ndarray:
+    return np.atleast_1d(np.asarray(gradient, dtype=np.float64))
+
+
+def rel_diff(a: float | tuple[float, ...], b: float | tuple[float, ...]) -> float:
+    """Normwise relative difference max|a - b| / max|b|."""
+    va, vb = as_vector(a), as_vector(b)
+    return float(np.max(np.abs(va - vb)) / max(np.max(np.abs(vb)), 1e-300))
+
+
+def finite_difference(func: Callable[..., float], args: tuple, wrt: tuple[int, ...]) -> np.ndarray:
+    """Centred differences with step ~ eps^(1/3), the step that balances truncation and rounding."""
+    out = []
+    for i in wrt:
+        step = 1e-5 * max(1.0, abs(args[i]))
+        plus, minus = list(args), list(args)
+        plus[i] += step
+        minus[i] -= step
+        out.append((func(*plus) - func(*minus)) / (2 * step))
+    return np.array(out)
+
+
+def wrt_tuple(wrt: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (wrt,) if isinstance(wrt, int) else wrt
+
+
+def check_hand_adjoints(problems: list[Problem], primals: dict[str, Callable]) -> None:
+    for p in problems:
+        err = rel_diff(
+            HAND_ADJOINTS[p.name](*p.args),
+            finite_difference(primals[p.name], p.args, wrt_tuple(p.wrt)),
+        )
+        if not err <= FD_RTOL:
+            sys.exit(
+                f"self-check failed: hand adjoint of {p.name} differs from finite "
+                f"differences by {err:.2e} (tolerance {FD_RTOL:.0e})"
+            )
+
+
+def make_timer(func: Callable, args: tuple) -> timeit.Timer:
+    # Arguments are bound as globals so that no *args unpacking or lambda is timed.
+    names = [f"a{i}" for i in range(len(args))]
+    namespace = {"f": func, **dict(zip(names, args, strict=True))}
+    return timeit.Timer(f"f({', '.join(names)})", globals=namespace)
+
+
+def calibrate(timer: timeit.Timer, min_sample: float) -> int:
+    number = 1
+    while timer.timeit(number) < min_sample:
+        number *= 2
+    return number
+
+
+def median_times(
+    calls: dict[str, timeit.Timer], samples: int, min_sample: float
+) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+    """Per-call medians and medians of paired ratios, from interleaved rounds.
+
+    Each round times every call once (rotating the order); ratios are taken within a round so
+    that load changes between rounds cancel out.
+    """
+    numbers = {k: calibrate(t, min_sample) for k, t in calls.items()}
+    keys = list(calls)
+    rounds: list[dict[str, float]] = []
+    for r in range(samples):
+        order = keys[r % len(keys) :] + keys[: r % len(keys)]
+        rounds.append({k: calls[k].timeit(numbers[k]) / numbers[k] for k in order})
+    medians = {k: statistics.median(rd[k] for rd in rounds) for k in keys}
+    ratios = {
+        (a, b): statistics.median(rd[a] / rd[b] for rd in rounds)
+        for a in keys
+        for b in keys
+        if a != b
+    }
+    return medians, ratios
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def import_srcdiff() -> tuple[types.ModuleType | None, str]:
+    try:
+        import srcdiff
+
+        srcdiff.grad  # noqa: B018  (a half-written package may import but lack the API)
+    except Exception as exc:
+        return None, f"import srcdiff: {type(exc).__name__}: {exc}"
+    return srcdiff, ""
+
+
+def one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def warm_table(
+    problems: list[Problem],
+    primals: dict[str, Callable],
+    srcdiff: types.ModuleType | None,
+    samples: int,
+    min_sample: float,
+    errors: list[str],
+) -> list[str]:
+    rows = [
+        "| problem | primal | srcdiff grad | hand adjoint | srcdiff/primal | srcdiff/hand "
+        "| hand/primal | srcdiff vs hand (rel. diff) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in problems:
+        hand = HAND_ADJOINTS[p.name]
+        calls = {"primal": make_timer(primals[p.name], p.args), "hand": make_timer(hand, p.args)}
+        diff = None
+        if srcdiff is not None:
+            try:
+                gradient = srcdiff.grad(p.func, wrt=p.wrt)
+                diff = rel_diff(gradient(*p.args), hand(*p.args))  # also the warm-up call
+                calls["srcdiff"] = make_timer(gradient, p.args)
+            except Exception as exc:
+                errors.append(f"{p.name}: srcdiff gradient failed: {one_line(exc)}")
+        if diff is not None and not diff <= SRCDIFF_RTOL:
+            errors.append(f"{p.name}: srcdiff gradient differs from hand adjoint by {diff:.2e}")
+        med, ratio = median_times(calls, samples, min_sample)
+        rows.append(
+            f"| {p.name} | {fmt_time(med['primal'])} | {fmt_time(med.get('srcdiff'))} "
+            f"| {fmt_time(med['hand'])} | {fmt_ratio(ratio.get(('srcdiff', 'primal')))} "
+            f"| {fmt_ratio(ratio.get(('srcdiff', 'hand')))} "
+            f"| {fmt_ratio(ratio[('hand', 'primal')])} "
+            f"| {'n/a' if diff is None else f'{diff:.1e}'} |"
+        )
+    return rows
+
+
+def transform_times(srcdiff: types.ModuleType, p: Problem, samples: int) -> tuple[float, float]:
+    """First and median decoration time; each decoration gets a fresh function object so a
+    per-object cache cannot answer (a cache keyed by source text still could)."""
+    times = []
+    for _ in range(samples + 1):
+        fresh = types.FunctionType(p.func.__code__, p.func.__globals__, p.func.__name__)
+        start = time.perf_counter()
+        srcdiff.grad(fresh, wrt=p.wrt)
+        times.append(time.perf_counter() - start)
+    return times[0], statistics.median(times[1:])
+
+
+def first_call_time(problem: str, cache_dir: Path, *flags: str) -> float:
+    """Decoration + first gradient call in a fresh process using `cache_dir` as srcdiff's cache.
+    Numba's own cache is pointed there too, so 'cold' really starts from nothing. With
+    --numba-primal, the first call of the cached njit primal instead: Numba's own floor."""
+    env = dict(
+        os.environ,
+        SRCDIFF_CACHE_DIR=str(cache_dir / "srcdiff"),
+        NUMBA_CACHE_DIR=str(cache_dir / "numba"),
+    )
+    done = subprocess.run(
+        [sys.executable, str(HERE / "first_call.py"), problem, *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"child exited {done.returncode}: {last}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def compile_table(
+    problems: list[Problem],
+    srcdiff: types.ModuleType | None,
+    samples: int,
+    child_problems: set[str],
+    errors: list[str],
+) -> list[str]:
+    rows = [
+        "| problem | transform (first) | transform (median) | first call, cold cache "
+        "| first call, warm cache | njit primal first call, warm cache |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for p in problems:
+        first = median = cold = warm = floor = None
+        if srcdiff is not None:
+            try:
+                first, median = transform_times(srcdiff, p, samples)
+            except Exception as exc:
+                errors.append(f"{p.name}: transform failed: {one_line(exc)}")
+        if srcdiff is not None and p.name in child_problems:
+            with tempfile.TemporaryDirectory(prefix="srcdiff-bench-") as tmp:
+                try:
+                    cold = first_call_time(p.name, Path(tmp))
+                    warm = first_call_time(p.name, Path(tmp))
+                    first_call_time(p.name, Path(tmp), "--numba-primal")
+                    floor = first_call_time(p.name, Path(tmp), "--numba-primal")
+                except Exception as exc:
+                    errors.append(f"{p.name}: first call failed: {one_line(exc)}")
+        rows.append(
+            f"| {p.name} | {fmt_time(first)} | {fmt_time(median)} "
+            f"| {fmt_time(cold)} | {fmt_time(warm)} | {fmt_time(floor)} |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small n, few samples")
+    quick = parser.parse_args().quick
+    samples, min_sample = (3, 0.002) if quick else (15, 0.02)
+
+    problems = make_problems(quick)
+    primals = {p.name: njit_primal(p.func) for p in problems}
+    check_hand_adjoints(problems, primals)  # also compiles primals and adjoints before timing
+
+    # A private cache directory: no stale cache from earlier runs, nothing left behind.
+    with tempfile.TemporaryDirectory(prefix="srcdiff-bench-") as cache:
+        os.environ["SRCDIFF_CACHE_DIR"] = cache
+        srcdiff, import_error = import_srcdiff()
+        errors = [import_error] if import_error else []
+        # Transforms first: a later decoration could be answered from srcdiff's caches.
+        child_problems = {"quiz"} if quick else {p.name for p in problems}
+        compiled = compile_table(problems, srcdiff, 3 if quick else 7, child_problems, errors)
+        warm = warm_table(problems, primals, srcdiff, samples, min_sample, errors)
+
+    print(f"# srcdiff benchmarks ({datetime.date.today()}, {'quick' if quick else 'full'} run)\n")
+    print(
+        f"Python {platform.python_version()}, numpy {np.__version__}, numba "
+        f"{numba.__version__}, {os.cpu_count()} cores; medians of {samples} samples "
+        f">= {min_sample * 1e3:g} ms each; ratios are medians of paired samples.\n"
+    )
+    print("\n".join(warm))
+    print(f"\n{TARGETS}\n")
+    print("\n".join(compiled))
+    print(
+        "\ntargets: transform <= 50 ms, first call with warm cache <= 0.5 s. The last column is"
+        " the same first call for Numba's own cached njit of the primal: Numba's fixed cost of"
+        " starting in a new process, which srcdiff's first call also pays."
+    )
+    if errors:
+        print("\n" + "\n".join(f"- {e}" for e in errors))
+
+
+if __name__ == "__main__":
+    main()
