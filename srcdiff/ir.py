@@ -227,3 +227,50 @@ def assigned_in(block: list[Stmt]) -> set[str]:
 
 def read_in(block: list[Stmt]) -> set[str]:
     return {n for stmt in walk(block) for n in reads_of(stmt)}
+
+
+def rename(block: list[Stmt], mapping: dict[str, str]) -> None:
+    """Rename variables throughout a block, in place."""
+
+    def expr(e: Expr) -> Expr:
+        if isinstance(e, Name):
+            return Name(mapping.get(e.id, e.id))
+        if isinstance(e, Op):
+            return Op(e.prim, tuple(expr(a) for a in e.args))
+        return e
+
+    for stmt in walk(block):
+        if isinstance(stmt, Assign):
+            stmt.target, stmt.value = mapping.get(stmt.target, stmt.target), expr(stmt.value)
+        elif isinstance(stmt, Call):
+            stmt.targets = tuple(mapping.get(t, t) for t in stmt.targets)
+            stmt.args = tuple(expr(a) for a in stmt.args)
+        elif isinstance(stmt, (Return, Push)):
+            if isinstance(stmt, Return):
+                stmt.values = tuple(expr(v) for v in stmt.values)
+            else:
+                stmt.value = expr(stmt.value)
+        elif isinstance(stmt, Pop):
+            stmt.target = mapping.get(stmt.target, stmt.target)
+        elif isinstance(stmt, If):
+            stmt.test = expr(stmt.test)
+        elif isinstance(stmt, For):
+            stmt.var = mapping.get(stmt.var, stmt.var)
+            stmt.start, stmt.stop, stmt.step = expr(stmt.start), expr(stmt.stop), expr(stmt.step)
+            stmt.exit_test = None if stmt.exit_test is None else expr(stmt.exit_test)
+        elif isinstance(stmt, While):
+            stmt.test = expr(stmt.test)
+            stmt.exit_test = None if stmt.exit_test is None else expr(stmt.exit_test)
+
+
+def names_used(block: list[Stmt]) -> list[str]:
+    """Every variable a block assigns or reads, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for stmt in walk(block):
+        if isinstance(stmt, Assign):  # the value is computed before the target is written
+            seen.update(dict.fromkeys(names_in(stmt.value)))
+            seen.update(dict.fromkeys(targets_of(stmt)))
+        else:
+            seen.update(dict.fromkeys(sorted(reads_of(stmt))))
+            seen.update(dict.fromkeys(targets_of(stmt)))
+    return list(seen)

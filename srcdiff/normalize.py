@@ -37,6 +37,7 @@ class NameAllocator:
     def __init__(self, taken: set[str]):
         self.taken = set(taken) | RESERVED
         self.counters: dict[str, int] = {}
+        self.temporaries: list[str] = []  # the t0, t1, ... made for intermediate results
 
     def fresh(self, base: str, numbered: bool = True) -> str:
         if not numbered and base not in self.taken:
@@ -48,6 +49,8 @@ class NameAllocator:
         self.counters[base] = n + 1
         name = f"{base}{n}"
         self.taken.add(name)
+        if base == "t":
+            self.temporaries.append(name)
         return name
 
 

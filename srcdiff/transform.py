@@ -11,7 +11,7 @@ from . import __version__, ir
 from .analysis import expr_kind, find_active, infer_kinds
 from .codegen import module_source
 from .normalize import NormalizedFunction, Program
-from .optimize import optimize
+from .optimize import optimize, renumber_temporaries
 from .reverse import AdjointRequest, adjoint
 
 
@@ -54,7 +54,7 @@ class _Generator:
         entry = self.fresh_function_name(f"{main.ir.name}_adjoint")
         fn = self.adjoint_of(main, kinds, wrt, entry, returns, grad_tuple)
         primals = [f for name, f in self.program.functions.items() if name != main.ir.name]
-        functions = [(self.prepare(f), f.ir.params, "") for f in primals]
+        functions = [(self.primal(f), f.ir.params, "") for f in primals]
         functions += self.emitted
         functions.append((fn, fn.params, ""))
         header = _header(main, wrt, returns, grad_tuple)
@@ -83,7 +83,9 @@ class _Generator:
             returns=returns,
             grad_tuple=grad_tuple,
         )
-        return self.finish(adjoint(request, self.callee_adjoint))
+        result = self.finish(adjoint(request, self.callee_adjoint))
+        renumber_temporaries(result, request.names.temporaries)
+        return result
 
     def callee_adjoint(
         self, callee: str, mask: tuple[bool, ...], arg_kinds: tuple[str, ...]
@@ -118,6 +120,12 @@ class _Generator:
             name, n = f"{base}{n}", n + 1
         self.taken.add(name)
         return name
+
+    def primal(self, fn: NormalizedFunction) -> ir.Function:
+        """A helper's own code, as the caller's forward sweep calls it."""
+        function = self.prepare(fn)
+        renumber_temporaries(function, fn.names.temporaries)
+        return function
 
     def prepare(self, fn: NormalizedFunction) -> ir.Function:
         """A fresh copy of a normalized function, optimized before it is differentiated."""

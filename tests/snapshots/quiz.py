@@ -11,13 +11,13 @@ def quiz_adjoint(x, z, g_y=1.0):
     t0 = math.exp(xz)
     t1 = math.log(x)
     t2 = xz / t1
-    t5 = math.sin(t1)
-    t6 = t5 / xz
+    t3 = math.sin(t1)
+    t4 = t3 / xz
     # reverse sweep
     # snapshot_examples.py:14  return math.exp(xz) + xz / math.log(x) + math.sin(math.log(x)) / xz
-    g_t5 = g_y / xz
-    g_xz = -(g_y * t6 / xz)
-    g_t1 = g_t5 * math.cos(t1)
+    g_t3 = g_y / xz
+    g_xz = -(g_y * t4 / xz)
+    g_t1 = g_t3 * math.cos(t1)
     g_xz += g_y / t1
     g_t1 -= g_y * t2 / t1
     g_x = g_t1 / x
