@@ -76,12 +76,20 @@ def _direct_usage(fn: ir.Function) -> dict[str, str]:
     return kinds
 
 
+INTEGER_ARITHMETIC = {"add", "sub", "mul", "floordiv", "mod", "neg"}
+
+
 def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
     """(variable, kind) pairs a statement implies: a copy has its source's kind and a
     call argument the kind its parameter is used as."""
     if isinstance(stmt, Assign) and isinstance(stmt.value, Name):
         yield stmt.value.id, kinds.get(stmt.target)
         yield stmt.target, kinds.get(stmt.value.id)
+    elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+        # an integer computed by integer arithmetic (range(n - 1)) comes from integers
+        if kinds.get(stmt.target) == "int" and stmt.value.prim in INTEGER_ARITHMETIC:
+            for name in ir.names_in(stmt.value):
+                yield name, "int"
     elif isinstance(stmt, Call):
         params = program.functions[stmt.func].ir.params
         for param, arg in zip(params, stmt.args, strict=True):
@@ -109,6 +117,12 @@ def infer_kinds(
     for stmt in statements:  # names only ever assigned from themselves: default to float
         for target in ir.targets_of(stmt):
             kinds.setdefault(target, "float")
+        if isinstance(stmt, For):
+            for bound in (stmt.start, stmt.stop, stmt.step):
+                if expr_kind(bound, kinds) not in ("int", "bool"):
+                    raise (stmt.loc.error if stmt.loc else SrcdiffError)(
+                        f"range() needs integers, but a bound is a {expr_kind(bound, kinds)}"
+                    )
     return kinds
 
 

@@ -116,7 +116,12 @@ def read_function(func: Callable) -> SourceFunction:
             f"{filename}:{func.__code__.co_firstlineno}: cannot read the source of "
             f"{func.__name__!r} (srcdiff needs functions defined in a file)"
         ) from err
-    tree = ast.parse(textwrap.dedent("".join(lines)))
+    try:
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except SyntaxError as err:  # a lambda's source is a fragment of its line
+        raise SourceLocation(filename, first_line).unsupported(
+            "this function's source", "define the function with def at the start of a line"
+        ) from err
     ast.increment_lineno(tree, first_line - 1)
     fdef = tree.body[0]
     if isinstance(fdef, ast.AsyncFunctionDef):
@@ -319,6 +324,9 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(node, "*args or **kwargs in a call")
         if isinstance(node.func, ast.Name) and node.func.id in self.source.locals:
             raise self.unsupported(node, f"calling the local variable `{node.func.id}`")
+        base = node.func.value if isinstance(node.func, ast.Attribute) else None
+        if isinstance(base, ast.Name) and base.id in self.source.locals:
+            raise self.unsupported(node, f"the method call `{ast.unparse(node.func)}()`")
         for arg in node.args:  # unsupported syntax inside the call is the first thing to report
             self.visit(arg)
         for keyword in node.keywords:

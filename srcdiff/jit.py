@@ -33,8 +33,13 @@ def cache_dir() -> Path:
     return Path(base) / "srcdiff"
 
 
+RUNTIME_SOURCE = Path(runtime.__file__).read_text(encoding="utf-8")
+
+
 def module_path(source: str) -> Path:
-    digest = hashlib.sha256(f"{__version__}\n{source}".encode()).hexdigest()[:24]
+    # Numba's cache does not notice a changed callee: the runtime's source is in the key
+    key = f"{__version__}\n{RUNTIME_SOURCE}\n{source}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return cache_dir() / f"srcdiff_{digest}.py"
 
 
@@ -95,7 +100,8 @@ def numba_functions(path: Path, names: list[str]) -> types.ModuleType:
     for name in names:
         function = getattr(module, name)
         if not isinstance(function, numba.core.dispatcher.Dispatcher):
-            setattr(module, name, numba.njit(cache=True)(function))
+            # error_model="numpy": an infinite derivative (sqrt at 0) is inf, not an exception
+            setattr(module, name, numba.njit(cache=True, error_model="numpy")(function))
     return module
 
 

@@ -115,8 +115,9 @@ class Normalizer:
         self.src = source
         self.program = program
         self.name = name
-        self.rename = {n: f"{n}_" for n in source.locals if n in RESERVED}
-        self.names = NameAllocator(source.locals | set(self.rename.values()))
+        self.rename = {n: f"{n}_" for n in source.locals if n in RESERVED or n.endswith("_adjoint")}
+        free = {n.id for n in ast.walk(source.tree) if isinstance(n, ast.Name)} - source.locals
+        self.names = NameAllocator(source.locals | set(self.rename.values()) | free)
         self.out: list[ir.Stmt] = []
         self.loops: list[_Loop] = []
         self.loc: SourceLocation | None = None
@@ -331,13 +332,21 @@ class Normalizer:
                              3: lambda: args}[len(args)]()  # fmt: skip
         if step == Const(0):
             raise loc.error("range() step must not be zero")
-        assigned = _assigned_names_ast(node.body)
+        target = self.local(node.target.id)
+        # range() reads its bounds once, and the reverse sweep reads them after the loop
+        assigned = {self.local(n) for n in _assigned_names_ast(node.body)} | {target}
         start, stop, step = (self.protect(b, assigned) for b in (start, stop, step))
         loop = _Loop()
         self.loops.append(loop)
         body = self.block(node.body)
         self.loops.pop()
-        self.emit_loop(loop, For(self.local(node.target.id), start, stop, step, body, loc=loc))
+        var = target
+        if target in ir.assigned_in(body):
+            # the body changes the loop variable: count with a variable of our own, which
+            # the reversed loop can set, and start each iteration with target = counter
+            var = self.names.fresh("i")
+            body.insert(0, Assign(target, Name(var), loc))
+        self.emit_loop(loop, For(var, start, stop, step, body, loc=loc))
 
     def stmt_While(self, node: ast.While) -> None:
         loc = self.loc
@@ -400,6 +409,15 @@ class Normalizer:
 
     def assign(self, target: str, node: ast.expr) -> None:
         """``target = node``, lowering lazily evaluated forms to statements."""
+        lazy = isinstance(node, (ast.IfExp, ast.BoolOp)) or (
+            isinstance(node, ast.Compare) and len(node.ops) > 1
+        )
+        if lazy and target in {self.local(n) for n in _names_read(node)}:
+            # the lowering writes the target before reading the rest: go through a temporary
+            temp = self.names.fresh("t")
+            self.assign(temp, node)
+            self.emit(Assign(target, Name(temp), self.loc))
+            return
         if isinstance(node, ast.IfExp):
             test = self.atom(node.test)
             body = self.branch(lambda: self.assign(target, node.body))
@@ -619,6 +637,10 @@ def _always_returns(stmts: list[ast.stmt]) -> bool:
 
 def _count_results(node: ast.Return) -> int:
     return len(node.value.elts) if isinstance(node.value, ast.Tuple) else 1
+
+
+def _names_read(node: ast.expr) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 def _assigned_names_ast(stmts: list[ast.stmt]) -> set[str]:

@@ -61,10 +61,6 @@ def _fold(expr: Op) -> Const | None:
     return Const(value)
 
 
-def _float_zero_like(expr: Expr) -> Const:
-    return Const(0.0)
-
-
 def _add(e: Op) -> Expr:
     a, b = e.args
     if is_const(b, 0):
@@ -89,8 +85,9 @@ def _sub(e: Op) -> Expr:
 
 def _mul(e: Op) -> Expr:
     a, b = e.args
-    if is_const(a, 0) or is_const(b, 0):
-        return Const(0.0)
+    for zero in (a, b):
+        if is_const(zero, 0):
+            return zero  # 0 * n stays an int zero, as in Python (range bounds need one)
     if is_const(b, 1):
         return a
     if is_const(a, 1):
@@ -335,9 +332,9 @@ def propagate_values(block: list[ir.Stmt], values: _Values, keep_results: bool =
         elif isinstance(stmt, (ir.For, ir.While)):
             killed = ir.assigned_in(stmt.body) | ir.assigned_in(_test_block(stmt))
             if isinstance(stmt, ir.For):
+                killed.add(stmt.var)
                 bounds = values.fork(killed).rewrite  # the reverse sweep reads them after the loop
                 stmt.start, stmt.stop, stmt.step = map(bounds, (stmt.start, stmt.stop, stmt.step))
-                killed.add(stmt.var)
             for name in killed:
                 values.kill(name)
             if isinstance(stmt, ir.While):
@@ -413,7 +410,8 @@ def renumber_temporaries(fn: ir.Function, temporaries: list[str]) -> None:
         if base in temps and base not in bases:
             bases.append(base)
     renamed = {b for b in bases} | {f"g_{b}" for b in bases}
-    taken = (set(used) | set(fn.params)) - renamed
+    called = {s.func for s in ir.walk(fn.body) if isinstance(s, ir.Call)}
+    taken = (set(used) | set(fn.params) | called) - renamed
     mapping: dict[str, str] = {}
     number = 0
     for base in bases:

@@ -83,12 +83,24 @@ class Primitive:
     evaluate: Callable | None
     source: str
     vjps: tuple[Expr | None, ...] = ()  # parsed once the whole table is registered
-
-    @property
-    def differentiable(self) -> bool:
-        return any(v is not None for v in self.vjps)
+    arrays: tuple[int, ...] = ()  # the argument positions that take an array
+    integers: tuple[int, ...] = ()  # the argument positions that take an integer (indices)
 
     def kind(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> str:
+        """The kind of the result, or a ``KindError`` for arguments of the wrong kind."""
+        for position, kind in enumerate(kinds):
+            if kind.startswith("array") != (position in self.arrays):
+                wanted = "an array" if position in self.arrays else "a number"
+                raise KindError(
+                    f"`{self.source}` needs {wanted} as argument {position + 1}, not {kind}"
+                    + (
+                        "; whole-array arithmetic is not supported yet"
+                        if wanted != "an array"
+                        else ""
+                    )
+                )
+            if position in self.integers and kind not in ("int", "bool"):
+                raise KindError(f"an array index must be an integer, not a {kind}")
         return self.result_kind(kinds, args)
 
 
@@ -101,8 +113,11 @@ def defrule(
     *vjps: str | None,
     result: str | KindRule = "float",
     evaluate: Callable | None = None,
+    arrays: tuple[int, ...] = (),
+    integers: tuple[int, ...] = (),
 ) -> None:
-    """Register a primitive: its printed ``form`` and one VJP template per argument."""
+    """Register a primitive: its printed ``form`` and one VJP template per argument;
+    ``arrays`` and ``integers`` name the argument positions that take those kinds."""
     form_tree = ast.parse(form, mode="eval").body
     params = tuple(_form_params(form_tree))
     if len(vjps) != len(params):
@@ -115,13 +130,15 @@ def defrule(
         result_kind=RESULT_KINDS[result] if isinstance(result, str) else result,
         evaluate=evaluate,
         source=form,
+        arrays=arrays,
+        integers=integers,
     )
 
 
-def nondiff(name: str, form: str, result: str | KindRule, evaluate: Callable | None = None):
+def nondiff(name: str, form: str, result: str | KindRule, **options) -> None:
     """Register a primitive whose derivative is zero wherever it is defined."""
     n_params = len(_form_params(ast.parse(form, mode="eval").body))
-    defrule(name, form, *([None] * n_params), result=result, evaluate=evaluate)
+    defrule(name, form, *([None] * n_params), result=result, **options)
 
 
 def _form_params(tree: ast.expr) -> list[str]:
@@ -201,6 +218,7 @@ def _parse_templates() -> None:
         prim.vjps = tuple(None if v is None else template(v, prim.params) for v in prim.vjp_sources)
 
 
-from . import arrays, scalar  # noqa: E402,F401  (register the tables)
+from . import arrays as _arrays  # noqa: E402,F401  (registers the array table)
+from . import scalar as _scalar  # noqa: E402,F401  (registers the scalar table)
 
 _parse_templates()

@@ -11,25 +11,26 @@ from . import KindError, defrule, nondiff
 
 def element_kind(kinds, args):
     # kinds[0] is "array:<element kind>:<ndim>"
-    if not kinds[0].startswith("array"):
-        raise KindError(f"indexing a {kinds[0]} value: only numpy arrays can be indexed")
     _, element, ndim = kinds[0].split(":")
     if len(args) - 1 != int(ndim):
         raise KindError(f"{len(args) - 1} indices for a {ndim}-dimensional array")
     return element
 
 
-defrule("index1", "x[y]", None, None, result=element_kind)
-defrule("index2", "x[y, z]", None, None, None, result=element_kind)
-defrule("index3", "x[y, z, a]", None, None, None, None, result=element_kind)
-nondiff("shape", "x.shape[y]", result="int")
-nondiff("size", "x.size", result="int")
-nondiff("ndim", "x.ndim", result="int")
-nondiff("len", "len(x)", result="int")
+defrule("index1", "x[y]", None, None, result=element_kind, arrays=(0,), integers=(1,))
+defrule("index2", "x[y, z]", None, None, None, result=element_kind, arrays=(0,), integers=(1, 2))
+defrule(
+    "index3", "x[y, z, a]", None, None, None, None,
+    result=element_kind, arrays=(0,), integers=(1, 2, 3),
+)  # fmt: skip
+nondiff("shape", "x.shape[y]", result="int", arrays=(0,), integers=(1,))
+nondiff("size", "x.size", result="int", arrays=(0,))
+nondiff("ndim", "x.ndim", result="int", arrays=(0,))
+nondiff("len", "len(x)", result="int", arrays=(0,))
 
 # The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
 nondiff("tape_f", "np.empty(x, np.float64)", result=lambda kinds, args: "array:float:1")
 nondiff("tape_i", "np.empty(x, np.int64)", result=lambda kinds, args: "array:int:1")
 nondiff("tape_b", "np.empty(x, np.bool_)", result=lambda kinds, args: "array:bool:1")
-nondiff("reserve", "reserve(x, y, z)", result=lambda kinds, args: kinds[0])
+nondiff("reserve", "reserve(x, y, z)", result=lambda kinds, args: kinds[0], arrays=(0,))
 nondiff("range_len", "len(range(x, y, z))", result="int")

@@ -1,0 +1,191 @@
+"""Programs that once gave a wrong gradient or a bare traceback, each pinned by a test."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import assert_grad_close
+
+import srcdiff
+
+OFFSET = 0
+
+
+def loop_variable_in_its_own_bound(x, i):
+    s = 0.0
+    for i in range(i, 4):  # noqa: B020  (the point of the test)
+        s = s + x * i
+    return s
+
+
+def bound_copied_from_the_loop_variable(x, i):
+    j = i
+    s = 0.0
+    for i in range(j, 6):
+        s = s + x * i
+    return s
+
+
+def reserved_name_as_bound(x, n):
+    s = 1.0
+    max = n  # renamed in generated code, since max is a builtin it prints
+    for _ in range(max):
+        s = s * x
+        max = max - 1
+    return s
+
+
+def loop_variable_doubled_in_body(x, n):
+    s = 0.0
+    for i in range(n):
+        i = i * 2
+        s = s + x * i
+    return s
+
+
+def loop_variable_made_float_in_body(x, n):
+    s = 0.0
+    for i in range(n):
+        i = i + x
+        s = s + x * i
+    return s
+
+
+def and_reads_its_own_target(x):
+    y = x * 1.0
+    y = y > 0 and y
+    return y * x
+
+
+def or_reads_its_own_target(x, w):
+    w = 0.0 * x or w
+    return w * x
+
+
+def chain_reads_its_own_target(c):
+    c = 0.5 < c < 1.2
+    return c * 1.0 + c
+
+
+def t0(x):  # a helper named like a generated temporary
+    return x * 2.0
+
+
+def calls_helper_named_t0(x):
+    return t0(x) + 1.0
+
+
+def int_zero_times_bound(x, n):
+    s = 0.0
+    for i in range(OFFSET * n, n):
+        s += x * i
+    return s
+
+
+def unpacks_helper_in_loop(x, y, n):
+    a, b = x, y
+    for _ in range(n):
+        a, b = polar(a, b)
+        b = b + 0.3
+    return a - b
+
+
+def polar(r, t):
+    return r * math.cos(t), r * math.sin(t)
+
+
+def index_after_empty_loop(x, n):
+    s = x
+    i = 0
+    for i in range(1, n):
+        s = s * x + 0.5 * i
+    return s + x * i
+
+
+def while_inside_for(x, n):
+    s = x
+    for i in range(n):
+        s = s * 1.1 + x
+        k = 0
+        while k < i:
+            s = math.sin(s) + x
+            k += 1
+        s = s * x
+    return s
+
+
+CASES = [
+    (loop_variable_in_its_own_bound, (1.5, 1), 0),
+    (bound_copied_from_the_loop_variable, (1.5, 1), 0),
+    (reserved_name_as_bound, (1.3, 4), 0),
+    (loop_variable_doubled_in_body, (1.5, 4), 0),
+    (loop_variable_made_float_in_body, (1.5, 4), 0),
+    (and_reads_its_own_target, (1.5,), 0),
+    (or_reads_its_own_target, (1.5, 2.0), (0, 1)),
+    (chain_reads_its_own_target, (0.9,), 0),
+    (calls_helper_named_t0, (1.0,), 0),
+    (int_zero_times_bound, (1.5, 4), 0),
+    (unpacks_helper_in_loop, (0.7, -1.3, 3), (0, 1)),
+    (index_after_empty_loop, (0.7, 1), 0),
+    (index_after_empty_loop, (0.7, 4), 0),
+    (while_inside_for, (0.3, 5), 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("f", "args", "wrt"), CASES, ids=[f"{c[0].__name__}-{c[1]}" for c in CASES]
+)
+def test_gradient_matches_finite_differences(jit, f, args, wrt):
+    g = srcdiff.grad(f, wrt=wrt, jit=jit)
+    assert_grad_close(g, f, args, wrt)
+
+
+def test_value_and_grad_with_helper_named_like_a_temporary(jit):
+    value, slope = srcdiff.value_and_grad(calls_helper_named_t0, jit=jit)(1.0)
+    assert (value, slope) == (3.0, 2.0)
+
+
+def whole_array_arithmetic(w, x):
+    v = w * x
+    return v[0] + w
+
+
+def float_range_bound(x, n):
+    s = 0.0
+    for i in range(x):
+        s += i
+    return s * x
+
+
+def len_of_a_float(x):
+    return len(x) * x
+
+
+def method_call(x):
+    return x.conjugate()
+
+
+@pytest.mark.parametrize(
+    ("f", "args", "message"),
+    [
+        (whole_array_arithmetic, (1.0, np.ones(3)), "needs an array"),
+        (float_range_bound, (1.5, 3), "range() needs integers"),
+        (len_of_a_float, (1.0,), "needs an array"),
+        (method_call, (1.0,), "method call"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_wrong_kinds_are_reported_at_the_users_line(f, args, message):
+    with pytest.raises(srcdiff.SrcdiffError) as caught:
+        srcdiff.grad(f, jit=False)(*args)
+    assert message in str(caught.value)
+    assert "test_regressions.py:" in str(caught.value)
+
+
+def test_infinite_derivative_at_a_domain_boundary_is_inf_under_numba():
+    def sqrt_at_zero(x):
+        return math.sqrt(x)
+
+    assert srcdiff.grad(sqrt_at_zero)(0.0) == math.inf
