@@ -24,7 +24,7 @@ from .transform import GeneratedModule, generate
 Wrt = int | str | tuple[int | str, ...]
 
 
-def grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None):
+def grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None) -> Callable:
     """The gradient of ``f`` with respect to the argument(s) ``wrt``.
 
     Usable as ``@grad``, ``@grad(wrt=(0, 1))`` or ``grad(f, wrt="x")``. The result has
@@ -37,7 +37,7 @@ def grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None):
     return Gradient(f, wrt, jit, with_value=False).function
 
 
-def value_and_grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None):
+def value_and_grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None) -> Callable:
     """Like ``grad``, but returns ``(f(*args), gradient)``."""
     if f is None:
         return functools.partial(value_and_grad, wrt=wrt, jit=jit)

@@ -62,13 +62,11 @@ class Printer:
         self.lines: list[str] = []
         self.last_line: int | None = None
 
-    def function(self, fn: ir.Function, params: list[str], doc: str = "") -> None:
+    def function(self, fn: ir.Function) -> None:
         signature = [
-            f"{p}={expr_source(fn.defaults[p])}" if p in fn.defaults else p for p in params
+            f"{p}={expr_source(fn.defaults[p])}" if p in fn.defaults else p for p in fn.params
         ]
         self.lines.append(f"def {fn.name}({', '.join(signature)}):")
-        if doc:
-            self.lines.append(f'    """{doc}"""')
         self.last_line = None
         self.block(fn.body, 1)
         self.lines.append("")
@@ -180,11 +178,11 @@ def range_source(stmt: ir.For) -> str:
     return f"range({expr_source(start)}, {expr_source(stop)}, {expr_source(step)})"
 
 
-def module_source(functions: list[tuple[ir.Function, list[str], str]], header: str) -> str:
+def module_source(functions: list[ir.Function], header: str) -> str:
     """The whole generated module: header comment, the imports it needs, the functions."""
     printer = Printer()
-    for fn, params, doc in functions:
-        printer.function(fn, params, doc)
+    for fn in functions:
+        printer.function(fn)
     body = "\n".join(printer.lines).rstrip() + "\n"
     used = _global_names(body)
     imports = ["import math"] if "math" in used else []

@@ -176,7 +176,7 @@ class Checker(ast.NodeVisitor):
 
     def check(self) -> None:
         body = self.source.tree.body
-        if body and _is_docstring(body[0]):
+        if body and is_docstring(body[0]):
             body = body[1:]
         for stmt in body:
             self.visit(stmt)
@@ -396,7 +396,7 @@ def _describe(value: object) -> str:
     return f"{module}.{name}" if module else name
 
 
-def _is_docstring(stmt: ast.stmt) -> bool:
+def is_docstring(stmt: ast.stmt) -> bool:
     return (
         isinstance(stmt, ast.Expr)
         and isinstance(stmt.value, ast.Constant)

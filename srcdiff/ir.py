@@ -147,7 +147,6 @@ class Function:
     body: list[Stmt]
     loc: SourceLocation
     defaults: dict[str, Expr] = field(default_factory=dict)
-    doc: str = ""
 
 
 # --- traversal helpers ------------------------------------------------------------

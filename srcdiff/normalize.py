@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from . import ir
 from .errors import SourceLocation
-from .frontend import Constant, Primitive, SourceFunction, read_function
+from .frontend import Constant, Primitive, SourceFunction, is_docstring, read_function
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from .rules import BINOPS, COMPAREOPS, PRIMITIVES
 
@@ -128,7 +128,7 @@ class Normalizer:
     # --- whole function ----------------------------------------------------------------
     def function(self) -> NormalizedFunction:
         tree = self.src.tree
-        body = [s for s in tree.body if not _is_docstring(s)]
+        body = [s for s in tree.body if not is_docstring(s)]
         self.check_always_returns(body)
         tail_return = isinstance(body[-1], ast.Return) and not _has_return(body[:-1])
         n_results = _count_results(body[-1]) if tail_return else self.result_arity(body)
@@ -144,7 +144,6 @@ class Normalizer:
         params = [self.local(p) for p in self.src.params]
         defaults = {self.local(k): Const(v) for k, v in self.src.defaults.items()}
         function = ir.Function(self.name, params, stmts, self.src.loc(tree), defaults)
-        function.doc = ast.get_docstring(tree) or ""
         return NormalizedFunction(function, self.src, n_results, self.names, self.callees)
 
     def protect_tests(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
@@ -650,11 +649,3 @@ def _assigned_names_ast(stmts: list[ast.stmt]) -> set[str]:
         for n in ast.walk(s)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
-
-
-def _is_docstring(stmt: ast.stmt) -> bool:
-    return (
-        isinstance(stmt, ast.Expr)
-        and isinstance(stmt.value, ast.Constant)
-        and isinstance(stmt.value.value, str)
-    )

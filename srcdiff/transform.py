@@ -43,7 +43,7 @@ class _Generator:
         self.optimized = optimized
         self.kind_cache: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
         self.adjoints: dict[tuple, str] = {}  # (callee, mask, kinds) -> adjoint name
-        self.emitted: list[tuple[ir.Function, list[str], str]] = []
+        self.emitted: list[ir.Function] = []  # callee adjoints, callees first
         self.taken = set(program.functions)
 
     def module(
@@ -54,12 +54,12 @@ class _Generator:
         entry = self.fresh_function_name(f"{main.ir.name}_adjoint")
         fn = self.adjoint_of(main, kinds, wrt, entry, returns, grad_tuple)
         primals = [f for name, f in self.program.functions.items() if name != main.ir.name]
-        functions = [(self.primal(f), f.ir.params, "") for f in primals]
+        functions = [self.primal(f) for f in primals]
         functions += self.emitted
-        functions.append((fn, fn.params, ""))
+        functions.append(fn)
         header = _header(main, wrt, returns, grad_tuple)
         source = module_source(functions, header)
-        return GeneratedModule(source, entry, [f.name for f, _, _ in functions])
+        return GeneratedModule(source, entry, [f.name for f in functions])
 
     def adjoint_of(
         self,
@@ -98,7 +98,7 @@ class _Generator:
             kinds = self.kinds(callee, arg_kinds)
             wrt = tuple(p for p, m in zip(fn.ir.params, mask, strict=True) if m)
             adjoint_fn = self.adjoint_of(fn, kinds, wrt, name)
-            self.emitted.append((adjoint_fn, adjoint_fn.params, ""))
+            self.emitted.append(adjoint_fn)
         return self.adjoints[key]
 
     def kinds(self, name: str, arg_kinds: tuple[str, ...]) -> dict[str, str]:
