@@ -80,7 +80,7 @@ class Gradient:
         code = (
             f"def {self.__name__}({', '.join(params)}):\n"
             f"    if {checks or 'True'}:\n"
-            f"        return _entry({args})\n"
+            f"        return _entry({args}{', ' if args else ''}1.0)\n"  # the seed, dy/dy = 1
             f"    return _dispatch({args})\n"
         )
         self._guards: dict[str, object] = {"_entry": None, "_dispatch": self.call}
@@ -171,7 +171,7 @@ class Gradient:
         variant, convert = self._variant_for(args)
         if convert:
             args = tuple(float(a) if i in self._wrt_positions else a for i, a in enumerate(args))
-        result = variant.call(*args)
+        result = variant.call(*args, 1.0)  # with the seed, as the fast path calls it
         if not convert and not any(isinstance(a, np.ndarray) for a in args):
             # these types alone pick this variant (arrays also need a dtype and rank)
             for i, arg in enumerate(args):
