@@ -177,7 +177,8 @@ def find_active(
             edges.append((sources, stmt.targets))
 
     def is_float(name: str) -> bool:
-        return kinds.get(name) == "float"
+        kind = kinds.get(name, "")
+        return kind == "float" or kind.startswith("array:float")
 
     varied = {v for v in wrt if is_float(v)}
     useful = {r for r in results if is_float(r)}

@@ -128,11 +128,8 @@ class Gradient:
         usage = guess_kinds(self._program)
         kinds = []
         for name, param in self.signature.parameters.items():
-            annotated = _annotation_kind(param.annotation)
-            if name in self._wrt:
-                kinds.append("float")
-            else:
-                kinds.append(annotated or usage.get(name, "float"))
+            kind = _annotation_kind(param.annotation) or usage.get(name, "float")
+            kinds.append(_differentiable_kind(kind) if name in self._wrt else kind)
         return tuple(kinds)
 
     def _generate(self, kinds: tuple[str, ...]) -> CompiledAdjoint:
@@ -154,14 +151,10 @@ class Gradient:
         found = self._by_types.get(key)
         if found is None:
             kinds = tuple(_kind_of(a, p) for a, p in zip(args, self._params, strict=True))
-            for position in self._wrt_positions:
-                if kinds[position].startswith("array"):
-                    raise SrcdiffError(
-                        f"{self.__name__}: differentiating with respect to the array "
-                        f"argument {self._params[position]!r} is not supported yet"
-                    )
-            convert = any(kinds[p] != "float" for p in self._wrt_positions)
-            kinds = tuple("float" if i in self._wrt_positions else k for i, k in enumerate(kinds))
+            # differentiated arguments are floats, or arrays of floats
+            wanted = {p: _differentiable_kind(kinds[p]) for p in self._wrt_positions}
+            convert = any(kinds[p] != k for p, k in wanted.items())
+            kinds = tuple(wanted.get(i, k) for i, k in enumerate(kinds))
             found = self._by_types[key] = (self._generate(kinds), convert)
         return found
 
@@ -170,7 +163,9 @@ class Gradient:
         """The slow path: pick (and on first use generate) the variant for these kinds."""
         variant, convert = self._variant_for(args)
         if convert:
-            args = tuple(float(a) if i in self._wrt_positions else a for i, a in enumerate(args))
+            args = tuple(
+                _as_differentiable(a) if i in self._wrt_positions else a for i, a in enumerate(args)
+            )
         result = variant.call(*args, 1.0)  # with the seed, as the fast path calls it
         if not convert and not any(isinstance(a, np.ndarray) for a in args):
             # these types alone pick this variant (arrays also need a dtype and rank)
@@ -212,6 +207,16 @@ def _kind_of(value: object, name: str) -> str:
         f"argument {name!r} is a {type(value).__name__}; srcdiff takes floats, ints, bools "
         "and numeric numpy arrays"
     )
+
+
+def _differentiable_kind(kind: str) -> str:
+    return "array:float:" + kind.rsplit(":", 1)[1] if kind.startswith("array") else "float"
+
+
+def _as_differentiable(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        return value if value.dtype.kind == "f" else value.astype(np.float64)
+    return float(value)
 
 
 def _annotation_kind(annotation: object) -> str | None:

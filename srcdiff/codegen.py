@@ -111,6 +111,9 @@ class Printer:
         elif isinstance(stmt, ir.Pop):
             tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
             self.line(f"{top} -= 1; {stmt.target} = {tape}[{top}]", depth)
+        elif isinstance(stmt, ir.IndexAdd):
+            indices = ", ".join(expr_source(i) for i in stmt.indices)
+            self.line(f"{stmt.target}[{indices}] += {expr_source(stmt.value)}", depth)
         elif isinstance(stmt, ir.Return):
             self.line(f"return {return_source(stmt)}", depth)
         elif isinstance(stmt, ir.If):

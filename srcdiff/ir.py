@@ -132,12 +132,22 @@ class Pop:
 
 
 @dataclass
+class IndexAdd:
+    """``target[indices] += value``: accumulating the adjoint of one array element."""
+
+    target: str
+    indices: tuple[Expr, ...]
+    value: Expr
+    loc: SourceLocation | None = None
+
+
+@dataclass
 class Comment:
     text: str
     loc: SourceLocation | None = None
 
 
-Stmt = Assign | Call | If | For | While | Return | Push | Pop | Comment
+Stmt = Assign | Call | If | For | While | Return | Push | Pop | IndexAdd | Comment
 
 
 @dataclass
@@ -189,6 +199,8 @@ def targets_of(stmt: Stmt) -> tuple[str, ...]:
         return (stmt.target, f"_top_{stmt.tape}")
     if isinstance(stmt, Push):
         return (f"_tape_{stmt.tape}", f"_top_{stmt.tape}")
+    if isinstance(stmt, IndexAdd):
+        return (stmt.target,)
     if isinstance(stmt, For):
         return (stmt.var,)
     return ()
@@ -205,6 +217,8 @@ def reads_of(stmt: Stmt) -> set[str]:
         return set(names_in(stmt.value)) | {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
     if isinstance(stmt, Pop):
         return {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
+    if isinstance(stmt, IndexAdd):
+        return {stmt.target, *names_in(stmt.value)} | {n for e in stmt.indices for n in names_in(e)}
     if isinstance(stmt, If):
         return set(names_in(stmt.test))
     if isinstance(stmt, For):
@@ -251,6 +265,10 @@ def rename(block: list[Stmt], mapping: dict[str, str]) -> None:
                 stmt.value = expr(stmt.value)
         elif isinstance(stmt, Pop):
             stmt.target = mapping.get(stmt.target, stmt.target)
+        elif isinstance(stmt, IndexAdd):
+            stmt.target = mapping.get(stmt.target, stmt.target)
+            stmt.indices = tuple(expr(i) for i in stmt.indices)
+            stmt.value = expr(stmt.value)
         elif isinstance(stmt, If):
             stmt.test = expr(stmt.test)
         elif isinstance(stmt, For):

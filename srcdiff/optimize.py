@@ -314,9 +314,11 @@ def propagate_values(block: list[ir.Stmt], values: _Values, keep_results: bool =
             stmt.args = tuple(values.rewrite(a) for a in stmt.args)
             for target in stmt.targets:
                 values.kill(target)
-        elif isinstance(stmt, (ir.Push, ir.Pop)):
-            if isinstance(stmt, ir.Push):
+        elif isinstance(stmt, (ir.Push, ir.Pop, ir.IndexAdd)):
+            if isinstance(stmt, (ir.Push, ir.IndexAdd)):
                 stmt.value = values.rewrite(stmt.value)
+            if isinstance(stmt, ir.IndexAdd):
+                stmt.indices = tuple(values.rewrite(i) for i in stmt.indices)
             for target in ir.targets_of(stmt):
                 values.kill(target)
         elif isinstance(stmt, ir.Return) and not keep_results:

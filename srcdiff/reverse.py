@@ -32,6 +32,7 @@ TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
 DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
 ZERO = Const(0.0)
 ONE = Const(1)
+SCATTERS = {"at1", "at2", "at3"}
 
 # (callee name, mask of differentiated parameters, argument kinds) -> adjoint name
 AdjointNamer = Callable[[str, tuple[bool, ...], tuple[str, ...]], str]
@@ -115,8 +116,10 @@ class _Reverser:
 
         prologue = self.prologue(taped, top_level)
         values = self.capture_results(results, taped, forward)
-        init = [Assign(self.grad(v), ZERO) for v in sorted(self.active) if v not in results]
-        grads = tuple(Name(self.grad(p)) if p in self.active else ZERO for p in self.req.wrt)
+        init = [Assign(self.grad(v), self.zero(v)) for v in sorted(self.active) if v not in results]
+        grads = tuple(
+            Name(self.grad(p)) if p in self.active else self.zero(p) for p in self.req.wrt
+        )
         outputs, group_from = self.outputs(values, grads)
         fn_body = [
             *prologue,
@@ -287,8 +290,14 @@ class _Reverser:
         out.append(Assign(self.grad(target), own, loc))
         return out
 
-    def accumulate(self, var: str, term: Expr, loc) -> Assign:
+    def zero(self, var: str) -> Expr:
+        """The initial adjoint: 0.0, or an array of zeros like the variable."""
+        return Op("zeros_like", (Name(var),)) if self.kind(var).startswith("array") else ZERO
+
+    def accumulate(self, var: str, term: Expr, loc) -> ir.Stmt:
         grad = self.grad(var)
+        if isinstance(term, Op) and term.prim in SCATTERS:  # g at position i of an array
+            return ir.IndexAdd(grad, term.args[:-1], term.args[-1], loc)
         return Assign(grad, add(Name(grad), term), loc)
 
     def reverse_call(self, stmt: Call) -> list[ir.Stmt]:

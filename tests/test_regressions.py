@@ -172,7 +172,7 @@ def method_call(x):
     [
         (whole_array_arithmetic, (1.0, np.ones(3)), "needs an array"),
         (float_range_bound, (1.5, 3), "range() needs integers"),
-        (len_of_a_float, (1.0,), "needs an array"),
+        (len_of_a_float, (1.0,), "needs a"),
         (method_call, (1.0,), "method call"),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
