@@ -221,13 +221,6 @@ def to_be_recorded(fn: ir.Function, reverse_reads: set[str]) -> set[str]:
     return {v for v in reverse_reads if counts.get(v, 0) > 1}
 
 
-# Cheap enough to recompute in the reverse sweep instead of taping: array reads and
-# integer index arithmetic.
-RECOMPUTABLE = {
-    "index1", "index2", "index3", "shape", "size", "len", "add", "sub", "mul", "neg", "div",
-}  # fmt: skip
-
-
 def find_recomputable(fn: ir.Function) -> dict[int, list[Assign]]:
     """Per ``for`` loop (by id), the statements at the top of its body that the reversed
     loop can simply re-run each iteration instead of taping their results, like
@@ -271,7 +264,7 @@ def _recomputable_in(fn: ir.Function, loop: For, sites: dict[str, int]) -> list[
         if (
             local
             and isinstance(stmt.value, Op)
-            and stmt.value.prim in RECOMPUTABLE
+            and PRIMITIVES[stmt.value.prim].cheap
             and all(n in available or n not in changed_in_loop for n in operands)
         ):
             chosen.append(stmt)

@@ -12,11 +12,11 @@ import functools
 import math
 import re
 
-from . import ir
+from . import ir, runtime
 from .ir import Const, Expr, Name, Op
 from .rules import PRIMITIVES
 
-RUNTIME_NAMES = ("reserve", "sign", "max_weight", "div0")
+RUNTIME_NAMES = tuple(sorted(runtime.PYTHON_VERSIONS))  # what generated code imports from it
 AUGMENTED = {"add": ast.Add, "sub": ast.Sub, "mul": ast.Mult, "div": ast.Div}
 TAPE_DTYPES = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}
 

@@ -21,14 +21,11 @@ from . import ir
 from .errors import SourceLocation
 from .frontend import Constant, Primitive, SourceFunction, is_docstring, read_function
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
-from .rules import BINOPS, COMPAREOPS, PRIMITIVES
+from .rules import BINOPS, COMPAREOPS, PRIMITIVES, global_names
 
-# Names the generated module defines at top level; user variables are renamed around them.
-RESERVED = {
-    "math", "np", "reserve", "sign", "max_weight", "div0", "range", "len",
-    "abs", "min", "max", "float", "int", "round", "pow",
-    "_tape_f", "_tape_i", "_tape_b", "_top_f", "_top_i", "_top_b",
-}  # fmt: skip
+# Names generated code uses at module level (the rules' printed forms) and for its tapes;
+# user variables are renamed around them.
+RESERVED = global_names() | {f"_{part}_{t}" for part in ("tape", "top") for t in "fib"}
 
 
 class NameAllocator:

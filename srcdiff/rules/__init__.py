@@ -85,6 +85,7 @@ class Primitive:
     vjps: tuple[Expr | None, ...] = ()  # parsed once the whole table is registered
     arrays: tuple[int, ...] = ()  # the argument positions that take an array
     integers: tuple[int, ...] = ()  # the argument positions that take an integer (indices)
+    cheap: bool = False  # cheaper to recompute in the reverse sweep than to tape
 
     def kind(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> str:
         """The kind of the result, or a ``KindError`` for arguments of the wrong kind."""
@@ -115,6 +116,7 @@ def defrule(
     evaluate: Callable | None = None,
     arrays: tuple[int, ...] = (),
     integers: tuple[int, ...] = (),
+    cheap: bool = False,
 ) -> None:
     """Register a primitive: its printed ``form`` and one VJP template per argument;
     ``arrays`` and ``integers`` name the argument positions that take those kinds."""
@@ -132,6 +134,7 @@ def defrule(
         source=form,
         arrays=arrays,
         integers=integers,
+        cheap=cheap,
     )
 
 
@@ -210,6 +213,16 @@ def alias(prim: str, *objects: object) -> None:
 def primitive_for(obj: object) -> str | None:
     """The primitive a Python callable stands for, if it has a rule."""
     return ALIASES.get(id(obj))
+
+
+def global_names() -> set[str]:
+    """The module-level names printed forms use (``math``, ``np``, ``sign``, ``len`` ...)."""
+    names: set[str] = set()
+    for prim in PRIMITIVES.values():
+        for node in ast.walk(prim.form):
+            if isinstance(node, ast.Name) and node.id not in prim.params:
+                names.add(node.id)
+    return names
 
 
 def _parse_templates() -> None:

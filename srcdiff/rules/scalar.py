@@ -24,17 +24,17 @@ def _pow_kind(kinds, args):
 
 
 # --- arithmetic -------------------------------------------------------------------
-defrule("add", "x + y", "g", "g", result="promote", evaluate=lambda x, y: x + y)
-defrule("sub", "x - y", "g", "-g", result="promote", evaluate=lambda x, y: x - y)
-defrule("mul", "x * y", "g * y", "g * x", result="promote", evaluate=lambda x, y: x * y)
-defrule("div", "x / y", "g / y", "-g * ans / y", evaluate=lambda x, y: x / y)
+defrule("add", "x + y", "g", "g", result="promote", evaluate=lambda x, y: x + y, cheap=True)
+defrule("sub", "x - y", "g", "-g", result="promote", evaluate=lambda x, y: x - y, cheap=True)
+defrule("mul", "x * y", "g * y", "g * x", result="promote", evaluate=lambda x, y: x * y, cheap=True)
+defrule("div", "x / y", "g / y", "-g * ans / y", evaluate=lambda x, y: x / y, cheap=True)
 defrule(
     "pow", "x ** y",
     "g * y * x ** (y - 1)",
     "g * ans * log(x) if x > 0 else (0.0 if x == 0 else nan)",
     result=_pow_kind, evaluate=lambda x, y: x**y,
 )  # fmt: skip
-defrule("neg", "-x", "-g", result="promote", evaluate=lambda x: -x)
+defrule("neg", "-x", "-g", result="promote", evaluate=lambda x: -x, cheap=True)
 defrule("copy", "x", "g", result="promote", evaluate=lambda x: x)
 defrule("float", "float(x)", "g", evaluate=float)
 defrule(
