@@ -283,3 +283,19 @@ def _reads_outside(block: list[ir.Stmt], loop: For) -> set[str]:
         for child in ir.child_blocks(stmt):
             reads |= _reads_outside(child, loop)
     return reads
+
+
+def lower_for_kinds(fn: ir.Function, variants: list[dict[str, str]]) -> None:
+    """Replace primitives whose Numba meaning differs from Python's for some argument kinds
+    (``n ** k`` of ints), if any of the functions' kind variants needs it."""
+    for stmt in ir.walk(fn.body):
+        if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+            prim = PRIMITIVES[stmt.value.prim]
+            if prim.lower is None:
+                continue
+            for kinds in variants:
+                arg_kinds = tuple(expr_kind(a, kinds) or "float" for a in stmt.value.args)
+                lowered = prim.lower(arg_kinds, stmt.value.args)
+                if lowered is not None:
+                    stmt.value = lowered
+                    break

@@ -8,7 +8,7 @@ import copy
 from dataclasses import dataclass
 
 from . import __version__, ir
-from .analysis import expr_kind, find_active, infer_kinds
+from .analysis import expr_kind, find_active, infer_kinds, lower_for_kinds
 from .codegen import module_source
 from .normalize import NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries
@@ -71,6 +71,7 @@ class _Generator:
         grad_tuple: bool = False,
     ) -> ir.Function:
         function = self.prepare(fn)
+        lower_for_kinds(function, [kinds])
         results = {v.id for v in function.body[-1].values}
         active = find_active(function, kinds, set(wrt), results)
         request = AdjointRequest(
@@ -124,6 +125,8 @@ class _Generator:
     def primal(self, fn: NormalizedFunction) -> ir.Function:
         """A helper's own code, as the caller's forward sweep calls it."""
         function = self.prepare(fn)
+        variants = [k for (name, _), k in self.kind_cache.items() if name == fn.ir.name]
+        lower_for_kinds(function, variants)
         renumber_temporaries(function, fn.names.temporaries)
         return function
 

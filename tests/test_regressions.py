@@ -100,6 +100,14 @@ def while_inside_for(x, n):
     return s
 
 
+def integer_power(n, k):
+    return n**k
+
+
+def scaled_by_integer_power(x, n, k):
+    return x * n**k + x * integer_power(n, k)
+
+
 CASES = [
     (loop_variable_in_its_own_bound, (1.5, 1), 0),
     (bound_copied_from_the_loop_variable, (1.5, 1), 0),
@@ -112,6 +120,8 @@ CASES = [
     (calls_helper_named_t0, (1.0,), 0),
     (int_zero_times_bound, (1.5, 4), 0),
     (while_inside_for, (0.3, 5), 0),
+    (scaled_by_integer_power, (1.5, 2, -1), 0),  # Numba's int ** negative int is an int
+    (scaled_by_integer_power, (1.5, 2, 3), 0),
 ]
 
 

@@ -86,6 +86,9 @@ class Primitive:
     arrays: tuple[int, ...] = ()  # the argument positions that take an array
     integers: tuple[int, ...] = ()  # the argument positions that take an integer (indices)
     cheap: bool = False  # cheaper to recompute in the reverse sweep than to tape
+    # (argument kinds, arguments) -> an equivalent expression Numba evaluates as Python does,
+    # or None when the primitive prints as it is
+    lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
 
     def kind(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> str:
         """The kind of the result, or a ``KindError`` for arguments of the wrong kind."""
@@ -117,6 +120,7 @@ def defrule(
     arrays: tuple[int, ...] = (),
     integers: tuple[int, ...] = (),
     cheap: bool = False,
+    lower: Callable | None = None,
 ) -> None:
     """Register a primitive: its printed ``form`` and one VJP template per argument;
     ``arrays`` and ``integers`` name the argument positions that take those kinds."""
@@ -135,6 +139,7 @@ def defrule(
         arrays=arrays,
         integers=integers,
         cheap=cheap,
+        lower=lower,
     )
 
 

@@ -12,15 +12,25 @@ import math
 
 import numpy as np
 
+from ..ir import Op
 from . import alias, defrule, nondiff
 
 
-def _pow_kind(kinds, args):
+def _int_power(kinds, args) -> bool:
     # int ** int stays an int only for a non-negative constant exponent, as in Python.
     exponent = args[1]
-    if kinds == ("int", "int") and getattr(exponent, "value", -1) >= 0:
-        return "int"
-    return "float"
+    return kinds == ("int", "int") and getattr(exponent, "value", -1) >= 0
+
+
+def _pow_kind(kinds, args):
+    return "int" if _int_power(kinds, args) else "float"
+
+
+def _pow_lower(kinds, args):
+    # Numba evaluates int ** negative int as an int (0); Python gives a float
+    if tuple(k in ("int", "bool") for k in kinds) == (True, True) and not _int_power(kinds, args):
+        return Op("pow", (Op("float", (args[0],)), args[1]))
+    return None
 
 
 # --- arithmetic -------------------------------------------------------------------
@@ -32,7 +42,7 @@ defrule(
     "pow", "x ** y",
     "g * y * x ** (y - 1)",
     "g * ans * log(x) if x > 0 else (0.0 if x == 0 else nan)",
-    result=_pow_kind, evaluate=lambda x, y: x**y,
+    result=_pow_kind, evaluate=lambda x, y: x**y, lower=_pow_lower,
 )  # fmt: skip
 defrule("neg", "-x", "-g", result="promote", evaluate=lambda x: -x, cheap=True)
 defrule("copy", "x", "g", result="promote", evaluate=lambda x: x)
