@@ -1,4 +1,4 @@
-"""The four benchmark problems, written as plain Python.
+"""The benchmark problems, written as plain Python.
 
 The very same function objects are handed to `numba.njit` (the primal) and to `srcdiff.grad`
 (the gradient), so both sides compile identical source.
@@ -51,6 +51,14 @@ def lotka_volterra(alpha: float, beta: float, delta: float, gamma: float, n: int
     return u + v
 
 
+def rosenbrock(x: np.ndarray, n: int) -> float:
+    # The Rosenbrock function as an explicit loop over elements: what tracing tools do badly.
+    s = 0.0
+    for i in range(n - 1):
+        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return s
+
+
 @dataclass(frozen=True)
 class Problem:
     name: str
@@ -63,10 +71,13 @@ def make_problems(quick: bool = False) -> list[Problem]:
     """The benchmark inputs; `quick` shrinks the loop lengths for a smoke run."""
     n_rnn = 1_000 if quick else 10_000
     n_lv = 100 if quick else 1_000
+    n_rosenbrock = 1_000 if quick else 100_000
     x = np.random.default_rng(0).standard_normal(n_rnn) * 0.5
+    points = np.random.default_rng(1).uniform(-1.0, 1.0, n_rosenbrock)
     return [
         Problem("quiz", quiz, (2.0, 3.0), (0, 1)),
         Problem("graph", graph, (0.7,), 0),
         Problem("rnn", rnn, (0.5, 0.3, 0.1, x, n_rnn), (0, 1, 2)),
         Problem("lotka_volterra", lotka_volterra, (1.1, 0.4, 0.1, 0.4, n_lv), (0, 1, 2, 3)),
+        Problem("rosenbrock_loop", rosenbrock, (points, n_rosenbrock), 0),
     ]

@@ -264,7 +264,7 @@ def _recomputable_in(fn: ir.Function, loop: For, sites: dict[str, int]) -> list[
         if (
             local
             and isinstance(stmt.value, Op)
-            and PRIMITIVES[stmt.value.prim].cheap
+            and PRIMITIVES[stmt.value.prim].is_cheap(stmt.value.args)
             and all(n in available or n not in changed_in_loop for n in operands)
         ):
             chosen.append(stmt)

@@ -71,29 +71,37 @@ class Gradient:
         self.function = self._trampoline()
 
     def _trampoline(self) -> Callable:
-        """``def f(x, z): if type(x) is _T0 and type(z) is _T1: return _entry(x, z) ...``"""
-        params = []
-        for i, (name, param) in enumerate(self.signature.parameters.items()):
-            params.append(f"{name}=_D{i}" if param.default is not param.empty else name)
-        args = ", ".join(self._params)
-        checks = " and ".join(f"type({p}) is _T{i}" for i, p in enumerate(self._params))
-        code = (
-            f"def {self.__name__}({', '.join(params)}):\n"
-            f"    if {checks or 'True'}:\n"
-            f"        return _entry({args}{', ' if args else ''}1.0)\n"  # the seed, dy/dy = 1
-            f"    return _dispatch({args})\n"
-        )
+        """``def f(x, z): if type(x) is _T0 and type(z) is _T1: return _entry(x, z, 1.0) ...``
+
+        Until a variant is compiled the guard never holds; ``call`` then rewrites it for
+        the argument types (and array dtypes and ranks) of the variant it compiled."""
         self._guards: dict[str, object] = {"_entry": None, "_dispatch": self.call}
         for i, param in enumerate(self.signature.parameters.values()):
             self._guards[f"_T{i}"] = _NeverMatches
             self._guards[f"_D{i}"] = param.default
-        exec(compile(code, f"<srcdiff {self.__name__}>", "exec"), self._guards)
+        exec(self._guard_code(arrays=()), self._guards)
         function = self._guards[self.__name__]
         functools.update_wrapper(function, self.f)
         function.__signature__ = self.signature
         function.source = self._default.source
         function.__srcdiff__ = self
         return function
+
+    def _guard_code(self, arrays: tuple[int, ...]):
+        params = []
+        for i, (name, param) in enumerate(self.signature.parameters.items()):
+            params.append(f"{name}=_D{i}" if param.default is not param.empty else name)
+        args = ", ".join(self._params)
+        checks = [f"type({p}) is _T{i}" for i, p in enumerate(self._params)]
+        for i in arrays:  # an array also needs the dtype and rank the variant was made for
+            checks.append(f"{self._params[i]}.dtype is _A{i} and {self._params[i]}.ndim == _N{i}")
+        code = (
+            f"def {self.__name__}({', '.join(params)}):\n"
+            f"    if {' and '.join(checks) or 'True'}:\n"
+            f"        return _entry({args}{', ' if args else ''}1.0)\n"  # the seed, dy/dy = 1
+            f"    return _dispatch({args})\n"
+        )
+        return compile(code, f"<srcdiff {self.__name__}>", "exec")
 
     @property
     def source(self) -> str:
@@ -167,11 +175,16 @@ class Gradient:
                 _as_differentiable(a) if i in self._wrt_positions else a for i, a in enumerate(args)
             )
         result = variant.call(*args, 1.0)  # with the seed, as the fast path calls it
-        if not convert and not any(isinstance(a, np.ndarray) for a in args):
-            # these types alone pick this variant (arrays also need a dtype and rank)
+        if not convert:  # the next call with these argument types goes straight to Numba
+            arrays = tuple(i for i, a in enumerate(args) if isinstance(a, np.ndarray))
             for i, arg in enumerate(args):
                 self._guards[f"_T{i}"] = type(arg)
+            for i in arrays:
+                self._guards[f"_A{i}"], self._guards[f"_N{i}"] = args[i].dtype, args[i].ndim
             self._guards["_entry"] = variant.call
+            namespace: dict[str, object] = {}
+            exec(self._guard_code(arrays), self._guards, namespace)
+            self.function.__code__ = namespace[self.__name__].__code__
         return result
 
     def __repr__(self) -> str:

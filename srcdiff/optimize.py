@@ -369,7 +369,12 @@ def _dce(block: list[ir.Stmt], live: set[str], dry: bool = False) -> tuple[list[
                     continue
             live = live_body | live_else | set(ir.names_in(stmt.test))
         elif isinstance(stmt, (ir.For, ir.While)):
+            live_after = live
             live = _dce_loop(stmt, live, dry)
+            if not dry and isinstance(stmt, ir.For) and not stmt.body:
+                if stmt.var not in live_after:  # a loop with nothing left to do
+                    live = live_after
+                    continue
         else:
             live = (live - set(ir.targets_of(stmt))) | ir.reads_of(stmt)
         out.append(stmt)
@@ -384,7 +389,10 @@ def _dce_loop(stmt: ir.For | ir.While, live_after: set[str], dry: bool) -> set[s
         _, live_in_body = _dce(stmt.body, head, dry=True)
         if isinstance(stmt, ir.While):
             _, live_in_body = _dce(stmt.test_block, live_in_body, dry=True)
-        # (the loop variable stays live: a loop that runs no iteration leaves it unchanged)
+        if isinstance(stmt, ir.For):
+            # each iteration sets the loop variable before the body reads it; its old value
+            # matters only after a loop that ran no iteration, so only if live after the loop
+            live_in_body = live_in_body - {stmt.var}
         new_head = head | live_in_body
         if new_head == head:
             break

@@ -85,10 +85,14 @@ class Primitive:
     vjps: tuple[Expr | None, ...] = ()  # parsed once the whole table is registered
     arrays: tuple[int, ...] = ()  # the argument positions that take an array
     integers: tuple[int, ...] = ()  # the argument positions that take an integer (indices)
-    cheap: bool = False  # cheaper to recompute in the reverse sweep than to tape
+    # cheaper to recompute in the reverse sweep than to tape (always, or for these arguments)
+    cheap: bool | Callable[[tuple[Expr, ...]], bool] = False
     # (argument kinds, arguments) -> an equivalent expression Numba evaluates as Python does,
     # or None when the primitive prints as it is
     lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
+
+    def is_cheap(self, args: tuple[Expr, ...]) -> bool:
+        return self.cheap(args) if callable(self.cheap) else self.cheap
 
     def kind(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> str:
         """The kind of the result, or a ``KindError`` for arguments of the wrong kind."""
@@ -119,7 +123,7 @@ def defrule(
     evaluate: Callable | None = None,
     arrays: tuple[int, ...] = (),
     integers: tuple[int, ...] = (),
-    cheap: bool = False,
+    cheap: bool | Callable = False,
     lower: Callable | None = None,
 ) -> None:
     """Register a primitive: its printed ``form`` and one VJP template per argument;

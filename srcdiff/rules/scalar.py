@@ -26,6 +26,11 @@ def _pow_kind(kinds, args):
     return "int" if _int_power(kinds, args) else "float"
 
 
+def _small_power(args) -> bool:
+    # x ** 2 and x ** 3 are a multiplication or two
+    return getattr(args[1], "value", None) in (2, 3) and not isinstance(args[1].value, bool)
+
+
 def _pow_lower(kinds, args):
     # Numba evaluates int ** negative int as an int (0); Python gives a float
     if tuple(k in ("int", "bool") for k in kinds) == (True, True) and not _int_power(kinds, args):
@@ -42,7 +47,7 @@ defrule(
     "pow", "x ** y",
     "g * y * x ** (y - 1)",
     "g * ans * log(x) if x > 0 else (0.0 if x == 0 else nan)",
-    result=_pow_kind, evaluate=lambda x, y: x**y, lower=_pow_lower,
+    result=_pow_kind, evaluate=lambda x, y: x**y, lower=_pow_lower, cheap=_small_power,
 )  # fmt: skip
 defrule("neg", "-x", "-g", result="promote", evaluate=lambda x: -x, cheap=True)
 defrule("copy", "x", "g", result="promote", evaluate=lambda x: x)
