@@ -8,7 +8,9 @@ array of a given rank) gets its own generated module, compiled on first call.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -59,7 +61,8 @@ class Gradient:
         self.signature = inspect.signature(f)
         self._jit = jit
         self._with_value = with_value
-        self._program: Program = normalize_program(f)
+        with _no_gc_pauses():
+            self._program: Program = normalize_program(f)
         self._params = list(self.signature.parameters)
         self._wrt_tuple = isinstance(wrt, tuple)
         self._wrt = tuple(self._param_name(w) for w in (wrt if self._wrt_tuple else (wrt,)))
@@ -67,7 +70,8 @@ class Gradient:
         self._check_scalar_result()
         self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
         self._by_types: dict[tuple, tuple[CompiledAdjoint, bool]] = {}
-        self._default = self._generate(self._guess_kinds())
+        with _no_gc_pauses():
+            self._default = self._generate(self._guess_kinds())
         self.function = self._trampoline()
 
     def _trampoline(self) -> Callable:
@@ -190,6 +194,20 @@ class Gradient:
     def __repr__(self) -> str:
         kind = "value_and_grad" if self._with_value else "grad"
         return f"<srcdiff.{kind} of {self.__name__} with respect to {', '.join(self._wrt)}>"
+
+
+@contextlib.contextmanager
+def _no_gc_pauses():
+    """The transform makes many short-lived objects and no cycles worth collecting; in a
+    process with a large heap (Numba's, say) a full collection mid-transform costs more
+    than the transform itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _NeverMatches:
