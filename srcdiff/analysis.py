@@ -66,13 +66,15 @@ def _direct_usage(fn: ir.Function) -> dict[str, str]:
                 for name in ir.names_in(bound):
                     kinds.setdefault(name, "int")
         if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
-            value = stmt.value
-            if isinstance(value.args[0], Name):
-                array = value.args[0].id
-                if value.prim.startswith("index"):
-                    kinds[array] = f"array:float:{len(value.args) - 1}"
-                elif value.prim in ("shape", "size", "ndim", "len"):
-                    kinds.setdefault(array, "array:float:1")
+            prim = PRIMITIVES[stmt.value.prim]
+            for position in prim.arrays:  # an argument a rule takes as an array
+                arg = stmt.value.args[position]
+                if not isinstance(arg, Name):
+                    continue
+                if prim.name.startswith("index"):  # as many indices as dimensions
+                    kinds[arg.id] = f"array:float:{len(prim.integers)}"
+                else:  # x.shape[k], len(x): the rank is unknown
+                    kinds.setdefault(arg.id, "array:float:1")
     return kinds
 
 

@@ -315,7 +315,7 @@ class Normalizer:
 
     def stmt_If(self, node: ast.If) -> None:
         loc = self.loc
-        test = self.test(node.test, node.body + node.orelse)
+        test = self.test(node.test)
         body = self.block(node.body)
         orelse = self.block(node.orelse)
         self.emit(If(test, body, orelse, loc))
@@ -347,7 +347,7 @@ class Normalizer:
     def stmt_While(self, node: ast.While) -> None:
         loc = self.loc
         saved, self.out = self.out, []
-        test = self.test(node.test, [])
+        test = self.test(node.test)
         test_block, self.out = self.out, saved
         loop = _Loop()
         self.loops.append(loop)
@@ -378,18 +378,12 @@ class Normalizer:
         return atom
 
     # --- expressions -----------------------------------------------------------------------
-    def test(self, node: ast.expr, guarded: list[ast.stmt]) -> Expr:
-        """The condition of an if/while: a comparison stays readable inline unless the
-        guarded statements reassign one of its operands."""
+    def test(self, node: ast.expr) -> Expr:
+        """The condition of an if/while: a comparison stays readable inline (``protect_tests``
+        copies it when the branches reassign one of its operands)."""
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
-            value = self.value(node)
-        else:
-            value = self.atom(node)
-        if set(ir.names_in(value)) & {self.local(n) for n in _assigned_names_ast(guarded)}:
-            temp = self.names.fresh("t")
-            self.emit(Assign(temp, value, self.loc))
-            return Name(temp)
-        return value
+            return self.value(node)
+        return self.atom(node)
 
     def atom(self, node: ast.expr) -> Expr:
         """Normalize an expression to a variable or a constant, emitting what it needs."""

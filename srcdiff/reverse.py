@@ -19,6 +19,7 @@ callee's forward sweep.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -112,7 +113,7 @@ class _Reverser:
             taped |= needed
         forward = self.forward_block(body)
         top_level = _own_pushes(forward)
-        forward = _with_reserves(forward, {})
+        forward = _with_reserves(forward, Counter())
 
         prologue = self.prologue(taped, top_level)
         values = self.capture_results(results, taped, forward)
@@ -142,7 +143,7 @@ class _Reverser:
             return grads, (0 if grouped else None)
         return (*values, *grads), (len(values) if grouped else None)
 
-    def prologue(self, taped: set[str], top_level: dict[str, int]) -> list[ir.Stmt]:
+    def prologue(self, taped: set[str], top_level: Counter[str]) -> list[ir.Stmt]:
         stmts: list[ir.Stmt] = []
         tapes = sorted({self.tape(v) for v in taped} | self.counter_tapes())
         for tape in tapes:
@@ -408,16 +409,14 @@ def _nested_loops(block: list[ir.Stmt], inside_loop: bool) -> set[int]:
 # straight-line code around loops re-reserves for its own pushes after each loop.
 
 
-def _own_pushes(block: list[ir.Stmt]) -> dict[str, int]:
+def _own_pushes(block: list[ir.Stmt]) -> Counter[str]:
     """Pushes per tape in a block, branches included, loops' bodies excluded."""
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     for stmt in block:
         if isinstance(stmt, Push):
-            counts[stmt.tape] = counts.get(stmt.tape, 0) + 1
+            counts[stmt.tape] += 1
         elif isinstance(stmt, If):
-            for branch in (stmt.body, stmt.orelse):
-                for tape, n in _own_pushes(branch).items():
-                    counts[tape] = counts.get(tape, 0) + n
+            counts += _own_pushes(stmt.body) + _own_pushes(stmt.orelse)
     return counts
 
 
@@ -425,7 +424,7 @@ def _has_loop(block: list[ir.Stmt]) -> bool:
     return any(isinstance(s, (For, While)) for s in ir.walk(block))
 
 
-def _reserve(counts: dict[str, int], times: Expr = ONE) -> list[ir.Stmt]:
+def _reserve(counts: Counter[str], times: Expr = ONE) -> list[ir.Stmt]:
     return [
         Assign(
             f"_tape_{tape}",
@@ -444,14 +443,18 @@ def _trips(loop: For) -> Expr:
     return Op("range_len", (loop.start, loop.stop, loop.step))
 
 
-def _with_reserves(block: list[ir.Stmt], following: dict[str, int]) -> list[ir.Stmt]:
+def _with_reserves(block: list[ir.Stmt], following: Counter[str]) -> list[ir.Stmt]:
     """Insert reserves; ``following`` counts the pushes that may come after this block
     before the next reserve."""
+    # rests[k]: the pushes that may follow statement k before the next reserve
+    rests: list[Counter[str]] = []
+    after = following
+    for stmt in reversed(block):
+        rests.append(after)
+        after = after + _own_pushes([stmt])
+    rests.reverse()
     out: list[ir.Stmt] = []
-    for k, stmt in enumerate(block):
-        rest = _own_pushes(block[k + 1 :])
-        for tape, n in following.items():
-            rest[tape] = rest.get(tape, 0) + n
+    for stmt, rest in zip(block, rests, strict=True):
         if isinstance(stmt, If):
             stmt.body = _with_reserves(stmt.body, rest)
             stmt.orelse = _with_reserves(stmt.orelse, rest)
@@ -459,11 +462,11 @@ def _with_reserves(block: list[ir.Stmt], following: dict[str, int]) -> list[ir.S
         elif isinstance(stmt, For) and not _has_loop(stmt.body):
             # room for every iteration at once (inner loops would use it up: not then)
             per_iteration = _own_pushes(stmt.body)
-            stmt.body = _with_reserves(stmt.body, {})
+            stmt.body = _with_reserves(stmt.body, Counter())
             out += [*_reserve(per_iteration, _trips(stmt)), stmt, *_reserve(rest)]
         elif isinstance(stmt, (For, While)):
             per_iteration = _own_pushes(stmt.body)
-            stmt.body = _reserve(per_iteration) + _with_reserves(stmt.body, {})
+            stmt.body = _reserve(per_iteration) + _with_reserves(stmt.body, Counter())
             out += [stmt, *_reserve(rest)]
         else:
             out.append(stmt)
