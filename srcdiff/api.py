@@ -61,16 +61,15 @@ class Gradient:
         self.signature = inspect.signature(f)
         self._jit = jit
         self._with_value = with_value
-        with _no_gc_pauses():
-            self._program: Program = normalize_program(f)
         self._params = list(self.signature.parameters)
         self._wrt_tuple = isinstance(wrt, tuple)
-        self._wrt = tuple(self._param_name(w) for w in (wrt if self._wrt_tuple else (wrt,)))
-        self._wrt_positions = [self._params.index(w) for w in self._wrt]
-        self._check_scalar_result()
         self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
         self._by_types: dict[tuple, tuple[CompiledAdjoint, bool]] = {}
         with _no_gc_pauses():
+            self._program: Program = normalize_program(f)
+            self._wrt = tuple(self._param_name(w) for w in (wrt if self._wrt_tuple else (wrt,)))
+            self._wrt_positions = [self._params.index(w) for w in self._wrt]
+            self._check_scalar_result()
             self._default = self._generate(self._guess_kinds())
         self.function = self._trampoline()
 

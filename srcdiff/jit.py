@@ -122,8 +122,11 @@ class CompiledAdjoint:
         self.call: Callable = self.python if jit is False else self.first_numba_call
 
     def python(self, *args):
-        self.call = _returning_floats(python_functions(self.source, self.path)[self.entry])
+        self.call = self.plain_python_entry()
         return self.call(*args)
+
+    def plain_python_entry(self) -> Callable:
+        return _returning_floats(python_functions(self.source, self.path)[self.entry])
 
     def first_numba_call(self, *args):
         import numba
@@ -143,7 +146,7 @@ class CompiledAdjoint:
                 RuntimeWarning,
                 stacklevel=3,
             )
-            self.call = _returning_floats(python_functions(self.source, self.path)[self.entry])
+            self.call = self.plain_python_entry()
             return self.call(*args)
         self.call = dispatcher
         return result
