@@ -18,13 +18,16 @@ from collections.abc import Callable
 from . import ir
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, Name, Op
-from .rules import PRIMITIVES, KindError, join_kinds
+from .rules import PRIMITIVES, KindError, is_array, join_kinds
+from .rules.arrays import ELEMENT_LEVEL
 
 # result kinds of a called function, given its argument kinds
 CalleeKinds = Callable[[str, tuple[str, ...]], tuple[str, ...]]
 
 
 def const_kind(value: object) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, bool):
         return "bool"
     return "int" if isinstance(value, int) else "float"
@@ -67,14 +70,21 @@ def _direct_usage(fn: ir.Function) -> dict[str, str]:
                     kinds.setdefault(name, "int")
         if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
             prim = PRIMITIVES[stmt.value.prim]
+            args = stmt.value.args
             for position in prim.arrays:  # an argument a rule takes as an array
-                arg = stmt.value.args[position]
+                arg = args[position]
                 if not isinstance(arg, Name):
                     continue
                 if prim.name.startswith("index"):  # as many indices as dimensions
-                    kinds[arg.id] = f"array:float:{len(prim.integers)}"
+                    rank = sum(1 for a in args[1:] if a != Const(None))
+                    kinds[arg.id] = f"array:float:{rank}"
+                elif prim.name == "matmul":  # most likely matrices
+                    kinds.setdefault(arg.id, "array:float:2")
                 else:  # x.shape[k], len(x): the rank is unknown
                     kinds.setdefault(arg.id, "array:float:1")
+            for position in prim.integers:  # an index: an integer, until a call says otherwise
+                if isinstance(args[position], Name):
+                    kinds.setdefault(args[position].id, "int")
     return kinds
 
 
@@ -174,6 +184,8 @@ def find_active(
     for stmt in ir.walk(fn.body):
         if isinstance(stmt, Assign):
             edges.append((differentiable_args(stmt.value), (stmt.target,)))
+        elif isinstance(stmt, ir.SetItem):
+            edges.append((differentiable_args(stmt.value), (stmt.target,)))
         elif isinstance(stmt, Call):
             sources = [a.id for a in stmt.args if isinstance(a, Name)]
             edges.append((sources, stmt.targets))
@@ -201,12 +213,15 @@ def find_active(
     return varied & useful
 
 
-def definition_counts(fn: ir.Function) -> dict[str, int]:
-    """How many times each variable may be assigned: a site inside a loop counts twice."""
+def definition_counts(fn: ir.Function, partial_writes: bool = True) -> dict[str, int]:
+    """How many times each variable may be assigned: a site inside a loop counts twice.
+    ``partial_writes``: whether writing an element (``y[i] = e``) counts."""
     counts = {p: 1 for p in fn.params}
 
     def visit(block: list[ir.Stmt], in_loop: bool) -> None:
         for stmt in block:
+            if isinstance(stmt, ir.SetItem) and not partial_writes:
+                continue
             for target in ir.targets_of(stmt):
                 counts[target] = counts.get(target, 0) + (2 if in_loop else 1)
             nested = in_loop or isinstance(stmt, (ir.For, ir.While))
@@ -301,3 +316,167 @@ def lower_for_kinds(fn: ir.Function, variants: list[dict[str, str]]) -> None:
                 if lowered is not None:
                     stmt.value = lowered
                     break
+
+
+# --- arrays written in place ------------------------------------------------------------
+
+CREATIONS = {"zeros", "ones", "empty", "zeros_like", "ones_like", "array_copy", "eye"}
+# operations whose result may share memory with their first argument
+VIEWS = {"index1", "index2", "index3", "transpose", "reshape", "ravel", "expand_dims", "copy"}
+
+
+def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
+    """``y[i] = e`` only into arrays the function made itself, and never seen through a
+    view taken before a later write: srcdiff follows values, not memory."""
+    written = {s.target: s for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)}
+    for stmt in ir.walk(fn.body):
+        if stmt_target_is(stmt, written) and not _creates_array(stmt):
+            name = stmt.target
+            raise _error(
+                written[name],
+                f"`{name}` is written in place, so it must be an array this function makes "
+                f"(np.zeros, np.empty, .copy()), assigned once",
+            )
+    for name, stmt in written.items():
+        if name in fn.params:
+            raise _error(stmt, f"writing into the argument `{name}`; write into {name}.copy()")
+        if not is_array(kinds.get(name)):
+            raise _error(stmt, f"`{name}` is not an array")
+    _check_views(fn.body, set(written), kinds)
+
+
+def stmt_target_is(stmt: ir.Stmt, names) -> bool:
+    return isinstance(stmt, (Assign, Call)) and any(t in names for t in ir.targets_of(stmt))
+
+
+def _creates_array(stmt: ir.Stmt) -> bool:
+    return isinstance(stmt, Assign) and isinstance(stmt.value, Op) and stmt.value.prim in CREATIONS
+
+
+def _error(stmt: ir.Stmt, message: str) -> SrcdiffError:
+    return (stmt.loc.error if stmt.loc else SrcdiffError)(message)
+
+
+def _check_views(block: list[ir.Stmt], written: set[str], kinds: dict[str, str]) -> None:
+    """A view of a written array (a slice, a transpose, a copy of the name) may be used
+    only in its own block, before the next write into that array."""
+    for k, stmt in enumerate(block):
+        for child in ir.child_blocks(stmt):
+            _check_views(child, written, kinds)
+        source = _viewed(stmt, written, kinds)
+        if source is None:
+            continue
+        view = stmt.target
+        later_write = False
+        for later in block[k + 1 :]:
+            if view in ir.read_in([later]) and later_write:
+                raise _error(
+                    later,
+                    f"`{view}` is a view of `{source}`, which is written in place after it "
+                    f"was taken; take a copy instead ({view} = ... .copy())",
+                )
+            if source in ir.assigned_in([later]):
+                later_write = True
+            if view in ir.assigned_in([later]):
+                break
+
+
+def _viewed(stmt: ir.Stmt, written: set[str], kinds: dict[str, str]) -> str | None:
+    if not isinstance(stmt, Assign) or not is_array(kinds.get(stmt.target)):
+        return None
+    value = stmt.value
+    if isinstance(value, Name) and value.id in written:
+        return value.id
+    if isinstance(value, Op) and value.prim in VIEWS and isinstance(value.args[0], Name):
+        return value.args[0].id if value.args[0].id in written else None
+    return None
+
+
+# --- where the code runs ------------------------------------------------------------------
+
+
+def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stmt, Op]]:
+    """Operations on whole arrays (not single elements), with their statements."""
+    found = []
+    for stmt in ir.walk(fn.body):
+        if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+            op = stmt.value
+            if op.prim in ELEMENT_LEVEL and not is_array(kinds.get(stmt.target)):
+                continue
+            if op.prim in ELEMENT_LEVEL and op.prim not in INDEX_PRIMS:
+                continue  # creating an array, reading a size
+            arg_kinds = [expr_kind(a, kinds) for a in op.args]
+            if is_array(kinds.get(stmt.target)) or any(is_array(k) for k in arg_kinds):
+                found.append((stmt, op))
+        elif isinstance(stmt, ir.SetItem) and is_array(expr_kind(stmt.value, kinds)):
+            found.append((stmt, Op("copy", (stmt.value,))))
+    return found
+
+
+INDEX_PRIMS = {"index1", "index2", "index3"}
+
+
+def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> str:
+    """Where the generated code runs: "numba" for loop and scalar code; "numpy" for
+    array code that NumPy runs faster (no loops: each operation's overhead is small next
+    to its work, and NumPy's transcendental functions are several times faster than
+    Numba's) or that Numba cannot compile. ``requested`` ("auto", "numba", "numpy")
+    overrides."""
+    arrays = whole_array_ops(fn, kinds)
+    if requested == "numba":
+        for stmt, op in arrays:
+            if not PRIMITIVES[op.prim].numba:
+                raise _error(
+                    stmt,
+                    f"`{PRIMITIVES[op.prim].source}` has no Numba version in srcdiff; "
+                    "use backend='numpy' or 'auto'",
+                )
+        return "numba"
+    if requested == "numpy" or not arrays:
+        return requested if requested == "numpy" else "numba"
+    has_loops = any(isinstance(s, (For, ir.While)) for s in ir.walk(fn.body))
+    numba_ok = all(PRIMITIVES[op.prim].numba for _, op in arrays)
+    reassigned = definition_counts(fn, partial_writes=False)
+    array_tapes = any(is_array(kinds.get(v)) and n > 1 for v, n in reassigned.items())
+    return "numba" if has_loops and numba_ok and not array_tapes else "numpy"
+
+
+def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
+    """Print each elementwise primitive applied to an array as its array form
+    (``math.exp`` -> ``np.exp``), now that every variable's kind is known."""
+
+    def lower(expr: Expr) -> Expr:
+        if not isinstance(expr, Op):
+            return expr
+        args = tuple(lower(a) for a in expr.args)
+        prim = PRIMITIVES[expr.prim]
+        if prim.array_variant is not None:
+            if any(is_array(_kind_or_float(a, kinds)) for a in args):
+                return Op(prim.array_variant, args)
+        return Op(expr.prim, args)
+
+    for stmt in ir.walk(fn.body):
+        _map_exprs(stmt, lower)
+
+
+def _kind_or_float(expr: Expr, kinds: dict[str, str]) -> str:
+    try:
+        return expr_kind(expr, kinds) or "float"
+    except KindError:
+        return "float"
+
+
+def _map_exprs(stmt: ir.Stmt, f) -> None:
+    if isinstance(stmt, Assign):
+        stmt.value = f(stmt.value)
+    elif isinstance(stmt, (ir.Push, ir.IndexAdd, ir.SetItem)):
+        stmt.value = f(stmt.value)
+        if not isinstance(stmt, ir.Push):
+            stmt.indices = tuple(f(i) for i in stmt.indices)
+    elif isinstance(stmt, (Call, ir.Return)):
+        if isinstance(stmt, Call):
+            stmt.args = tuple(f(a) for a in stmt.args)
+        else:
+            stmt.values = tuple(f(v) for v in stmt.values)
+    elif isinstance(stmt, (ir.If, ir.While)):
+        stmt.test = f(stmt.test)

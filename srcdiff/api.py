@@ -13,7 +13,7 @@ import functools
 import gc
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,26 +24,43 @@ from .normalize import Program, normalize_program
 from .transform import GeneratedModule, generate
 
 Wrt = int | str | tuple[int | str, ...]
+Backend = Literal["auto", "numba", "numpy"]
 
 
-def grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None) -> Callable:
+def grad(
+    f: Callable | None = None,
+    *,
+    wrt: Wrt = 0,
+    jit: bool | None = None,
+    backend: Backend = "auto",
+) -> Callable:
     """The gradient of ``f`` with respect to the argument(s) ``wrt``.
 
     Usable as ``@grad``, ``@grad(wrt=(0, 1))`` or ``grad(f, wrt="x")``. The result has
-    ``f``'s signature and returns a float for one argument, a tuple for a tuple ``wrt``.
-    ``jit=None`` compiles with Numba and falls back to Python with a warning if Numba
-    cannot compile; ``jit=True`` requires Numba; ``jit=False`` runs plain Python.
+    ``f``'s signature and returns a float (or an array like the argument) for one
+    argument, a tuple for a tuple ``wrt``.
+
+    ``backend="auto"`` compiles loop and scalar code with Numba and runs whole-array code
+    as plain Python on NumPy (faster there); ``"numba"`` or ``"numpy"`` forces one. With
+    Numba, ``jit=None`` falls back to Python with a warning if Numba cannot compile;
+    ``jit=True`` requires Numba; ``jit=False`` runs plain Python.
     """
     if f is None:
-        return functools.partial(grad, wrt=wrt, jit=jit)
-    return Gradient(f, wrt, jit, with_value=False).function
+        return functools.partial(grad, wrt=wrt, jit=jit, backend=backend)
+    return Gradient(f, wrt, jit, backend, with_value=False).function
 
 
-def value_and_grad(f: Callable | None = None, *, wrt: Wrt = 0, jit: bool | None = None) -> Callable:
+def value_and_grad(
+    f: Callable | None = None,
+    *,
+    wrt: Wrt = 0,
+    jit: bool | None = None,
+    backend: Backend = "auto",
+) -> Callable:
     """Like ``grad``, but returns ``(f(*args), gradient)``."""
     if f is None:
-        return functools.partial(value_and_grad, wrt=wrt, jit=jit)
-    return Gradient(f, wrt, jit, with_value=True).function
+        return functools.partial(value_and_grad, wrt=wrt, jit=jit, backend=backend)
+    return Gradient(f, wrt, jit, backend, with_value=True).function
 
 
 class Gradient:
@@ -55,8 +72,11 @@ class Gradient:
     point directly, so a warm call costs little more than Numba's own dispatch.
     """
 
-    def __init__(self, f: Callable, wrt: Wrt, jit: bool | None, with_value: bool):
+    def __init__(self, f: Callable, wrt: Wrt, jit: bool | None, backend: str, with_value: bool):
+        if backend not in ("auto", "numba", "numpy"):
+            raise SrcdiffError(f"backend must be 'auto', 'numba' or 'numpy', not {backend!r}")
         self.f = f
+        self._backend = backend
         self.__name__ = getattr(f, "__name__", "f")
         self.signature = inspect.signature(f)
         self._jit = jit
@@ -70,7 +90,7 @@ class Gradient:
             self._wrt = tuple(self._param_name(w) for w in (wrt if self._wrt_tuple else (wrt,)))
             self._wrt_positions = [self._params.index(w) for w in self._wrt]
             self._check_scalar_result()
-            self._default = self._generate(self._guess_kinds())
+            self._default = self._generate_guessed()
         self.function = self._trampoline()
 
     def _trampoline(self) -> Callable:
@@ -86,7 +106,7 @@ class Gradient:
         function = self._guards[self.__name__]
         functools.update_wrapper(function, self.f)
         function.__signature__ = self.signature
-        function.source = self._default.source
+        function.source = self.source
         function.__srcdiff__ = self
         return function
 
@@ -108,8 +128,29 @@ class Gradient:
 
     @property
     def source(self) -> str:
-        """The generated module: the forward and adjoint sweeps as Python source."""
+        """The generated module: the forward and adjoint sweeps as Python source, for
+        the argument kinds of the latest call (before any call: as guessed)."""
+        if self._default is None:
+            return (
+                f"# srcdiff generates the gradient of {self.__name__} at its first call, "
+                "once the argument types are known\n"
+            )
         return self._default.source
+
+    def _generate_guessed(self) -> CompiledAdjoint | None:
+        """The variant for the guessed argument kinds; if the guess does not fit the code
+        (arrays of another rank, say), wait for the first call."""
+        guessed = self._guess_kinds()
+        try:
+            return self._generate(guessed)
+        except SrcdiffError:
+            if self._annotated():
+                raise
+            return None
+
+    def _annotated(self) -> bool:
+        params = self.signature.parameters.values()
+        return all(_annotation_kind(p.annotation) is not None for p in params)
 
     def _param_name(self, wrt: int | str) -> str:
         if isinstance(wrt, bool) or not isinstance(wrt, (int, str)):
@@ -150,10 +191,11 @@ class Gradient:
             # the generated code renames parameters that clash with its own names (np -> np_)
             wrt = tuple(self._program.main.ir.params[p] for p in self._wrt_positions)
             module: GeneratedModule = generate(
-                self._program, wrt, param_kinds, returns, self._wrt_tuple
+                self._program, wrt, param_kinds, returns, self._wrt_tuple, backend=self._backend
             )
+            jit = False if module.backend == "numpy" else self._jit
             self._variants[kinds] = CompiledAdjoint(
-                module.source, module.entry, module.functions, self._jit, self.__name__
+                module.source, module.entry, module.functions, jit, self.__name__
             )
         return self._variants[kinds]
 
@@ -185,6 +227,8 @@ class Gradient:
             for i in arrays:
                 self._guards[f"_A{i}"], self._guards[f"_N{i}"] = args[i].dtype, args[i].ndim
             self._guards["_entry"] = variant.call
+            self._default = variant
+            self.function.source = variant.source
             namespace: dict[str, object] = {}
             exec(self._guard_code(arrays), self._guards, namespace)
             self.function.__code__ = namespace[self.__name__].__code__

@@ -28,6 +28,9 @@ def expr_ast(expr: Expr) -> ast.expr:
         return ast.Name(expr.id, ast.Load())
     if isinstance(expr, Const):
         return _constant(expr.value)
+    if expr.prim == "slice":  # start:stop:step, inside a subscript
+        bounds = (None if a == Const(None) else expr_ast(a) for a in expr.args)
+        return ast.Slice(*bounds)
     prim = PRIMITIVES[expr.prim]
     bindings = {p: expr_ast(a) for p, a in zip(prim.params, expr.args, strict=True)}
     return _Substitute(bindings).visit(copy.deepcopy(prim.form))
@@ -61,8 +64,10 @@ class Printer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.last_line: int | None = None
+        self.kinds: dict[str, str] = {}
 
     def function(self, fn: ir.Function) -> None:
+        self.kinds = fn.kinds
         signature = [
             f"{p}={expr_source(fn.defaults[p])}" if p in fn.defaults else p for p in fn.params
         ]
@@ -101,19 +106,31 @@ class Printer:
             return
         self.locate(stmt, depth)
         if isinstance(stmt, ir.Assign):
-            self.line(assign_source(stmt), depth)
+            in_place = not self.kinds.get(stmt.target, "").startswith("array")
+            self.line(assign_source(stmt, in_place), depth)
         elif isinstance(stmt, ir.Call):
             args = ", ".join(expr_source(a) for a in stmt.args)
             self.line(f"{', '.join(stmt.targets)} = {stmt.func}({args})", depth)
+        elif isinstance(stmt, ir.Push) and stmt.tape == "a":
+            self.line(f"_tape_a.append({expr_source(stmt.value)})", depth)
+        elif isinstance(stmt, ir.Pop) and stmt.tape == "a":
+            self.line(f"{stmt.target} = _tape_a.pop()", depth)
         elif isinstance(stmt, ir.Push):
             tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
             self.line(f"{tape}[{top}] = {expr_source(stmt.value)}; {top} += 1", depth)
         elif isinstance(stmt, ir.Pop):
             tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
             self.line(f"{top} -= 1; {stmt.target} = {tape}[{top}]", depth)
+        elif isinstance(stmt, ir.IndexAdd) and stmt.unbuffered:  # repeated indices add up
+            indices = subscript_source(stmt.indices)
+            value = expr_source(stmt.value)
+            self.line(f"np.add.at({stmt.target}, ({indices},), {value})", depth)
         elif isinstance(stmt, ir.IndexAdd):
-            indices = ", ".join(expr_source(i) for i in stmt.indices)
-            self.line(f"{stmt.target}[{indices}] += {expr_source(stmt.value)}", depth)
+            target = f"{stmt.target}[{subscript_source(stmt.indices)}]"
+            self.line(f"{target} += {expr_source(stmt.value)}", depth)
+        elif isinstance(stmt, ir.SetItem):
+            target = f"{stmt.target}[{subscript_source(stmt.indices)}]"
+            self.line(f"{target} = {expr_source(stmt.value)}", depth)
         elif isinstance(stmt, ir.Return):
             self.line(f"return {return_source(stmt)}", depth)
         elif isinstance(stmt, ir.If):
@@ -154,9 +171,22 @@ class Printer:
             self.line("break", depth + 1)
 
 
-def assign_source(stmt: ir.Assign) -> str:
+def subscript_source(indices: tuple[Expr, ...]) -> str:
+    parts = [expr_ast(i) for i in indices]
+    subscript = ast.Subscript(ast.Name("_"), parts[0] if len(parts) == 1 else ast.Tuple(parts))
+    return ast.unparse(subscript)[2:-1]
+
+
+def assign_source(stmt: ir.Assign, in_place: bool = True) -> str:
+    """``g += e`` for numbers; arrays get a new array (``g = g + e``), as ``g`` may share
+    its memory with another adjoint."""
     value = stmt.value
-    if isinstance(value, Op) and value.prim in AUGMENTED and value.args[0] == Name(stmt.target):
+    if (
+        in_place
+        and isinstance(value, Op)
+        and value.prim in AUGMENTED
+        and value.args[0] == Name(stmt.target)
+    ):
         target = ast.Name(stmt.target, ast.Store())
         rhs = expr_ast(value.args[1])
         return ast.unparse(ast.AugAssign(target, AUGMENTED[value.prim](), rhs))

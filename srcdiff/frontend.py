@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import SourceLocation, SrcdiffError
 from .rules import BINOPS, BOOLOPS, COMPAREOPS, UNARYOPS, primitive_for
+from .rules.arrays import ATTRIBUTES, METHODS, SIGNATURES
 
 MODULES = {id(math): "math", id(np): "numpy"}
 
@@ -60,7 +61,7 @@ UNSUPPORTED_EXPRESSIONS = {
     ast.JoinedStr: "an f-string",
     ast.NamedExpr: "the walrus operator :=",
     ast.Starred: "star unpacking",
-    ast.Slice: "slicing (arrays are read one element at a time)",
+    ast.Slice: "a slice outside a subscript",
 }
 
 
@@ -82,6 +83,15 @@ class SourceFunction:
         line = getattr(node, "lineno", self.tree.lineno)
         text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
         return SourceLocation(self.filename, line, getattr(node, "col_offset", 0), text)
+
+    def is_value(self, node: ast.expr) -> bool:
+        """Whether an expression computes a value in the function (``x``, ``x.T``,
+        ``f(x)``), as opposed to naming a module or a global (``np.linalg``)."""
+        if isinstance(node, ast.Name):
+            return node.id in self.locals
+        if isinstance(node, ast.Attribute):
+            return self.is_value(node.value)
+        return isinstance(node, (ast.Call, ast.Subscript, ast.BinOp, ast.UnaryOp))
 
     @property
     def short_filename(self) -> str:
@@ -226,10 +236,9 @@ class Checker(ast.NodeVisitor):
             isinstance(e, ast.Name) for e in target.elts
         ):
             return
-        if isinstance(target, ast.Subscript):
-            raise self.unsupported(
-                target, "assignment to an element", "arrays are read-only in this version"
-            )
+        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            self.visit_Subscript(target)
+            return
         raise self.unsupported(target, f"assignment to `{ast.unparse(target)}`")
 
     def visit_For(self, node: ast.For) -> None:
@@ -271,7 +280,17 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(node, f"the constant {node.value!r}")
 
     def visit_Tuple(self, node: ast.Tuple) -> None:
-        raise self.unsupported(node, "a tuple value", "tuples can be returned or unpacked")
+        raise self.unsupported(
+            node, "a tuple value", "tuples can be returned, unpacked, or given as a shape"
+        )
+
+    def visit_sequence_argument(self, node: ast.expr) -> None:
+        """A tuple or list given to a NumPy function: a shape, or arrays to join."""
+        if isinstance(node, (ast.Tuple, ast.List)):
+            for element in node.elts:
+                self.visit(element)
+        else:
+            self.visit(node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
         if type(node.op) not in UNARYOPS:
@@ -302,8 +321,9 @@ class Checker(ast.NodeVisitor):
         self.record(node, value)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.value, ast.Name) and node.value.id in self.source.locals:
-            if node.attr in ("shape", "size", "ndim"):
+        if self.source.is_value(node.value):
+            if node.attr in ATTRIBUTES:
+                self.visit(node.value)
                 return
             raise self.unsupported(node, f"the attribute `{ast.unparse(node)}`")
         value = self.resolve(node)
@@ -315,7 +335,12 @@ class Checker(ast.NodeVisitor):
         self.visit(node.value)
         indices = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         for index in indices:
-            self.visit(index)
+            if isinstance(index, ast.Slice):
+                for part in (index.lower, index.upper, index.step):
+                    if part is not None:
+                        self.visit(part)
+            elif not (isinstance(index, ast.Constant) and index.value is None):
+                self.visit(index)
 
     def visit_Call(self, node: ast.Call) -> None:
         if any(isinstance(a, ast.Starred) for a in node.args) or any(
@@ -325,16 +350,21 @@ class Checker(ast.NodeVisitor):
         if isinstance(node.func, ast.Name) and node.func.id in self.source.locals:
             raise self.unsupported(node, f"calling the local variable `{node.func.id}`")
         base = node.func.value if isinstance(node.func, ast.Attribute) else None
-        if isinstance(base, ast.Name) and base.id in self.source.locals:
-            raise self.unsupported(node, f"the method call `{ast.unparse(node.func)}()`")
-        for arg in node.args:  # unsupported syntax inside the call is the first thing to report
-            self.visit(arg)
-        for keyword in node.keywords:
-            self.visit(keyword.value)
+        if base is not None and self.source.is_value(base):
+            if node.func.attr not in METHODS:
+                raise self.unsupported(node, f"the method call `{ast.unparse(node.func)}()`")
+            self.visit(base)
+            self.visit_arguments(node, METHODS[node.func.attr])
+            return
         callee = self.resolve(node.func)
+        self.visit_arguments(node, callee.name if isinstance(callee, Primitive) else None)
         if isinstance(callee, Primitive):
-            if node.keywords:
-                raise self.unsupported(node, f"keyword arguments to `{ast.unparse(node.func)}`")
+            keywords = {k for k, _ in SIGNATURES.get(callee.name, ())}
+            for keyword in node.keywords:
+                if keyword.arg not in keywords:
+                    raise self.unsupported(
+                        node, f"the keyword argument {keyword.arg}= to `{ast.unparse(node.func)}`"
+                    )
         elif callee is builtins.range:
             raise self.unsupported(node, "range outside a for statement")
         elif not isinstance(callee, types.FunctionType):
@@ -344,6 +374,16 @@ class Checker(ast.NodeVisitor):
                 "math/numpy primitives with rules and Python functions defined in files"
             )
         self.record(node.func, callee)
+
+    def visit_arguments(self, node: ast.Call, prim: str | None) -> None:
+        # unsupported syntax inside the call is the first thing to report
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            if prim is not None and isinstance(arg, (ast.Tuple, ast.List)):
+                self.visit_sequence_argument(arg)
+            elif isinstance(arg, ast.Constant) and arg.value is None and prim is not None:
+                continue  # axis=None
+            else:
+                self.visit(arg)
 
     # --- name resolution ------------------------------------------------------------
     def record(self, node: ast.AST, value: object) -> None:

@@ -27,7 +27,7 @@ class Name:
 class Const:
     """A literal. Equal only to a literal of the same type: 1, 1.0 and True differ."""
 
-    value: float | int | bool
+    value: float | int | bool | None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Const) or type(other.value) is not type(self.value):
@@ -115,7 +115,8 @@ class Return:
 
 @dataclass
 class Push:
-    """Save ``value`` on the typed tape ``tape`` (``"f"`` floats, ``"i"`` ints, ``"b"`` bools)."""
+    """Save ``value`` on the typed tape ``tape`` (``"f"`` floats, ``"i"`` ints, ``"b"`` bools,
+    ``"a"`` arrays)."""
 
     tape: str
     value: Expr
@@ -133,7 +134,19 @@ class Pop:
 
 @dataclass
 class IndexAdd:
-    """``target[indices] += value``: accumulating the adjoint of one array element."""
+    """``target[indices] += value``: accumulating the adjoint of an element or a slice;
+    ``unbuffered`` (integer-array indices, which may repeat) adds every occurrence."""
+
+    target: str
+    indices: tuple[Expr, ...]
+    value: Expr
+    loc: SourceLocation | None = None
+    unbuffered: bool = False
+
+
+@dataclass
+class SetItem:
+    """``target[indices] = value``: writing into an array made by the function itself."""
 
     target: str
     indices: tuple[Expr, ...]
@@ -147,7 +160,7 @@ class Comment:
     loc: SourceLocation | None = None
 
 
-Stmt = Assign | Call | If | For | While | Return | Push | Pop | IndexAdd | Comment
+Stmt = Assign | Call | If | For | While | Return | Push | Pop | IndexAdd | SetItem | Comment
 
 
 @dataclass
@@ -157,6 +170,8 @@ class Function:
     body: list[Stmt]
     loc: SourceLocation
     defaults: dict[str, Expr] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)  # set by the transform, for printing
+    backend: str = "numba"  # "numba": compiled with Numba; "numpy": runs as Python on NumPy
 
 
 # --- traversal helpers ------------------------------------------------------------
@@ -199,7 +214,7 @@ def targets_of(stmt: Stmt) -> tuple[str, ...]:
         return (stmt.target, f"_top_{stmt.tape}")
     if isinstance(stmt, Push):
         return (f"_tape_{stmt.tape}", f"_top_{stmt.tape}")
-    if isinstance(stmt, IndexAdd):
+    if isinstance(stmt, (IndexAdd, SetItem)):
         return (stmt.target,)
     if isinstance(stmt, For):
         return (stmt.var,)
@@ -217,7 +232,7 @@ def reads_of(stmt: Stmt) -> set[str]:
         return set(names_in(stmt.value)) | {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
     if isinstance(stmt, Pop):
         return {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
-    if isinstance(stmt, IndexAdd):
+    if isinstance(stmt, (IndexAdd, SetItem)):  # a partial write keeps the other elements
         return {stmt.target, *names_in(stmt.value)} | {n for e in stmt.indices for n in names_in(e)}
     if isinstance(stmt, If):
         return set(names_in(stmt.test))
@@ -265,7 +280,7 @@ def rename(block: list[Stmt], mapping: dict[str, str]) -> None:
                 stmt.value = expr(stmt.value)
         elif isinstance(stmt, Pop):
             stmt.target = mapping.get(stmt.target, stmt.target)
-        elif isinstance(stmt, IndexAdd):
+        elif isinstance(stmt, (IndexAdd, SetItem)):
             stmt.target = mapping.get(stmt.target, stmt.target)
             stmt.indices = tuple(expr(i) for i in stmt.indices)
             stmt.value = expr(stmt.value)

@@ -154,20 +154,25 @@ class CompiledAdjoint:
 
 def _returning_floats(function: Callable) -> Callable:
     """Plain Python runs return NumPy scalars where values came off a tape; Numba returns
-    Python floats. Make both return the same."""
+    Python floats. Make both return the same. Two gradients that came out as the same
+    array (x + y spreads one adjoint to both) are returned as two arrays."""
 
     def call(*args):
-        return _to_python(function(*args))
+        return _to_python(function(*args), set())
 
     call.__wrapped__ = function
     return call
 
 
-def _to_python(value):
+def _to_python(value, seen: set[int]):
     if isinstance(value, tuple):
-        return tuple(_to_python(v) for v in value)
+        return tuple(_to_python(v, seen) for v in value)
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        if id(value) in seen:
+            return value.copy()
+        seen.add(id(value))
     return value
 
 

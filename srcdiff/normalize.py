@@ -22,10 +22,11 @@ from .errors import SourceLocation
 from .frontend import Constant, Primitive, SourceFunction, is_docstring, read_function
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from .rules import BINOPS, COMPAREOPS, PRIMITIVES, global_names
+from .rules.arrays import ATTRIBUTES, METHODS, REDUCTIONS, REQUIRED, SIGNATURES
 
 # Names generated code uses at module level (the rules' printed forms) and for its tapes;
 # user variables are renamed around them.
-RESERVED = global_names() | {f"_{part}_{t}" for part in ("tape", "top") for t in "fib"}
+RESERVED = global_names() | {f"_{part}_{t}" for part in ("tape", "top") for t in "fiba"}
 
 
 class NameAllocator:
@@ -242,15 +243,31 @@ class Normalizer:
             self.assign_to(node.target, node.value)
 
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
-        target = self.local(node.target.id)
         operand = self.atom(node.value)
-        self.emit(Assign(target, Op(BINOPS[type(node.op)], (Name(target), operand)), self.loc))
+        prim = BINOPS[type(node.op)]
+        if isinstance(node.target, ast.Subscript):  # y[i] += e: read, combine, write back
+            array, indices = Name(self.local(node.target.value.id)), self.indices(node.target)
+            old = self.atom_of(Op(f"index{len(indices)}", (array, *indices)))
+            new = self.atom_of(Op(prim, (old, operand)))
+            self.emit(ir.SetItem(array.id, indices, new, self.loc))
+            return
+        target = self.local(node.target.id)
+        self.emit(Assign(target, Op(prim, (Name(target), operand)), self.loc))
 
     def assign_to(self, target: ast.expr, value: ast.expr) -> None:
         if isinstance(target, ast.Name):
             self.assign(self.local(target.id), value)
             return
+        if isinstance(target, ast.Subscript):
+            indices = self.indices(target)
+            self.emit(ir.SetItem(self.local(target.value.id), indices, self.atom(value), self.loc))
+            return
         names = [self.local(e.id) for e in target.elts]
+        if isinstance(value, ast.Attribute) and value.attr == "shape":
+            array = self.atom(value.value)  # n, d = x.shape
+            for k, name in enumerate(names):
+                self.emit(Assign(name, Op("shape", (array, Const(k))), self.loc))
+            return
         if isinstance(value, ast.Tuple):
             if len(value.elts) != len(names):
                 raise self.loc.error(f"cannot unpack {len(value.elts)} values into {len(names)}")
@@ -387,6 +404,8 @@ class Normalizer:
 
     def atom(self, node: ast.expr) -> Expr:
         """Normalize an expression to a variable or a constant, emitting what it needs."""
+        if isinstance(node, (Name, Const)):  # already normalized (the array of a method)
+            return node
         value = None if self.needs_statements(node) else self.value(node)
         if isinstance(value, (Name, Const)):
             return value
@@ -490,41 +509,141 @@ class Normalizer:
         resolved = self.resolved(node)
         if isinstance(resolved, Constant):
             return Const(resolved.value)
-        if isinstance(node.value, ast.Name) and node.attr in ("size", "ndim"):
-            return Op(node.attr, (Name(self.local(node.value.id)),))
+        if self.src.is_value(node.value) and node.attr in ATTRIBUTES:  # x.T, x.shape
+            return Op(ATTRIBUTES[node.attr], (self.atom(node.value),))
         raise self.loc.unsupported(f"`{ast.unparse(node)}` used as a value")
 
     def subscript(self, node: ast.Subscript) -> Expr:
-        indices = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         base = node.value
-        if isinstance(base, ast.Attribute) and base.attr == "shape" and len(indices) == 1:
-            array = Name(self.local(base.value.id))
-            return Op("shape", (array, self.atom(indices[0])))
-        if not isinstance(base, ast.Name) or len(indices) > 3:
+        if isinstance(base, ast.Attribute) and base.attr == "shape":
+            return Op("shape", (self.atom(base.value), self.atom(node.slice)))
+        if not self.src.is_value(base):
             raise self.loc.unsupported(f"the subscript `{ast.unparse(node)}`")
-        array = self.atom(base)
-        return Op(f"index{len(indices)}", (array, *(self.atom(i) for i in indices)))
+        indices = self.indices(node)
+        return Op(f"index{len(indices)}", (self.atom(base), *indices))
+
+    def indices(self, node: ast.Subscript) -> tuple[Expr, ...]:
+        """The indices of ``x[i, 1:n, None]``: atoms, slices and None."""
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if len(parts) > 3:
+            raise self.loc.unsupported(f"the subscript `{ast.unparse(node)}` (at most 3 indices)")
+        indices: list[Expr] = []
+        for part in parts:
+            if isinstance(part, ast.Slice):
+                bounds = (part.lower, part.upper, part.step)
+                atoms = (Const(None) if b is None else self.atom(b) for b in bounds)
+                indices.append(Op("slice", tuple(atoms)))
+            elif isinstance(part, ast.Constant) and part.value is None:
+                indices.append(Const(None))
+            else:
+                indices.append(self.atom(part))
+        return tuple(indices)
 
     def call_primitive(self, node: ast.Call) -> Expr:
+        if self.is_method(node):  # x.sum(axis=0): the primitive, with x first
+            prim_name = METHODS[node.func.attr]
+            array = self.atom(node.func.value)
+            if prim_name == "reshape" and len(node.args) > 1:  # x.reshape(n, m)
+                return Op("reshape", (array, self.shape_tuple(node.args)))
+            return self.apply(prim_name, [array, *node.args], node.keywords, node)
         resolved = self.resolved(node.func)
         assert isinstance(resolved, Primitive)
-        prim = PRIMITIVES[resolved.name]
-        args = [self.atom(a) for a in node.args]
+        return self.apply(resolved.name, list(node.args), node.keywords, node)
+
+    def is_method(self, node: ast.Call) -> bool:
+        return isinstance(node.func, ast.Attribute) and self.src.is_value(node.func.value)
+
+    def apply(self, prim_name: str, arg_nodes: list, keywords: list, node: ast.Call) -> Expr:
+        """The primitive applied to its arguments, keyword arguments bound by the table."""
         name = ast.unparse(node.func)
-        if resolved.name in ("min", "max") and len(args) > 2:
+        if prim_name in SIGNATURES:
+            return self.apply_numpy(prim_name, self.bind(prim_name, arg_nodes, keywords, name))
+        prim = PRIMITIVES[prim_name]
+        args = [self.argument(a) for a in arg_nodes]
+        if prim_name in ("min", "max") and len(args) > 2:
             # max(a, b, c) is max(max(a, b), c)
             acc = args[0]
             for arg in args[1:-1]:
                 temp = self.names.fresh("t")
-                self.emit(Assign(temp, Op(resolved.name, (acc, arg)), self.loc))
+                self.emit(Assign(temp, Op(prim_name, (acc, arg)), self.loc))
                 acc = Name(temp)
             args = [acc, args[-1]]
-        if resolved.name == "log" and len(args) == 2:  # log(x, base) = log(x) / log(base)
+        if prim_name == "log" and len(args) == 2:  # log(x, base) = log(x) / log(base)
             num, den = (self.atom_of(Op("log", (a,))) for a in args)
             return Op("div", (num, den))
         if len(args) != len(prim.params):
             raise self.loc.unsupported(f"`{name}` with {len(args)} arguments")
-        return Op(resolved.name, tuple(args))
+        return Op(prim_name, tuple(args))
+
+    def argument(self, node) -> Expr:
+        if isinstance(node, (Name, Const)):  # the array a method is called on
+            return node
+        if isinstance(node, (ast.Tuple, ast.List)):  # np.zeros((n, m))
+            return self.shape_tuple(node.elts)
+        return self.atom(node)
+
+    def bind(self, prim: str, args: list, keywords: list, name: str) -> dict[str, object]:
+        params = SIGNATURES[prim]
+        if len(args) > len(params):
+            raise self.loc.unsupported(f"`{name}` with {len(args)} arguments")
+        bound = {p: a for (p, _), a in zip(params, args, strict=False)}
+        for keyword in keywords:
+            if keyword.arg in bound:
+                raise self.loc.error(f"`{name}` got {keyword.arg} twice")
+            bound[keyword.arg] = keyword.value
+        for param, default in params:
+            if param not in bound:
+                if default is REQUIRED:
+                    raise self.loc.error(f"`{name}` needs the argument {param}")
+                bound[param] = ast.Constant(default)
+        return bound
+
+    def apply_numpy(self, prim: str, bound: dict[str, object]) -> Expr:
+        """NumPy functions with keyword arguments and tuple or list arguments."""
+        if prim in REDUCTIONS:
+            array = self.atom(bound["a"])
+            axis, keepdims = self.constant(bound["axis"]), self.constant(bound["keepdims"])
+            if axis.value is None:
+                if keepdims.value:
+                    raise self.loc.unsupported("keepdims=True without an axis")
+                return Op(prim, (array,))
+            return Op(REDUCTIONS[prim], (array, axis, keepdims))
+        if prim in ("concatenate", "stack"):
+            axis = self.constant(bound["axis"])
+            arrays = self.sequence(bound["arrays"])
+            if prim == "stack":  # stack = concatenate along a new axis
+                arrays = [self.atom_of(Op("expand_dims", (a, axis))) for a in arrays]
+            joined = arrays[0]
+            for array in arrays[1:-1]:
+                joined = self.atom_of(Op("concatenate", (joined, array, axis)))
+            return Op("concatenate", (joined, arrays[-1], axis))
+        if prim == "expand_dims":
+            return Op(prim, (self.atom(bound["a"]), self.constant(bound["axis"])))
+        shape = bound["shape"]
+        elements = shape.elts if isinstance(shape, (ast.Tuple, ast.List)) else [shape]
+        return Op("reshape", (self.atom(bound["a"]), self.shape_tuple(elements)))
+
+    def constant(self, node) -> Const:
+        try:
+            value = Const(ast.literal_eval(node))  # axis=-1
+        except ValueError:
+            value = self.value(node)  # a named constant
+        if not isinstance(value, Const) or type(value.value) not in (int, bool, type(None)):
+            raise self.loc.unsupported(f"`{ast.unparse(node)}` as an axis", "use a constant")
+        return value
+
+    def sequence(self, node) -> list[Expr]:
+        if not isinstance(node, (ast.Tuple, ast.List)) or len(node.elts) < 2:
+            raise self.loc.unsupported(
+                f"`{ast.unparse(node)}` as a list of arrays", "write the arrays out: [a, b]"
+            )
+        return [self.atom(e) for e in node.elts]
+
+    def shape_tuple(self, elements: list) -> Expr:
+        """A shape ``(n, m)`` as a value: a tuple of one to three integers."""
+        if not 1 <= len(elements) <= 3:
+            raise self.loc.unsupported(f"a shape with {len(elements)} dimensions")
+        return self.atom_of(Op(f"tuple{len(elements)}", tuple(self.atom(e) for e in elements)))
 
     def atom_of(self, value: Expr) -> Expr:
         temp = self.names.fresh("t")

@@ -242,7 +242,11 @@ def _test_block(stmt: ir.For | ir.While) -> list[ir.Stmt]:
     return stmt.test_block if isinstance(stmt, ir.While) else []
 
 
-ALLOCATIONS = {"tape_f", "tape_i", "tape_b"}  # equal calls, distinct arrays: never shared
+# equal calls, distinct arrays (later written in place): never shared
+ALLOCATIONS = {
+    "tape_f", "tape_i", "tape_b", "tape_a", "zeros", "ones", "empty", "eye", "zeros_like",
+    "ones_like", "full_like", "array_copy",
+}  # fmt: skip
 
 
 # --- copies and common subexpressions --------------------------------------------------------
@@ -314,10 +318,10 @@ def propagate_values(block: list[ir.Stmt], values: _Values, keep_results: bool =
             stmt.args = tuple(values.rewrite(a) for a in stmt.args)
             for target in stmt.targets:
                 values.kill(target)
-        elif isinstance(stmt, (ir.Push, ir.Pop, ir.IndexAdd)):
-            if isinstance(stmt, (ir.Push, ir.IndexAdd)):
+        elif isinstance(stmt, (ir.Push, ir.Pop, ir.IndexAdd, ir.SetItem)):
+            if isinstance(stmt, (ir.Push, ir.IndexAdd, ir.SetItem)):
                 stmt.value = values.rewrite(stmt.value)
-            if isinstance(stmt, ir.IndexAdd):
+            if isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
                 stmt.indices = tuple(values.rewrite(i) for i in stmt.indices)
             for target in ir.targets_of(stmt):
                 values.kill(target)
@@ -430,3 +434,5 @@ def renumber_temporaries(fn: ir.Function, temporaries: list[str]) -> None:
         mapping[base], mapping[f"g_{base}"] = f"t{number}", f"g_t{number}"
         number += 1
     ir.rename(fn.body, mapping)
+    moved = {mapping[name]: fn.kinds.pop(name) for name in mapping if name in fn.kinds}
+    fn.kinds.update(moved)

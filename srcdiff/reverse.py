@@ -24,13 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import ir
-from .analysis import find_recomputable, to_be_recorded
-from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, While
+from .analysis import definition_counts, expr_kind, find_recomputable, to_be_recorded
+from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
 from .normalize import NameAllocator
-from .rules import PRIMITIVES, substitute
+from .rules import PRIMITIVES, is_array, ndim_of, substitute
 
 TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
 DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
+INDEX_READS = {"index1", "index2", "index3"}
 ZERO = Const(0.0)
 ONE = Const(1)
 SCATTERS = {"at1", "at2", "at3"}
@@ -54,6 +55,7 @@ class AdjointRequest:
     # gradient is a tuple (wrt was a tuple).
     returns: str = "grads"
     grad_tuple: bool = False
+    backend: str = "numba"
 
 
 @dataclass
@@ -81,12 +83,37 @@ class _Reverser:
         self.adjoint_name = adjoint_name
         self.grad_names: dict[str, str] = {}
         self.state = _State(taped=set())
+        self.numpy = request.backend == "numpy"
+        self.materialized = self.materialized_adjoints()
+        # assignments of whole values (not element writes): arrays assigned once need no tape
+        self.whole_counts = definition_counts(self.fn, partial_writes=False)
 
     def grad(self, var: str) -> str:
         """The adjoint variable of ``var``: ``g_x`` holds dy/dx, as in the course notes."""
         if var not in self.grad_names:
             self.grad_names[var] = self.names.fresh(f"g_{var}", numbered=False)
+            self.kinds[self.grad_names[var]] = self.kind(var)
         return self.grad_names[var]
+
+    def fresh(self, base: str, kind: str) -> str:
+        name = self.names.fresh(base)
+        self.kinds[name] = kind
+        return name
+
+    def materialized_adjoints(self) -> set[str]:
+        """Arrays whose adjoint must be an actual array from the start (it is updated
+        element by element); other array adjoints start as the scalar 0.0 under NumPy."""
+        arrays = {v for v in self.active if is_array(self.kind(v))}
+        if not self.numpy:
+            return arrays
+        found = set()
+        for stmt in ir.walk(self.fn.body):
+            if isinstance(stmt, SetItem):
+                found.add(stmt.target)
+            elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+                if stmt.value.prim in INDEX_READS and isinstance(stmt.value.args[0], Name):
+                    found.add(stmt.value.args[0].id)
+        return found & arrays
 
     # --- the adjoint function -----------------------------------------------------------
     def build(self) -> ir.Function:
@@ -118,9 +145,7 @@ class _Reverser:
         prologue = self.prologue(taped, top_level)
         values = self.capture_results(results, taped, forward)
         init = [Assign(self.grad(v), self.zero(v)) for v in sorted(self.active) if v not in results]
-        grads = tuple(
-            Name(self.grad(p)) if p in self.active else self.zero(p) for p in self.req.wrt
-        )
+        grads = tuple(self.gradient_output(p) for p in self.req.wrt)
         outputs, group_from = self.outputs(values, grads)
         fn_body = [
             *prologue,
@@ -133,7 +158,16 @@ class _Reverser:
         ]
         params = [*self.fn.params, *seeds]
         defaults = {s: Const(1.0) for s in seeds}
-        return ir.Function(self.req.name, params, fn_body, self.fn.loc, defaults)
+        return ir.Function(
+            self.req.name, params, fn_body, self.fn.loc, defaults, self.kinds, self.req.backend
+        )
+
+    def gradient_output(self, param: str) -> Expr:
+        if param not in self.active:
+            return Op("zeros_like", (Name(param),)) if is_array(self.kind(param)) else ZERO
+        if self.numpy and is_array(self.kind(param)) and self.req.returns != "grads":
+            return Op("as_grad", (Name(self.grad(param)), Name(param)))  # shape and dtype
+        return Name(self.grad(param))
 
     def outputs(self, values: list[Expr], grads: tuple[Expr, ...]) -> tuple[tuple, int | None]:
         returns, grouped = self.req.returns, self.req.grad_tuple
@@ -145,15 +179,30 @@ class _Reverser:
 
     def prologue(self, taped: set[str], top_level: Counter[str]) -> list[ir.Stmt]:
         stmts: list[ir.Stmt] = []
-        tapes = sorted({self.tape(v) for v in taped} | self.counter_tapes())
-        for tape in tapes:
+        tapes = {self.tape(v) for v in taped if self.records_whole(v)} | self.counter_tapes()
+        tapes |= {self.element_tape(w) for w in self.written() if w.target in taped}
+        for tape in sorted(tapes):
+            if tape == "a":  # a list of arrays
+                stmts.append(Assign("_tape_a", Op("tape_a", ())))
+                continue
             size = Const(max(16, top_level.get(tape, 0)))
             stmts.append(Assign(f"_tape_{tape}", Op(f"tape_{tape}", (size,))))
             stmts.append(Assign(f"_top_{tape}", Const(0)))
         # A recorded variable is saved before each assignment, the first one included.
         for var in sorted(taped - set(self.fn.params)):
-            stmts.append(Assign(var, DUMMY_OF_KIND[self.kind(var)]))
+            if self.records_whole(var):
+                stmts.append(Assign(var, DUMMY_OF_KIND.get(self.kind(var), Const(None))))
         return stmts
+
+    def written(self) -> list[SetItem]:
+        return [s for s in ir.walk(self.fn.body) if isinstance(s, SetItem)]
+
+    def records_whole(self, var: str) -> bool:
+        """Whether assigning ``var`` saves its old value: an array assigned once but
+        written element by element saves the elements instead."""
+        if var not in self.state.taped:
+            return False
+        return not is_array(self.kind(var)) or self.whole_counts.get(var, 0) > 1
 
     def counter_tapes(self) -> set[str]:
         return {"i"} if set(self.state.counters) & self.nested else set()
@@ -165,7 +214,7 @@ class _Reverser:
         values: list[Expr] = []
         for result in results:
             if result in taped:
-                copy = self.names.fresh("value")
+                copy = self.fresh("value", self.kind(result))
                 forward.append(Assign(copy, Name(result)))
                 values.append(Name(copy))
             else:
@@ -173,15 +222,26 @@ class _Reverser:
         return values
 
     def tape(self, var: str, loc=None) -> str:
-        """The tape that saves ``var``; only scalars can be saved in this version."""
-        kind = self.kind(var)
-        if kind not in TAPE_OF_KIND:
-            where = loc or self.fn.loc
-            raise where.error(
-                f"`{var}` (an array) is reassigned while the gradient still needs its old "
-                "value; use a new name for the new array"
-            )
-        return TAPE_OF_KIND[kind]
+        """The tape that saves ``var``: typed arrays for scalars, a list for arrays."""
+        return self.tape_of_kind(self.kind(var), loc)
+
+    def tape_of_kind(self, kind: str, loc=None) -> str:
+        if kind in TAPE_OF_KIND:
+            return TAPE_OF_KIND[kind]
+        if self.numpy:
+            return "a"
+        where = loc or self.fn.loc
+        raise where.error(
+            "an array is reassigned while the gradient still needs its old value, which "
+            "the Numba backend cannot record; use a new name, or backend='numpy'"
+        )
+
+    def element_tape(self, stmt: SetItem) -> str:
+        return self.tape_of_kind(self.element_kind(stmt), stmt.loc)
+
+    def element_kind(self, stmt: SetItem) -> str:
+        read = Op(f"index{len(stmt.indices)}", (Name(stmt.target), *stmt.indices))
+        return expr_kind(read, self.kinds) or "float"
 
     def kind(self, var: str) -> str:
         return self.kinds.get(var, "float")
@@ -194,11 +254,19 @@ class _Reverser:
         return out
 
     def record(self, targets: tuple[str, ...], loc) -> list[ir.Stmt]:
-        return [Push(self.tape(t, loc), Name(t), loc) for t in targets if t in self.state.taped]
+        return [Push(self.tape(t, loc), Name(t), loc) for t in targets if self.records_whole(t)]
 
     def forward_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
         if isinstance(stmt, (Assign, Call)):
             return [*self.record(ir.targets_of(stmt), stmt.loc), stmt]
+        if isinstance(stmt, SetItem):
+            if stmt.target not in self.state.taped:
+                return [stmt]
+            old = Op(f"index{len(stmt.indices)}", (Name(stmt.target), *stmt.indices))
+            tape = self.element_tape(stmt)
+            if tape == "a":  # a slice is a view: save a copy of its values
+                old = Op("array_copy", (old,))
+            return [Push(tape, old, stmt.loc), stmt]
         if isinstance(stmt, If):
             body, orelse = self.forward_block(stmt.body), self.forward_block(stmt.orelse)
             return [If(stmt.test, body, orelse, stmt.loc)]
@@ -236,13 +304,15 @@ class _Reverser:
             self.state.reads.update(ir.names_in(expr))
 
     def restore(self, var: str, loc) -> list[ir.Stmt]:
-        if var in self.state.taped:
+        if self.records_whole(var):
             return [Pop(self.tape(var, loc), var, loc)]
         return []
 
     def reverse_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
         if isinstance(stmt, Assign):
             return self.reverse_assign(stmt)
+        if isinstance(stmt, SetItem):
+            return self.reverse_setitem(stmt)
         if isinstance(stmt, Call):
             return self.reverse_call(stmt)
         if isinstance(stmt, If):
@@ -266,24 +336,27 @@ class _Reverser:
         self_reference = Name(target) in args
         out: list[ir.Stmt] = []
         answer = Name(target)
-        if self_reference and target in self.state.taped and _uses_answer(prim):
+        if self_reference and self.records_whole(target) and _uses_answer(prim):
             # target = f(target): the old value is restored first, so keep the new one
-            answer = Name(self.names.fresh("ans"))
+            answer = Name(self.fresh("ans", self.kind(target)))
             out.append(Assign(answer.id, Name(target), loc))
         bindings = dict(zip(prim.params, args, strict=True))
         bindings.update(g=Name(self.grad(target)), ans=answer)
+        arg_kinds = tuple(self.expr_kind(a) for a in args)
         contributions: dict[str, Expr] = {}
-        for arg, vjp in zip(args, prim.vjps, strict=True):
+        for arg, vjp in zip(args, prim.vjps_for(arg_kinds), strict=True):
             if vjp is None or not (isinstance(arg, Name) and arg.id in self.active):
                 continue
             term = substitute(vjp, bindings)
+            if prim.elementwise:
+                term = self.unbroadcast(term, arg, args, target)
             previous = contributions.get(arg.id)
             contributions[arg.id] = term if previous is None else add(previous, term)
         self.reads(*contributions.values())
         if not self_reference:
             # the usual case: accumulate into the arguments, then this value's adjoint is spent
             out += [self.accumulate(a, c, loc) for a, c in contributions.items()]
-            out.append(Assign(self.grad(target), ZERO, loc))
+            out.append(Assign(self.grad(target), self.zero(target), loc))
             return out + self.restore(target, loc)
         out += self.restore(target, loc)
         own = contributions.pop(target, ZERO)
@@ -291,15 +364,56 @@ class _Reverser:
         out.append(Assign(self.grad(target), own, loc))
         return out
 
+    def unbroadcast(self, term: Expr, arg: Name, args: tuple[Expr, ...], target: str) -> Expr:
+        """An elementwise VJP has the result's shape: sum it back to the argument's."""
+        result_kind, arg_kind = self.kind(target), self.kind(arg.id)
+        if not is_array(result_kind):
+            return term
+        if not is_array(arg_kind):
+            return Op("sum", (term,))
+        others = [a for a in args if a != arg and is_array(self.expr_kind(a))]
+        if ndim_of(arg_kind) == ndim_of(result_kind) and not others:
+            return term  # the only array argument has the result's shape
+        return Op("unbroadcast", (term, arg))
+
+    def expr_kind(self, expr: Expr) -> str:
+        return expr_kind(expr, self.kinds) or "float"
+
     def zero(self, var: str) -> Expr:
-        """The initial adjoint: 0.0, or an array of zeros like the variable."""
-        return Op("zeros_like", (Name(var),)) if self.kind(var).startswith("array") else ZERO
+        """A spent or initial adjoint: 0.0, or zeros like the variable where the adjoint
+        must be an actual array."""
+        return Op("zeros_like", (Name(var),)) if var in self.materialized else ZERO
 
     def accumulate(self, var: str, term: Expr, loc) -> ir.Stmt:
         grad = self.grad(var)
         if isinstance(term, Op) and term.prim in SCATTERS:  # g at position i of an array
-            return ir.IndexAdd(grad, term.args[:-1], term.args[-1], loc)
+            indices = term.args[:-1]
+            fancy = any(is_array(self.expr_kind(i)) for i in indices)
+            return ir.IndexAdd(grad, indices, term.args[-1], loc, unbuffered=fancy)
         return Assign(grad, add(Name(grad), term), loc)
+
+    def reverse_setitem(self, stmt: SetItem) -> list[ir.Stmt]:
+        """``y[idx] = v``: v's adjoint takes g_y[idx], which the write then zeroes (the old
+        value no longer matters); the old value comes back from the tape."""
+        target, indices, value, loc = stmt.target, stmt.indices, stmt.value, stmt.loc
+        out: list[ir.Stmt] = []
+        if target in self.active:
+            grad = Name(self.grad(target))
+            if isinstance(value, Name) and value.id in self.active:
+                term = Op(f"index{len(indices)}", (grad, *indices))
+                if not is_array(self.kind(value.id)) and is_array(self.element_kind(stmt)):
+                    term = Op("sum", (term,))  # one value written into a whole slice
+                elif is_array(self.kind(value.id)):
+                    term = Op("unbroadcast", (term, value))
+                out.append(self.accumulate(value.id, term, loc))
+            out.append(SetItem(grad.id, indices, Const(0.0), loc))
+            self.reads(*indices)
+        if target in self.state.taped:
+            old = self.fresh("old", self.element_kind(stmt))
+            out.append(Pop(self.element_tape(stmt), old, loc))
+            out.append(SetItem(target, indices, Name(old), loc))
+            self.reads(*indices)
+        return out
 
     def reverse_call(self, stmt: Call) -> list[ir.Stmt]:
         loc = stmt.loc
@@ -307,16 +421,16 @@ class _Reverser:
         mask = tuple(isinstance(a, Name) and a.id in self.active for a in stmt.args)
         restores = [s for t in reversed(stmt.targets) for s in self.restore(t, loc)]  # LIFO
         if not active_targets or not any(mask):
-            return [Assign(self.grad(t), ZERO, loc) for t in active_targets] + restores
+            return [Assign(self.grad(t), self.zero(t), loc) for t in active_targets] + restores
         self.reads(*stmt.args)
         kinds = tuple(self._arg_kind(a) for a in stmt.args)
         callee = self.adjoint_name(stmt.func, mask, kinds)
         seeds = tuple(Name(self.grad(t)) if t in self.active else ZERO for t in stmt.targets)
         differentiated = [a.id for a, m in zip(stmt.args, mask, strict=True) if m]
-        partials = tuple(self.names.fresh(f"g_{a}_") for a in differentiated)
+        partials = tuple(self.fresh(f"g_{a}_", self.kind(a)) for a in differentiated)
         out: list[ir.Stmt] = list(restores)
         out.append(Call(partials, callee, (*stmt.args, *seeds), loc))
-        out += [Assign(self.grad(t), ZERO, loc) for t in active_targets]
+        out += [Assign(self.grad(t), self.zero(t), loc) for t in active_targets]
         out += [
             self.accumulate(a, Name(p), loc) for a, p in zip(differentiated, partials, strict=True)
         ]
@@ -357,14 +471,14 @@ class _Reverser:
             return For(stmt.var, _minus1(stop), _minus1(start), Const(-1), body, loc=stmt.loc)
         if step == Const(-1):
             return For(stmt.var, _plus1(stop), _plus1(start), Const(1), body, loc=stmt.loc)
-        k = self.names.fresh("k")
+        k = self.fresh("k", "int")
         trips = Op("range_len", (start, stop, step))
         set_var = Assign(stmt.var, Op("add", (start, Op("mul", (Name(k), step)))), stmt.loc)
         return For(k, _minus1(trips), Const(-1), Const(-1), [set_var, *body], loc=stmt.loc)
 
     def replay_counted(self, stmt: For, body: list[ir.Stmt]) -> list[ir.Stmt]:
         counter = self.counter(stmt)
-        k = self.names.fresh("k")
+        k = self.fresh("k", "int")
         set_var = Assign(
             stmt.var, Op("add", (stmt.start, Op("mul", (Name(k), stmt.step)))), stmt.loc
         )
@@ -378,7 +492,7 @@ class _Reverser:
         if not body:
             return []
         counter = self.counter(stmt)
-        loop = For(self.names.fresh("k"), Const(0), Name(counter), Const(1), body, loc=stmt.loc)
+        loop = For(self.fresh("k", "int"), Const(0), Name(counter), Const(1), body, loc=stmt.loc)
         return [*self.restore_count(stmt, counter), loop]
 
     def restore_count(self, stmt: For | While, counter: str) -> list[ir.Stmt]:
@@ -425,6 +539,7 @@ def _has_loop(block: list[ir.Stmt]) -> bool:
 
 
 def _reserve(counts: Counter[str], times: Expr = ONE) -> list[ir.Stmt]:
+    counts = Counter({tape: n for tape, n in counts.items() if tape != "a"})  # lists grow
     return [
         Assign(
             f"_tape_{tape}",

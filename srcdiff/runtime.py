@@ -1,5 +1,7 @@
-"""Small Numba-compiled routines that generated code calls: tape growth and the
-derivatives of functions at their kinks. Generated modules import them by name."""
+"""Small routines that generated code calls: tape growth, the derivatives of functions
+at their kinks, and putting array adjoints back into shape. Generated modules import
+them by name. The Numba-compiled ones also run as plain Python (``PYTHON_VERSIONS``);
+the plain ones serve code that runs on NumPy."""
 
 from __future__ import annotations
 
@@ -46,6 +48,112 @@ def div0(x, y):
     return x / y
 
 
+@njit(cache=True)
+def where(condition, x, y):
+    """np.where for scalars."""
+    return x if condition else y
+
+
+@njit(cache=True)
+def max_weight_array(x, y):
+    """max_weight element by element."""
+    return np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0))
+
+
+@njit(cache=True)
+def div0_array(x, y):
+    """div0 element by element."""
+    safe = np.where(y == 0, 1.0, y)
+    return np.where(y == 0, 0.0, x / safe)
+
+
+@njit(cache=True)
+def extremum_weight(x, extremum):
+    """Share of the gradient of max(x) (or min) per element: ties split it evenly."""
+    hits = (x == extremum) * 1.0
+    return hits / np.sum(hits)
+
+
+@njit(cache=True)
+def prod_others(x):
+    """d prod(x) / d x[i]: the product of all the other elements (exact with zeros)."""
+    flat = x.ravel()
+    n = flat.shape[0]
+    out = np.empty(n, np.float64)
+    left = 1.0
+    for i in range(n):
+        out[i] = left
+        left *= flat[i]
+    right = 1.0
+    for i in range(n - 1, -1, -1):
+        out[i] *= right
+        right *= flat[i]
+    return out.reshape(x.shape)
+
+
+def extremum_weight_along(x, extremum, axis, keepdims):
+    if not keepdims:
+        extremum = np.expand_dims(extremum, axis)
+    hits = (x == extremum).astype(x.dtype)
+    return hits / np.sum(hits, axis=axis, keepdims=True)
+
+
+def prod_others_along(x, axis):
+    """d prod(x, axis) / d x: along ``axis``, the product of the other elements."""
+    x = np.moveaxis(x, axis, -1)
+    ones = np.ones_like(x[..., :1])
+    left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, x[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return np.moveaxis(left * right, -1, axis)
+
+
+def expand_like(g, x, axis, keepdims):
+    """The adjoint of a reduction along ``axis``, spread back over ``x``'s shape."""
+    if not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, np.shape(x))
+
+
+def unbroadcast(g, x):
+    """Sum ``g`` down to the shape of ``x``, undoing NumPy's broadcasting of ``x``."""
+    shape = np.shape(x)
+    if np.shape(g) == shape:
+        return g
+    if np.ndim(g) < len(shape):
+        return np.broadcast_to(g, shape)
+    extra = np.ndim(g) - len(shape)
+    g = np.sum(g, axis=tuple(range(extra))) if extra else g
+    stretched = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
+    if stretched:
+        g = np.sum(g, axis=stretched, keepdims=True)
+    return g
+
+
+def as_grad(g, x):
+    """The gradient of array ``x`` as the caller gets it: its own writable array of
+    ``x``'s shape and dtype."""
+    if (
+        type(g) is np.ndarray
+        and g.shape == x.shape
+        and g.dtype == x.dtype
+        and g.flags.writeable
+        and g.flags.owndata
+    ):
+        return g
+    return np.array(np.broadcast_to(g, x.shape), dtype=x.dtype)
+
+
+def head_along(g, n, axis):
+    """The first ``n`` entries of ``g`` along ``axis`` (the adjoint of concatenate)."""
+    return np.split(g, [n], axis=axis)[0]
+
+
+def tail_along(g, n, axis):
+    return np.split(g, [n], axis=axis)[1]
+
+
 PYTHON_VERSIONS = {
-    name: fn.py_func for name, fn in globals().copy().items() if hasattr(fn, "py_func")
+    name: getattr(fn, "py_func", fn)
+    for name, fn in globals().copy().items()
+    if callable(fn) and getattr(fn, "__module__", None) == __name__
 }

@@ -8,7 +8,15 @@ import copy
 from dataclasses import dataclass
 
 from . import __version__, ir
-from .analysis import expr_kind, find_active, infer_kinds, lower_for_kinds
+from .analysis import (
+    check_writes,
+    choose_backend,
+    expr_kind,
+    find_active,
+    infer_kinds,
+    lower_for_kinds,
+    specialize,
+)
 from .codegen import module_source
 from .normalize import NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries
@@ -20,6 +28,7 @@ class GeneratedModule:
     source: str
     entry: str  # the adjoint of the differentiated function
     functions: list[str]  # every function the module defines, callees first
+    backend: str = "numba"  # "numba" (compiled) or "numpy" (plain Python on NumPy)
 
 
 def generate(
@@ -29,18 +38,21 @@ def generate(
     returns: str = "value_and_grad",
     grad_tuple: bool = True,
     optimized: bool = True,
+    backend: str = "auto",
 ) -> GeneratedModule:
     """The module for the gradient of ``program.main`` with respect to ``wrt``; its entry
     returns what ``returns`` names ("grad" or "value_and_grad"), the gradient as a tuple
-    when ``grad_tuple``."""
-    generator = _Generator(program, optimized)
+    when ``grad_tuple``. ``backend``: "auto", "numba" or "numpy" (see ``choose_backend``)."""
+    generator = _Generator(program, optimized, backend)
     return generator.module(wrt, param_kinds, returns, grad_tuple)
 
 
 class _Generator:
-    def __init__(self, program: Program, optimized: bool):
+    def __init__(self, program: Program, optimized: bool, backend: str):
         self.program = program
         self.optimized = optimized
+        self.requested_backend = backend
+        self.backend = "numba"
         self.kind_cache: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
         self.adjoints: dict[tuple, str] = {}  # (callee, mask, kinds) -> adjoint name
         self.emitted: list[ir.Function] = []  # callee adjoints, callees first
@@ -51,15 +63,26 @@ class _Generator:
     ) -> GeneratedModule:
         main = self.program.main
         kinds = self.kinds(main.ir.name, tuple(param_kinds[p] for p in main.ir.params))
+        self.backend = self.choose_backend()
         entry = self.fresh_function_name(f"{main.ir.name}_adjoint")
         fn = self.adjoint_of(main, kinds, wrt, entry, returns, grad_tuple)
         primals = [f for name, f in self.program.functions.items() if name != main.ir.name]
         functions = [self.primal(f) for f in primals]
         functions += self.emitted
         functions.append(fn)
-        header = _header(main, wrt, returns, grad_tuple)
+        header = _header(main, wrt, returns, grad_tuple, self.backend, self.requested_backend)
         source = module_source(functions, header)
-        return GeneratedModule(source, entry, [f.name for f in functions])
+        return GeneratedModule(source, entry, [f.name for f in functions], self.backend)
+
+    def choose_backend(self) -> str:
+        """One backend for the module (generated functions call each other): NumPy if
+        any function, with the kinds it is called with, runs better there."""
+        chosen = set()
+        for (name, _), kinds in self.kind_cache.items():
+            fn = self.program.functions[name].ir
+            check_writes(fn, kinds)
+            chosen.add(choose_backend(fn, kinds, self.requested_backend))
+        return "numpy" if "numpy" in chosen else "numba"
 
     def adjoint_of(
         self,
@@ -83,8 +106,10 @@ class _Generator:
             name=name,
             returns=returns,
             grad_tuple=grad_tuple,
+            backend=self.backend,
         )
         result = self.finish(adjoint(request, self.callee_adjoint))
+        specialize(result, result.kinds)
         renumber_temporaries(result, request.names.temporaries)
         return result
 
@@ -127,6 +152,10 @@ class _Generator:
         function = self.prepare(fn)
         variants = [k for (name, _), k in self.kind_cache.items() if name == fn.ir.name]
         lower_for_kinds(function, variants)
+        # printed for the widest kinds it is called with (np.exp also takes a float)
+        function.kinds = {v: k for kinds in variants for v, k in kinds.items()}
+        function.backend = self.backend
+        specialize(function, function.kinds)
         renumber_temporaries(function, fn.names.temporaries)
         return function
 
@@ -139,7 +168,20 @@ class _Generator:
         return optimize(fn) if self.optimized else fn
 
 
-def _header(main: NormalizedFunction, wrt: tuple[str, ...], returns: str, grad_tuple: bool) -> str:
+BACKENDS = {
+    "numba": "compiled with Numba (loop and scalar code)",
+    "numpy": "run as plain Python on NumPy (array code, which NumPy runs faster than Numba)",
+}
+
+
+def _header(
+    main: NormalizedFunction,
+    wrt: tuple[str, ...],
+    returns: str,
+    grad_tuple: bool,
+    backend: str,
+    requested: str,
+) -> str:
     src = main.source
     grads = ", ".join(f"d{src.name}/d{w}" for w in wrt)
     gradient = f"({grads})" if grad_tuple else grads
@@ -147,5 +189,7 @@ def _header(main: NormalizedFunction, wrt: tuple[str, ...], returns: str, grad_t
     return (
         f"Generated by srcdiff {__version__} from {src.short_filename}:{src.tree.lineno} "
         f"({src.name}).\n"
-        f"{main.ir.name}_adjoint(...) returns {result}."
+        f"{main.ir.name}_adjoint(...) returns {result}.\n"
+        f"Backend: {BACKENDS[backend] if requested == 'auto' else backend + ' (as requested)'}; "
+        f"choose with backend='numba' or 'numpy'."
     )

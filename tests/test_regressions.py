@@ -138,8 +138,8 @@ def test_value_and_grad_with_helper_named_like_a_temporary(jit):
     assert (value, slope) == (3.0, 2.0)
 
 
-def whole_array_arithmetic(w, x):
-    v = w * x
+def indexing_a_float(w, x):
+    v = w * x[0]
     return v[0] + w
 
 
@@ -161,7 +161,7 @@ def method_call(x):
 @pytest.mark.parametrize(
     ("f", "args", "message"),
     [
-        (whole_array_arithmetic, (1.0, np.ones(3)), "needs an array"),
+        (indexing_a_float, (1.0, np.ones(3)), "needs an array"),
         (float_range_bound, (1.5, 3), "range() needs integers"),
         (len_of_a_float, (1.0,), "needs a"),
         (method_call, (1.0,), "method call"),

@@ -19,8 +19,9 @@ primitive is one entry here, plus the names users call it by in ``aliases``.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..ir import Const, Expr, Name, Op
 
@@ -33,6 +34,7 @@ BINOPS: dict[type, str] = {
     ast.Pow: "pow",
     ast.FloorDiv: "floordiv",
     ast.Mod: "mod",
+    ast.MatMult: "matmul",
 }
 UNARYOPS: dict[type, str] = {ast.USub: "neg", ast.UAdd: "copy", ast.Not: "not"}
 COMPAREOPS: dict[type, str] = {
@@ -45,7 +47,12 @@ COMPAREOPS: dict[type, str] = {
 }
 BOOLOPS: dict[type, str] = {ast.And: "and", ast.Or: "or"}
 
-TEMPLATE_CONSTANTS = {"nan": float("nan"), "inf": float("inf"), "pi": 3.141592653589793}
+TEMPLATE_CONSTANTS = {
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "pi": 3.141592653589793,
+    "None": None,
+}
 
 # Value kinds, ordered so that joining two numeric kinds takes the wider one.
 KIND_ORDER = {"bool": 0, "int": 1, "float": 2}
@@ -56,6 +63,27 @@ class KindError(Exception):
 
 
 KindRule = Callable[[tuple[str, ...], tuple[Expr, ...]], str]
+
+
+# Kinds are strings: "bool", "int", "float", "array:<element kind>:<ndim>" (an ndarray),
+# "shape:<n>" (a tuple of n ints), "slice" and "none" (inside subscripts).
+def is_array(kind: str | None) -> bool:
+    return kind is not None and kind.startswith("array")
+
+
+def array_kind(element: str, ndim: int) -> str:
+    return f"array:{element}:{ndim}"
+
+
+def element_of(kind: str) -> str:
+    return kind.split(":")[1] if is_array(kind) else kind
+
+
+def ndim_of(kind: str) -> int:
+    return int(kind.rsplit(":", 1)[1]) if is_array(kind) else 0
+
+
+INDEX_KINDS = ("int", "bool", "slice", "none", "array:int:1", "array:bool:1")
 
 
 def join_kinds(kinds: tuple[str, ...]) -> str:
@@ -90,25 +118,41 @@ class Primitive:
     # (argument kinds, arguments) -> an equivalent expression Numba evaluates as Python does,
     # or None when the primitive prints as it is
     lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
+    # applies element by element to arrays, broadcasting (adjoints are summed back to
+    # each argument's shape); ``array_variant`` is the primitive printed for arrays
+    elementwise: bool = False
+    array_variant: str | None = None
+    # VJPs that depend on the arguments' ranks (matrix products): (ndims) -> VJPs
+    rank_vjps: dict[tuple[int, ...], tuple[Expr | None, ...]] = field(default_factory=dict)
+    rank_vjp_sources: dict[tuple[int, ...], tuple[str | None, ...]] = field(default_factory=dict)
+    numba: bool = True  # its printed form compiles under Numba
+
+    def vjps_for(self, kinds: tuple[str, ...]) -> tuple[Expr | None, ...]:
+        if not self.rank_vjps:
+            return self.vjps
+        return self.rank_vjps[tuple(ndim_of(k) for k in kinds)]
 
     def is_cheap(self, args: tuple[Expr, ...]) -> bool:
         return self.cheap(args) if callable(self.cheap) else self.cheap
 
     def kind(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> str:
         """The kind of the result, or a ``KindError`` for arguments of the wrong kind."""
+        if self.elementwise and any(is_array(k) for k in kinds):
+            elements = tuple(element_of(k) for k in kinds)
+            element = self.result_kind(elements, args)
+            if element == "int" and "float" in elements:
+                element = "float"
+            return array_kind(element, max(ndim_of(k) for k in kinds))
         for position, kind in enumerate(kinds):
+            if position in self.integers:
+                if kind not in INDEX_KINDS:
+                    raise KindError(f"an array index must be an integer or a slice, not {kind}")
+                continue
             if kind.startswith("array") != (position in self.arrays):
                 wanted = "an array" if position in self.arrays else "a number"
                 raise KindError(
                     f"`{self.source}` needs {wanted} as argument {position + 1}, not {kind}"
-                    + (
-                        "; whole-array arithmetic is not supported yet"
-                        if wanted != "an array"
-                        else ""
-                    )
                 )
-            if position in self.integers and kind not in ("int", "bool"):
-                raise KindError(f"an array index must be an integer, not a {kind}")
         return self.result_kind(kinds, args)
 
 
@@ -125,26 +169,52 @@ def defrule(
     integers: tuple[int, ...] = (),
     cheap: bool | Callable = False,
     lower: Callable | None = None,
+    by_rank: dict[tuple[int, ...], tuple[str | None, ...]] | None = None,
+    numba: bool = True,
 ) -> None:
     """Register a primitive: its printed ``form`` and one VJP template per argument;
-    ``arrays`` and ``integers`` name the argument positions that take those kinds."""
+    ``arrays`` and ``integers`` name the argument positions that take those kinds.
+    ``by_rank`` gives VJPs per combination of argument ranks instead."""
     form_tree = ast.parse(form, mode="eval").body
     params = tuple(_form_params(form_tree))
+    if by_rank and not vjps:  # which arguments have a derivative at all
+        vjps = next(iter(by_rank.values()))
     if len(vjps) != len(params):
         raise ValueError(f"rule {name!r}: {len(params)} arguments but {len(vjps)} VJPs")
-    PRIMITIVES[name] = Primitive(
-        name=name,
-        params=params,
-        form=form_tree,
+    options = dict(
         vjp_sources=vjps,
-        result_kind=RESULT_KINDS[result] if isinstance(result, str) else result,
+        result_kind=_kind_rule(result),
         evaluate=evaluate,
-        source=form,
         arrays=arrays,
         integers=integers,
         cheap=cheap,
         lower=lower,
+        rank_vjp_sources=by_rank or {},
+        numba=numba,
     )
+    PRIMITIVES[name] = Primitive(name=name, params=params, form=form_tree, source=form, **options)
+
+
+def _kind_rule(result: str | KindRule) -> KindRule:
+    if callable(result):
+        return result
+    return RESULT_KINDS.get(result) or (lambda kinds, args: result)
+
+
+def elementwise(name: str, array_form: str | None = None) -> None:
+    """Let primitive ``name`` apply element by element to arrays (broadcasting), printed
+    as ``array_form`` there; its VJPs stay the same, and the reverse transform sums
+    each adjoint back to its argument's shape."""
+    prim = PRIMITIVES[name]
+    prim.elementwise = True
+    if array_form is None or array_form == prim.source:
+        return
+    tree = ast.parse(array_form, mode="eval").body
+    if set(_form_params(tree)) != set(prim.params):
+        raise ValueError(f"rule {name!r}: the array form names other arguments")
+    variant = f"{name}[]"
+    PRIMITIVES[variant] = dataclasses.replace(prim, name=variant, form=tree, source=array_form)
+    prim.array_variant = variant
 
 
 def nondiff(name: str, form: str, result: str | KindRule, **options) -> None:
@@ -156,6 +226,7 @@ def nondiff(name: str, form: str, result: str | KindRule, **options) -> None:
 def _form_params(tree: ast.expr) -> list[str]:
     """The single-letter names of a printed form, in the order they are written."""
     names = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and len(n.id) == 1]
+    names = [n for n in names if n.id != "_"]
     ordered: list[str] = []
     for node in sorted(names, key=lambda n: (n.lineno, n.col_offset)):
         if node.id not in ordered:
@@ -170,7 +241,9 @@ def template(text: str, params: tuple[str, ...]) -> Expr:
 
 def expr_from_ast(node: ast.expr, free: set[str]) -> Expr:
     """Convert a side-effect-free Python expression over ``free`` names into IR."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, bool)):
+    if isinstance(node, ast.Constant) and (
+        node.value is None or isinstance(node.value, (int, float, bool))
+    ):
         return Const(node.value)
     if isinstance(node, ast.Name):
         if node.id in free:
@@ -238,6 +311,21 @@ def _parse_templates() -> None:
     # Templates call other primitives, so they are parsed after every table has registered.
     for prim in PRIMITIVES.values():
         prim.vjps = tuple(None if v is None else template(v, prim.params) for v in prim.vjp_sources)
+        prim.rank_vjps = {
+            ranks: tuple(None if v is None else template(v, prim.params) for v in vjps)
+            for ranks, vjps in prim.rank_vjp_sources.items()
+        }
+    for prim in PRIMITIVES.values():  # Numba compiles a rule only if it compiles its VJPs
+        vjps = [*prim.vjps, *(v for vs in prim.rank_vjps.values() for v in vs)]
+        called = {e.prim for v in vjps if v is not None for e in _ops_in(v)}
+        prim.numba = prim.numba and all(PRIMITIVES[c].numba for c in called)
+
+
+def _ops_in(expr: Expr):
+    if isinstance(expr, Op):
+        yield expr
+        for arg in expr.args:
+            yield from _ops_in(arg)
 
 
 from . import arrays as _arrays  # noqa: E402,F401  (registers the array table)

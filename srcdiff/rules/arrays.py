@@ -1,48 +1,330 @@
-"""Reading arrays that are not differentiated: element access and sizes.
+"""Derivatives of NumPy's array operations: indexing, reductions, linear algebra, shapes.
 
-An array argument that is only read (the data of a recurrence, say) passes through the
-gradient untouched, so these primitives have no VJP for the array.
+Elementwise functions reuse the scalar rules (see ``scalar.py``); this table holds the
+operations that change shapes. In VJPs, ``g`` has the shape of the result and every
+VJP returns an array of its argument's shape (``full_like``, ``expand_like`` and
+``reshape_like`` put a reduced or reshaped adjoint back into shape).
+
+Kinds: an argument named in ``arrays`` must be an array; the kind rules below compute
+the rank of the result from the ranks (and constant ``axis`` arguments) of the inputs.
 """
 
 from __future__ import annotations
 
-from . import KindError, defrule, nondiff
+import numpy as np
+
+from ..ir import Const
+from . import (
+    KindError,
+    alias,
+    array_kind,
+    defrule,
+    element_of,
+    is_array,
+    ndim_of,
+    nondiff,
+)
+
+# --- kind rules ----------------------------------------------------------------------
 
 
-def element_kind(kinds, args):
-    # kinds[0] is "array:<element kind>:<ndim>"
-    _, element, ndim = kinds[0].split(":")
-    if len(args) - 1 != int(ndim):
-        raise KindError(f"{len(args) - 1} indices for a {ndim}-dimensional array")
-    return element
+def same_as(position: int):
+    return lambda kinds, args: kinds[position]
 
 
+def float_like(position: int):
+    def kind(kinds, args):
+        return array_kind("float", ndim_of(kinds[position]))
+
+    return kind
+
+
+def _constant(args, position: int, what: str):
+    arg = args[position]
+    if not isinstance(arg, Const):
+        raise KindError(f"{what} must be a constant")
+    return arg.value
+
+
+def reduced(kinds, args):
+    """The kind of a reduction along ``axis`` (argument 2), ``keepdims`` (argument 3)."""
+    ndim = ndim_of(kinds[0])
+    axis = _constant(args, 1, "axis")
+    keepdims = _constant(args, 2, "keepdims")
+    if not isinstance(axis, int) or not -ndim <= axis < ndim:
+        raise KindError(f"axis {axis!r} is out of range for a {ndim}-dimensional array")
+    rank = ndim if keepdims else ndim - 1
+    return array_kind("float", rank) if rank else "float"
+
+
+def indexed(kinds, args):
+    """``x[i, :, None]``: integers drop a dimension, slices keep one, None adds one, and
+    integer arrays (advanced indexing) give the rank of the index arrays."""
+    ndim = ndim_of(kinds[0])
+    indices = kinds[1:]
+    consumed = sum(1 for k in indices if k != "none")
+    if consumed > ndim:
+        raise KindError(f"{consumed} indices for a {ndim}-dimensional array")
+    rank = ndim - consumed
+    advanced = [ndim_of(k) for k in indices if is_array(k)]
+    rank += sum(1 for k in indices if k in ("slice", "none")) + max(advanced, default=0)
+    return array_kind(element_of(kinds[0]), rank) if rank else element_of(kinds[0])
+
+
+def matmul_kind(kinds, args):
+    ranks = (ndim_of(kinds[0]), ndim_of(kinds[1]))
+    if ranks not in MATMUL_RANKS:
+        raise KindError(f"`@` of arrays of ranks {ranks[0]} and {ranks[1]}")
+    rank = MATMUL_RANKS[ranks]
+    return array_kind("float", rank) if rank else "float"
+
+
+MATMUL_RANKS = {(2, 2): 2, (1, 2): 1, (2, 1): 1, (1, 1): 0}
+
+
+def shape_rank(kind: str) -> int:
+    if kind.startswith("shape:"):
+        return int(kind.split(":")[1])
+    if kind in ("int", "bool"):
+        return 1
+    raise KindError(f"a shape must be an integer or a tuple of integers, not {kind}")
+
+
+def created(kinds, args):
+    return array_kind("float", shape_rank(kinds[0]))
+
+
+def reshaped(kinds, args):
+    return array_kind(element_of(kinds[0]), shape_rank(kinds[1]))
+
+
+def with_rank(rank: int):
+    def kind(kinds, args):
+        return array_kind(element_of(kinds[0]), rank)
+
+    return kind
+
+
+def expanded(kinds, args):
+    return array_kind(element_of(kinds[0]), ndim_of(kinds[0]) + 1)
+
+
+def concatenated(kinds, args):
+    if ndim_of(kinds[0]) != ndim_of(kinds[1]):
+        raise KindError("np.concatenate needs arrays of the same rank")
+    return array_kind("float", ndim_of(kinds[0]))
+
+
+def rank_between(low: int, high: int, kind_rule):
+    def kind(kinds, args):
+        for k in kinds:
+            if is_array(k) and not low <= ndim_of(k) <= high:
+                raise KindError(f"needs arrays of rank {low} to {high}, not {ndim_of(k)}")
+        return kind_rule(kinds, args)
+
+    return kind
+
+
+# --- indexing and slicing ------------------------------------------------------------
 # The adjoint of reading x[i] is g added at position i: ``at(i, g)`` stands for that sparse
 # array, and the reverse transform turns its accumulation into ``g_x[i] += g``.
 defrule(
     "index1", "x[y]", "at1(y, g)", None,
-    result=element_kind, arrays=(0,), integers=(1,), cheap=True,
+    result=indexed, arrays=(0,), integers=(1,), cheap=True,
 )  # fmt: skip
 defrule(
     "index2", "x[y, z]", "at2(y, z, g)", None, None,
-    result=element_kind, arrays=(0,), integers=(1, 2), cheap=True,
+    result=indexed, arrays=(0,), integers=(1, 2), cheap=True,
 )  # fmt: skip
 defrule(
     "index3", "x[y, z, a]", "at3(y, z, a, g)", None, None, None,
-    result=element_kind, arrays=(0,), integers=(1, 2, 3), cheap=True,
+    result=indexed, arrays=(0,), integers=(1, 2, 3), cheap=True,
 )  # fmt: skip
 nondiff("at1", "at(x, y)", result="float")
 nondiff("at2", "at(x, y, z)", result="float")
 nondiff("at3", "at(x, y, z, a)", result="float")
-nondiff("zeros_like", "np.zeros_like(x)", result=lambda kinds, args: kinds[0], arrays=(0,))
+# start:stop:step inside a subscript (printed as slice syntax there)
+nondiff("slice", "slice(x, y, z)", result="slice")
+
+# --- sizes and shapes ----------------------------------------------------------------------
 nondiff("shape", "x.shape[y]", result="int", arrays=(0,), integers=(1,), cheap=True)
 nondiff("size", "x.size", result="int", arrays=(0,), cheap=True)
 nondiff("ndim", "x.ndim", result="int", arrays=(0,), cheap=True)
 nondiff("len", "len(x)", result="int", arrays=(0,), cheap=True)
+nondiff(
+    "shape_of", "x.shape",
+    result=lambda kinds, args: f"shape:{ndim_of(kinds[0])}", arrays=(0,), cheap=True,
+)  # fmt: skip
+nondiff("tuple1", "(x,)", result=lambda kinds, args: "shape:1", cheap=True)
+nondiff("tuple2", "(x, y)", result=lambda kinds, args: "shape:2", cheap=True)
+nondiff("tuple3", "(x, y, z)", result=lambda kinds, args: "shape:3", cheap=True)
+
+# --- reductions ----------------------------------------------------------------------------
+# g flows back to every element that was summed; max and min send it to the largest
+# (smallest) elements, split evenly between ties; prod to each element times the others.
+defrule("sum", "np.sum(x)", "full_like(x, g)", result="float", arrays=(0,))
+defrule(
+    "sum_axis", "np.sum(x, axis=y, keepdims=z)", "expand_like(g, x, y, z)", None, None,
+    result=reduced, arrays=(0,), numba=False,
+)  # fmt: skip
+defrule("mean", "np.mean(x)", "full_like(x, g / size(x))", result="float", arrays=(0,))
+defrule(
+    "mean_axis", "np.mean(x, axis=y, keepdims=z)",
+    "expand_like(g, x, y, z) / shape(x, y)", None, None,
+    result=reduced, arrays=(0,), numba=False,
+)  # fmt: skip
+defrule("amax", "np.max(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
+defrule("amin", "np.min(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
+defrule(
+    "amax_axis", "np.max(x, axis=y, keepdims=z)",
+    "expand_like(g, x, y, z) * extremum_weight_along(x, ans, y, z)", None, None,
+    result=reduced, arrays=(0,), numba=False,
+)  # fmt: skip
+defrule(
+    "amin_axis", "np.min(x, axis=y, keepdims=z)",
+    "expand_like(g, x, y, z) * extremum_weight_along(x, ans, y, z)", None, None,
+    result=reduced, arrays=(0,), numba=False,
+)  # fmt: skip
+defrule("prod", "np.prod(x)", "g * prod_others(x)", result="float", arrays=(0,))
+defrule(
+    "prod_axis", "np.prod(x, axis=y, keepdims=z)",
+    "expand_like(g, x, y, z) * prod_others_along(x, y)", None, None,
+    result=reduced, arrays=(0,), numba=False,
+)  # fmt: skip
+defrule("norm", "np.linalg.norm(x)", "g * div0(x, ans)", result="float", arrays=(0,))
+
+# --- linear algebra ------------------------------------------------------------------------
+defrule(
+    "matmul", "x @ y",
+    result=matmul_kind, arrays=(0, 1),
+    by_rank={
+        (2, 2): ("g @ transpose(y)", "transpose(x) @ g"),
+        (1, 2): ("y @ g", "outer(x, g)"),
+        (2, 1): ("outer(g, y)", "transpose(x) @ g"),
+        (1, 1): ("g * y", "g * x"),
+    },
+)  # fmt: skip
+defrule(
+    "outer", "np.outer(x, y)", "g @ y", "transpose(g) @ x",
+    result=rank_between(1, 1, lambda kinds, args: array_kind("float", 2)), arrays=(0, 1),
+)  # fmt: skip
+defrule(
+    "inner", "np.inner(x, y)", "g * y", "g * x",
+    result=rank_between(1, 1, lambda kinds, args: "float"), arrays=(0, 1),
+)  # fmt: skip
+defrule("transpose", "np.transpose(x)", "transpose(g)", result=same_as(0), arrays=(0,))
+defrule(
+    "trace", "np.trace(x)", "g * eye_like(x)",
+    result=rank_between(2, 2, lambda kinds, args: "float"), arrays=(0,),
+)  # fmt: skip
+
+# --- shapes --------------------------------------------------------------------------------
+defrule("reshape", "np.reshape(x, y)", "reshape_like(g, x)", None, result=reshaped, arrays=(0,))
+defrule("ravel", "np.ravel(x)", "reshape_like(g, x)", result=with_rank(1), arrays=(0,))
+defrule(
+    "expand_dims", "np.expand_dims(x, y)", "reshape_like(g, x)", None,
+    result=expanded, arrays=(0,),
+)  # fmt: skip
+defrule(
+    "concatenate", "np.concatenate((x, y), axis=z)",
+    "head_along(g, shape(x, z), z)", "tail_along(g, shape(x, z), z)", None,
+    result=concatenated, arrays=(0, 1),
+)  # fmt: skip
+defrule("array_copy", "x.copy()", "g", result=float_like(0), arrays=(0,))
+
+# --- creating arrays (no derivative) ----------------------------------------------------------
+nondiff("zeros", "np.zeros(x)", result=created)
+nondiff("ones", "np.ones(x)", result=created)
+nondiff("empty", "np.empty(x)", result=created)
+nondiff("eye", "np.eye(x)", result=lambda kinds, args: array_kind("float", 2))
+nondiff("arange", "np.arange(x)", result=lambda kinds, args: array_kind("int", 1))
+nondiff("zeros_like", "np.zeros_like(x)", result=float_like(0), arrays=(0,))
+nondiff("ones_like", "np.ones_like(x)", result=float_like(0), arrays=(0,))
+
+# --- the reverse sweep's helpers: putting adjoints back into shape --------------------------
+nondiff("full_like", "np.full_like(x, y)", result=float_like(0), arrays=(0,))
+nondiff("expand_like", "expand_like(x, y, z, a)", result=float_like(1), numba=False)
+nondiff("reshape_like", "np.reshape(x, y.shape)", result=float_like(1))
+nondiff("unbroadcast", "unbroadcast(x, y)", result=same_as(1), numba=False)
+nondiff("as_grad", "as_grad(x, y)", result=same_as(1), numba=False)
+nondiff("eye_like", "np.eye(x.shape[0], x.shape[1])", result=float_like(0), arrays=(0,))
+nondiff("extremum_weight", "extremum_weight(x, y)", result=float_like(0), arrays=(0,))
+nondiff(
+    "extremum_weight_along", "extremum_weight_along(x, y, z, a)",
+    result=float_like(0), arrays=(0,), numba=False,
+)  # fmt: skip
+nondiff("prod_others", "prod_others(x)", result=float_like(0), arrays=(0,))
+nondiff(
+    "prod_others_along", "prod_others_along(x, y)",
+    result=float_like(0), arrays=(0,), numba=False,
+)  # fmt: skip
+nondiff("head_along", "head_along(x, y, z)", result=same_as(0), numba=False)
+nondiff("tail_along", "tail_along(x, y, z)", result=same_as(0), numba=False)
 
 # The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
 nondiff("tape_f", "np.empty(x, np.float64)", result=lambda kinds, args: "array:float:1")
 nondiff("tape_i", "np.empty(x, np.int64)", result=lambda kinds, args: "array:int:1")
 nondiff("tape_b", "np.empty(x, np.bool_)", result=lambda kinds, args: "array:bool:1")
+nondiff("tape_a", "[]", result=lambda kinds, args: "list", numba=False)
 nondiff("reserve", "reserve(x, y, z)", result=lambda kinds, args: kinds[0], arrays=(0,))
 nondiff("range_len", "len(range(x, y, z))", result="int")
+
+# Array-valued operations that work on single elements rather than whole arrays: code
+# that uses only these (and scalars) is loop code, which Numba runs best.
+ELEMENT_LEVEL = {
+    "index1", "index2", "index3", "at1", "at2", "at3", "slice", "shape", "size", "ndim",
+    "len", "shape_of", "tuple1", "tuple2", "tuple3", "zeros", "ones", "empty",
+    "zeros_like", "ones_like", "tape_f", "tape_i", "tape_b", "reserve", "range_len",
+}  # fmt: skip
+
+# --- the names users call them by --------------------------------------------------------
+alias("sum", np.sum)
+alias("mean", np.mean)
+alias("amax", np.max, np.amax)
+alias("amin", np.min, np.amin)
+alias("prod", np.prod)
+alias("norm", np.linalg.norm)
+alias("matmul", np.matmul, np.dot)
+alias("outer", np.outer)
+alias("inner", np.inner)
+alias("transpose", np.transpose)
+alias("trace", np.trace)
+alias("reshape", np.reshape)
+alias("ravel", np.ravel)
+alias("expand_dims", np.expand_dims)
+alias("concatenate", np.concatenate)
+alias("zeros", np.zeros)
+alias("ones", np.ones)
+alias("empty", np.empty)
+alias("eye", np.eye)
+alias("arange", np.arange)
+alias("zeros_like", np.zeros_like)
+alias("ones_like", np.ones_like)
+alias("array_copy", np.copy)
+
+# Methods and attributes of arrays, as the primitive they stand for (``x.sum(axis=0)``).
+METHODS = {
+    "sum": "sum", "mean": "mean", "max": "amax", "min": "amin", "prod": "prod",
+    "reshape": "reshape", "ravel": "ravel", "flatten": "ravel", "copy": "array_copy",
+    "dot": "matmul", "transpose": "transpose",
+}  # fmt: skip
+ATTRIBUTES = {"T": "transpose", "shape": "shape_of", "size": "size", "ndim": "ndim"}
+
+# Reductions take ``axis`` and ``keepdims``; with an axis they are another primitive.
+REDUCTIONS = {
+    "sum": "sum_axis", "mean": "mean_axis", "amax": "amax_axis", "amin": "amin_axis",
+    "prod": "prod_axis",
+}  # fmt: skip
+
+# Keyword arguments NumPy functions accept here, with their defaults (REQUIRED: none).
+REQUIRED = object()
+_REDUCTION = (("a", REQUIRED), ("axis", None), ("keepdims", False))
+SIGNATURES = {
+    **dict.fromkeys(REDUCTIONS, _REDUCTION),
+    "concatenate": (("arrays", REQUIRED), ("axis", 0)),
+    "stack": (("arrays", REQUIRED), ("axis", 0)),
+    "expand_dims": (("a", REQUIRED), ("axis", REQUIRED)),
+    "reshape": (("a", REQUIRED), ("shape", REQUIRED)),
+}
+# np.stack is written with the primitives above: expand_dims, then concatenate
+alias("stack", np.stack)

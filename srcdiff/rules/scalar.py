@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..ir import Op
-from . import alias, defrule, nondiff
+from . import alias, defrule, elementwise, join_kinds, nondiff
 
 
 def _int_power(kinds, args) -> bool:
@@ -120,6 +120,50 @@ defrule(
     result="branches",
 )  # fmt: skip
 
+# --- NumPy's elementwise functions without a math counterpart --------------------------
+defrule("square", "x * x", "2.0 * g * x", evaluate=lambda x: x * x, result="promote")
+defrule(
+    "where",
+    "where(x, y, z)",
+    None,
+    "g if x else 0.0",
+    "0.0 if x else g",
+    result=lambda k, a: join_kinds((k[1], k[2])),
+)
+# clip(x, lo, hi) = min(max(x, lo), hi), with the same tie convention as max and min
+defrule(
+    "clip", "min(max(x, y), z)",
+    "g * max_weight(x, y) * max_weight(z, x)",
+    "g * max_weight(y, x) * max_weight(z, y)",
+    "g * max_weight(x, z)",
+    result="promote",
+)  # fmt: skip
+
+# --- the same rules on arrays, element by element (broadcasting) ----------------------
+for _name in ("add", "sub", "mul", "div", "pow", "neg", "copy", "mod", "floordiv"):
+    elementwise(_name)
+for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
+    elementwise(_name)
+for _name, _array_name in {
+    "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p", "log2": "log2",
+    "log10": "log10", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "sinh": "sinh", "cosh": "cosh",
+    "tanh": "tanh", "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh",
+    "floor": "floor", "ceil": "ceil", "trunc": "trunc", "sign": "sign", "abs": "abs",
+    "isnan": "isnan", "isinf": "isinf", "isfinite": "isfinite", "not": "logical_not",
+}.items():  # fmt: skip
+    elementwise(_name, f"np.{_array_name}(x)")
+elementwise("hypot", "np.hypot(x, y)")
+elementwise("atan2", "np.arctan2(y, x)")
+elementwise("max", "np.maximum(x, y)")
+elementwise("min", "np.minimum(x, y)")
+elementwise("square", "np.square(x)")
+elementwise("where", "np.where(x, y, z)")
+elementwise("clip", "np.clip(x, y, z)")
+elementwise("select", "np.where(y, x, z)")
+elementwise("max_weight", "max_weight_array(x, y)")
+elementwise("div0", "div0_array(x, y)")
+
 # --- the names users call them by --------------------------------------------------
 alias("abs", builtins.abs, math.fabs, np.abs, np.fabs)
 alias("max", builtins.max, np.maximum, np.fmax)
@@ -158,3 +202,7 @@ alias("erfc", math.erfc)
 alias("isnan", math.isnan, np.isnan)
 alias("isinf", math.isinf, np.isinf)
 alias("isfinite", math.isfinite, np.isfinite)
+alias("square", np.square)
+alias("where", np.where)
+alias("clip", np.clip)
+alias("sign", np.sign)
