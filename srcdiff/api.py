@@ -193,9 +193,14 @@ class Gradient:
             module: GeneratedModule = generate(
                 self._program, wrt, param_kinds, returns, self._wrt_tuple, backend=self._backend
             )
-            jit = False if module.backend == "numpy" else self._jit
             self._variants[kinds] = CompiledAdjoint(
-                module.source, module.entry, module.functions, jit, self.__name__
+                module.source,
+                module.entry,
+                module.functions,
+                self._jit,
+                self.__name__,
+                module.backend,
+                tuple(module.kernels),
             )
         return self._variants[kinds]
 

@@ -110,7 +110,8 @@ class Printer:
             self.line(assign_source(stmt, in_place), depth)
         elif isinstance(stmt, ir.Call):
             args = ", ".join(expr_source(a) for a in stmt.args)
-            self.line(f"{', '.join(stmt.targets)} = {stmt.func}({args})", depth)
+            targets = f"{', '.join(stmt.targets)} = " if stmt.targets else ""
+            self.line(f"{targets}{stmt.func}({args})", depth)
         elif isinstance(stmt, ir.Push) and stmt.tape == "a":
             self.line(f"_tape_a.append({expr_source(stmt.value)})", depth)
         elif isinstance(stmt, ir.Pop) and stmt.tape == "a":
@@ -132,7 +133,7 @@ class Printer:
             target = f"{stmt.target}[{subscript_source(stmt.indices)}]"
             self.line(f"{target} = {expr_source(stmt.value)}", depth)
         elif isinstance(stmt, ir.Return):
-            self.line(f"return {return_source(stmt)}", depth)
+            self.line(f"return {return_source(stmt)}".rstrip(), depth)
         elif isinstance(stmt, ir.If):
             self.if_statement(stmt, depth, "if")
         elif isinstance(stmt, ir.For):

@@ -108,18 +108,31 @@ def numba_functions(path: Path, names: list[str]) -> types.ModuleType:
 class CompiledAdjoint:
     """The entry adjoint of one generated module, compiled on first call.
 
+    Under the "numba" backend every generated function is compiled; under "numpy" the
+    functions run as plain Python and only the loop ``kernels`` are compiled.
     ``jit=None`` falls back to Python (with one warning) when Numba cannot compile the
     code, ``jit=True`` raises instead, ``jit=False`` never uses Numba.
     """
 
-    def __init__(self, source: str, entry: str, functions: list[str], jit: bool | None, what: str):
+    def __init__(
+        self,
+        source: str,
+        entry: str,
+        functions: list[str],
+        jit: bool | None,
+        what: str,
+        backend: str = "numba",
+        kernels: tuple[str, ...] = (),
+    ):
         self.source = source
         self.entry = entry
         self.functions = functions
         self.jit = jit
         self.what = what
+        self.compiled = functions if backend == "numba" else list(kernels)
         self.path = write_module(source)
-        self.call: Callable = self.python if jit is False else self.first_numba_call
+        uses_numba = jit is not False and self.compiled
+        self.call: Callable = self.first_numba_call if uses_numba else self.python
 
     def python(self, *args):
         self.call = self.plain_python_entry()
@@ -128,12 +141,22 @@ class CompiledAdjoint:
     def plain_python_entry(self) -> Callable:
         return _returning_floats(python_functions(self.source, self.path)[self.entry])
 
+    def numba_entry(self) -> Callable:
+        module = numba_functions(self.path, self.compiled)
+        if self.entry in self.compiled:
+            return getattr(module, self.entry)
+        # Python code calling compiled kernels
+        namespace = python_functions(self.source, self.path)
+        for name in self.compiled:
+            namespace[name] = getattr(module, name)
+        return _returning_floats(namespace[self.entry])
+
     def first_numba_call(self, *args):
         import numba
 
-        dispatcher = getattr(numba_functions(self.path, self.functions), self.entry)
+        entry = self.numba_entry()
         try:
-            result = dispatcher(*args)
+            result = entry(*args)
         except numba.core.errors.NumbaError as err:
             summary = _first_line(err)
             if self.jit:
@@ -148,7 +171,7 @@ class CompiledAdjoint:
             )
             self.call = self.plain_python_entry()
             return self.call(*args)
-        self.call = dispatcher
+        self.call = entry
         return result
 
 

@@ -5,7 +5,7 @@ module source. One entry point, ``generate``; each stage lives in its own module
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import __version__, ir
 from .analysis import (
@@ -18,6 +18,7 @@ from .analysis import (
     specialize,
 )
 from .codegen import module_source
+from .kernels import outline_loops
 from .normalize import NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries
 from .reverse import AdjointRequest, adjoint
@@ -29,6 +30,7 @@ class GeneratedModule:
     entry: str  # the adjoint of the differentiated function
     functions: list[str]  # every function the module defines, callees first
     backend: str = "numba"  # "numba" (compiled) or "numpy" (plain Python on NumPy)
+    kernels: list[str] = field(default_factory=list)  # under "numpy": loops run by Numba
 
 
 def generate(
@@ -70,9 +72,18 @@ class _Generator:
         functions = [self.primal(f) for f in primals]
         functions += self.emitted
         functions.append(fn)
+        kernels: list[ir.Function] = []
+        if self.backend == "numpy":
+            for function in functions:
+                kernels += outline_loops(function, self.taken)
         header = _header(main, wrt, returns, grad_tuple, self.backend, self.requested_backend)
-        source = module_source(functions, header)
-        return GeneratedModule(source, entry, [f.name for f in functions], self.backend)
+        if kernels:
+            header += "\nLoops over elements run in Numba kernels: " + ", ".join(
+                k.name for k in kernels
+            )
+        source = module_source(kernels + functions, header)
+        names = [f.name for f in kernels + functions]
+        return GeneratedModule(source, entry, names, self.backend, [k.name for k in kernels])
 
     def choose_backend(self) -> str:
         """One backend for the module (generated functions call each other): NumPy if
