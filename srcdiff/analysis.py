@@ -417,11 +417,11 @@ INDEX_PRIMS = {"index1", "index2", "index3"}
 
 
 def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> str:
-    """Where the generated code runs: "numba" for loop and scalar code; "numpy" for
-    array code that NumPy runs faster (no loops: each operation's overhead is small next
-    to its work, and NumPy's transcendental functions are several times faster than
-    Numba's) or that Numba cannot compile. ``requested`` ("auto", "numba", "numpy")
-    overrides."""
+    """Where the generated code runs: "numba" for loop and scalar code, and for loops
+    over small arrays (NumPy's overhead per call would dominate); "numpy" for array
+    statements outside loops (NumPy's transcendental functions are several times
+    faster than Numba's), with loops over elements moved into Numba kernels, and for
+    code Numba cannot compile. ``requested`` ("auto", "numba", "numpy") overrides."""
     arrays = whole_array_ops(fn, kinds)
     if requested == "numba":
         for stmt, op in arrays:
@@ -432,13 +432,18 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> st
                     "use backend='numpy' or 'auto'",
                 )
         return "numba"
-    if requested == "numpy" or not arrays:
-        return requested if requested == "numpy" else "numba"
-    has_loops = any(isinstance(s, (For, ir.While)) for s in ir.walk(fn.body))
+    if requested == "numpy":
+        return "numpy"
+    if not arrays:
+        return "numba"
+    in_loops = {id(s) for loop in ir.walk(fn.body) if isinstance(loop, (For, ir.While))
+                for s in ir.walk(loop.body)}  # fmt: skip
+    if not any(id(stmt) in in_loops for stmt, _ in arrays):
+        return "numpy"
     numba_ok = all(PRIMITIVES[op.prim].numba for _, op in arrays)
     reassigned = definition_counts(fn, partial_writes=False)
     array_tapes = any(is_array(kinds.get(v)) and n > 1 for v, n in reassigned.items())
-    return "numba" if has_loops and numba_ok and not array_tapes else "numpy"
+    return "numba" if numba_ok and not array_tapes else "numpy"
 
 
 def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
