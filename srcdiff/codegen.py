@@ -124,8 +124,9 @@ class Printer:
             self.line(f"{top} -= 1; {stmt.target} = {tape}[{top}]", depth)
         elif isinstance(stmt, ir.IndexAdd) and stmt.unbuffered:  # repeated indices add up
             indices = subscript_source(stmt.indices)
+            indices = f"({indices},)" if len(stmt.indices) == 1 else f"({indices})"
             value = expr_source(stmt.value)
-            self.line(f"np.add.at({stmt.target}, ({indices},), {value})", depth)
+            self.line(f"np.add.at({stmt.target}, {indices}, {value})", depth)
         elif isinstance(stmt, ir.IndexAdd):
             target = f"{stmt.target}[{subscript_source(stmt.indices)}]"
             self.line(f"{target} += {expr_source(stmt.value)}", depth)
