@@ -423,9 +423,14 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> st
     faster than Numba's), with loops over elements moved into Numba kernels, and for
     code Numba cannot compile. ``requested`` ("auto", "numba", "numpy") overrides."""
     arrays = whole_array_ops(fn, kinds)
+
+    def numba_ok(op: Op) -> bool:
+        arg_kinds = tuple(expr_kind(a, kinds) or "float" for a in op.args)
+        return PRIMITIVES[op.prim].numba_ok(arg_kinds, op.args)
+
     if requested == "numba":
         for stmt, op in arrays:
-            if not PRIMITIVES[op.prim].numba:
+            if not numba_ok(op):
                 raise _error(
                     stmt,
                     f"`{PRIMITIVES[op.prim].source}` has no Numba version in srcdiff; "
@@ -440,15 +445,15 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> st
                 for s in ir.walk(loop.body)}  # fmt: skip
     if not any(id(stmt) in in_loops for stmt, _ in arrays):
         return "numpy"
-    numba_ok = all(PRIMITIVES[op.prim].numba for _, op in arrays)
     reassigned = definition_counts(fn, partial_writes=False)
     array_tapes = any(is_array(kinds.get(v)) and n > 1 for v, n in reassigned.items())
-    return "numba" if numba_ok and not array_tapes else "numpy"
+    return "numba" if all(numba_ok(op) for _, op in arrays) and not array_tapes else "numpy"
 
 
 def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
     """Print each elementwise primitive applied to an array as its array form
-    (``math.exp`` -> ``np.exp``), now that every variable's kind is known."""
+    (``math.exp`` -> ``np.exp``), now that every variable's kind is known; under Numba,
+    replace what Numba lacks by its Numba form."""
 
     def lower(expr: Expr) -> Expr:
         if not isinstance(expr, Op):
@@ -458,6 +463,10 @@ def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
         if prim.array_variant is not None:
             if any(is_array(_kind_or_float(a, kinds)) for a in args):
                 return Op(prim.array_variant, args)
+        if fn.backend == "numba" and prim.numba_lower is not None:
+            lowered = prim.numba_lower(tuple(_kind_or_float(a, kinds) for a in args), args)
+            if lowered is not None:
+                return lower(lowered)
         return Op(expr.prim, args)
 
     for stmt in ir.walk(fn.body):

@@ -91,6 +91,81 @@ def prod_others(x):
     return out.reshape(x.shape)
 
 
+# --- Numba forms of reductions along an axis (2-D), and of their adjoints ------------------
+
+
+@njit(cache=True)
+def max_along(x, axis):
+    """np.max(x, axis=axis) of a 2-D array."""
+    if axis == 0:
+        out = x[0].copy()
+        for i in range(1, x.shape[0]):
+            out = np.maximum(out, x[i])
+        return out
+    out = np.empty(x.shape[0], x.dtype)
+    for i in range(x.shape[0]):
+        out[i] = np.max(x[i])
+    return out
+
+
+@njit(cache=True)
+def min_along(x, axis):
+    """np.min(x, axis=axis) of a 2-D array."""
+    return -max_along(-x, axis)
+
+
+@njit(cache=True)
+def prod_along(x, axis):
+    """np.prod(x, axis=axis) of a 2-D array."""
+    if axis == 0:
+        out = np.ones(x.shape[1], x.dtype)
+        for i in range(x.shape[0]):
+            out = out * x[i]
+        return out
+    out = np.empty(x.shape[0], x.dtype)
+    for i in range(x.shape[0]):
+        out[i] = np.prod(x[i])
+    return out
+
+
+@njit(cache=True)
+def prod_others_along2(x, axis):
+    """prod_others along one axis of a 2-D array."""
+    out = np.empty(x.shape, np.float64)
+    if axis == 0:
+        for j in range(x.shape[1]):
+            out[:, j] = prod_others(np.ascontiguousarray(x[:, j]))
+    else:
+        for i in range(x.shape[0]):
+            out[i] = prod_others(np.ascontiguousarray(x[i]))
+    return out
+
+
+@njit(cache=True)
+def sum_if_stretched(g, x, axis):
+    """Sum ``g`` along ``axis`` (keeping it) where broadcasting stretched ``x`` there."""
+    if x.shape[axis] == 1 and g.shape[axis] != 1:
+        return np.expand_dims(np.sum(g, axis=axis), axis)
+    return g
+
+
+@njit(cache=True)
+def sum_if_stretched1(g, x):
+    """sum_if_stretched for 1-D arrays (Numba types np.sum of a 1-D array as a number)."""
+    if x.shape[0] == 1 and g.shape[0] != 1:
+        out = np.empty(1, g.dtype)
+        out[0] = np.sum(g)
+        return out
+    return g
+
+
+@njit(cache=True)
+def extremum_share(x, extremum, axis):
+    """extremum_weight along ``axis``, ``extremum`` with that axis kept."""
+    hits = (x == extremum) * 1.0
+    return hits / np.expand_dims(np.sum(hits, axis=axis), axis)
+
+
 def extremum_weight_along(x, extremum, axis, keepdims):
     if not keepdims:
         extremum = np.expand_dims(extremum, axis)

@@ -126,6 +126,16 @@ class Primitive:
     rank_vjps: dict[tuple[int, ...], tuple[Expr | None, ...]] = field(default_factory=dict)
     rank_vjp_sources: dict[tuple[int, ...], tuple[str | None, ...]] = field(default_factory=dict)
     numba: bool = True  # its printed form compiles under Numba
+    # (argument kinds, arguments) -> an equivalent expression Numba compiles, for a
+    # primitive whose printed form it does not (None where there is none for these kinds)
+    numba_lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
+
+    def numba_ok(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> bool:
+        if any(is_array(kinds[i]) for i in self.integers):
+            return False  # indexing with integer arrays (np.add.at in the adjoint)
+        if self.numba_lower is not None:
+            return self.numba_lower(kinds, args) is not None
+        return self.numba
 
     def vjps_for(self, kinds: tuple[str, ...]) -> tuple[Expr | None, ...]:
         if not self.rank_vjps:
@@ -171,6 +181,7 @@ def defrule(
     lower: Callable | None = None,
     by_rank: dict[tuple[int, ...], tuple[str | None, ...]] | None = None,
     numba: bool = True,
+    numba_lower: Callable | None = None,
 ) -> None:
     """Register a primitive: its printed ``form`` and one VJP template per argument;
     ``arrays`` and ``integers`` name the argument positions that take those kinds.
@@ -191,6 +202,7 @@ def defrule(
         lower=lower,
         rank_vjp_sources=by_rank or {},
         numba=numba,
+        numba_lower=numba_lower,
     )
     PRIMITIVES[name] = Primitive(name=name, params=params, form=form_tree, source=form, **options)
 
@@ -318,7 +330,8 @@ def _parse_templates() -> None:
     for prim in PRIMITIVES.values():  # Numba compiles a rule only if it compiles its VJPs
         vjps = [*prim.vjps, *(v for vs in prim.rank_vjps.values() for v in vs)]
         called = {e.prim for v in vjps if v is not None for e in _ops_in(v)}
-        prim.numba = prim.numba and all(PRIMITIVES[c].numba for c in called)
+        compiles = [PRIMITIVES[c].numba or PRIMITIVES[c].numba_lower for c in called]
+        prim.numba = prim.numba and all(compiles)
 
 
 def _ops_in(expr: Expr):

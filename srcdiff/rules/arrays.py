@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Const
+from ..ir import Const, Op
 from . import (
     KindError,
     alias,
@@ -125,6 +125,95 @@ def rank_between(low: int, high: int, kind_rule):
     return kind
 
 
+# --- Numba forms of what Numba lacks (reductions along an axis, and their adjoints) -------
+
+
+def _dropped(kinds, args):
+    rank = ndim_of(kinds[0]) - 1
+    return array_kind("float", rank) if rank else "float"
+
+
+def _axis(args, position: int, rank: int) -> Const:
+    return Const(args[position].value % rank)
+
+
+def _reduce_along(kernel: str, kinds, args):
+    """``np.max(x, axis=k, keepdims=...)`` as ``max_along(x, k)``, its axis put back for
+    keepdims. Kernels other than np.sum take 2-D arrays."""
+    rank = ndim_of(kinds[0])
+    if rank == 1 or (kernel != "sum_along" and rank != 2):
+        return None
+    axis = _axis(args, 1, rank)
+    reduced = Op(kernel, (args[0], axis))
+    return Op("expand_dims", (reduced, axis)) if args[2].value else reduced
+
+
+def _along(kernel: str):
+    return lambda kinds, args: _reduce_along(kernel, kinds, args)
+
+
+def _lower_mean(kinds, args):
+    total = _reduce_along("sum_along", kinds, args)
+    return None if total is None else Op("div", (total, Op("shape", (args[0], args[1]))))
+
+
+def _lower_expand(kinds, args):
+    g, x, axis, keepdims = args
+    rank = ndim_of(kinds[1])
+    if rank == 1:
+        return Op("full_like", (x, g))
+    spread = g if keepdims.value else Op("expand_dims", (g, _axis(args, 2, rank)))
+    return Op("broadcast_like", (spread, x))
+
+
+def _lower_unbroadcast(kinds, args):
+    g, x = args
+    rank, target = ndim_of(kinds[0]), ndim_of(kinds[1])
+    if rank < target:
+        return Op("broadcast_like", (g, x)) if rank else Op("full_like", (x, g))
+    for _ in range(rank - target):  # leading axes that x did not have
+        g = Op("sum_along", (g, Const(0)))
+    if target == 1:
+        return Op("sum_if_stretched1", (g, x))
+    for k in range(target):  # axes of length 1 in x
+        g = Op("sum_if_stretched", (g, x, Const(k)))
+    return g
+
+
+def _lower_extremum_weight(kinds, args):
+    x, extremum, axis, keepdims = args
+    rank = ndim_of(kinds[0])
+    if rank == 1:
+        return Op("extremum_weight", (x, extremum))
+    axis = _axis(args, 2, rank)
+    kept = extremum if keepdims.value else Op("expand_dims", (extremum, axis))
+    return Op("extremum_share", (x, kept, axis))
+
+
+def _lower_prod_others(kinds, args):
+    rank = ndim_of(kinds[0])
+    if rank == 1:
+        return Op("prod_others", (args[0],))
+    if rank == 2:
+        return Op("prod_others_along2", (args[0], _axis(args, 1, rank)))
+    return None
+
+
+def _lower_split(head: bool):
+    """The first (or the remaining) ``n`` entries along an axis, as a slice."""
+
+    def lower(kinds, args):
+        g, n, axis = args
+        rank = ndim_of(kinds[0])
+        everything = Op("slice", (Const(None), Const(None), Const(None)))
+        part = Op("slice", (Const(None), n, Const(None)) if head else (n, Const(None), Const(None)))
+        indices = [everything] * rank
+        indices[axis.value % rank] = part
+        return Op(f"index{rank}", (g, *indices))
+
+    return lower
+
+
 # --- indexing and slicing ------------------------------------------------------------
 # The adjoint of reading x[i] is g added at position i: ``at(i, g)`` stands for that sparse
 # array, and the reverse transform turns its accumulation into ``g_x[i] += g``.
@@ -165,31 +254,31 @@ nondiff("tuple3", "(x, y, z)", result=lambda kinds, args: "shape:3", cheap=True)
 defrule("sum", "np.sum(x)", "full_like(x, g)", result="float", arrays=(0,))
 defrule(
     "sum_axis", "np.sum(x, axis=y, keepdims=z)", "expand_like(g, x, y, z)", None, None,
-    result=reduced, arrays=(0,), numba=False,
+    result=reduced, arrays=(0,), numba_lower=_along("sum_along"),
 )  # fmt: skip
 defrule("mean", "np.mean(x)", "full_like(x, g / size(x))", result="float", arrays=(0,))
 defrule(
     "mean_axis", "np.mean(x, axis=y, keepdims=z)",
     "expand_like(g, x, y, z) / shape(x, y)", None, None,
-    result=reduced, arrays=(0,), numba=False,
+    result=reduced, arrays=(0,), numba_lower=_lower_mean,
 )  # fmt: skip
 defrule("amax", "np.max(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
 defrule("amin", "np.min(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
 defrule(
     "amax_axis", "np.max(x, axis=y, keepdims=z)",
     "expand_like(g, x, y, z) * extremum_weight_along(x, ans, y, z)", None, None,
-    result=reduced, arrays=(0,), numba=False,
+    result=reduced, arrays=(0,), numba_lower=_along("max_along"),
 )  # fmt: skip
 defrule(
     "amin_axis", "np.min(x, axis=y, keepdims=z)",
     "expand_like(g, x, y, z) * extremum_weight_along(x, ans, y, z)", None, None,
-    result=reduced, arrays=(0,), numba=False,
+    result=reduced, arrays=(0,), numba_lower=_along("min_along"),
 )  # fmt: skip
 defrule("prod", "np.prod(x)", "g * prod_others(x)", result="float", arrays=(0,))
 defrule(
     "prod_axis", "np.prod(x, axis=y, keepdims=z)",
     "expand_like(g, x, y, z) * prod_others_along(x, y)", None, None,
-    result=reduced, arrays=(0,), numba=False,
+    result=reduced, arrays=(0,), numba_lower=_along("prod_along"),
 )  # fmt: skip
 defrule("norm", "np.linalg.norm(x)", "g * div0(x, ans)", result="float", arrays=(0,))
 
@@ -243,23 +332,36 @@ nondiff("ones_like", "np.ones_like(x)", result=float_like(0), arrays=(0,))
 
 # --- the reverse sweep's helpers: putting adjoints back into shape --------------------------
 nondiff("full_like", "np.full_like(x, y)", result=float_like(0), arrays=(0,))
-nondiff("expand_like", "expand_like(x, y, z, a)", result=float_like(1), numba=False)
+nondiff("expand_like", "expand_like(x, y, z, a)", result=float_like(1), numba_lower=_lower_expand)
 nondiff("reshape_like", "np.reshape(x, y.shape)", result=float_like(1))
-nondiff("unbroadcast", "unbroadcast(x, y)", result=same_as(1), numba=False)
+nondiff("unbroadcast", "unbroadcast(x, y)", result=same_as(1), numba_lower=_lower_unbroadcast)
 nondiff("as_grad", "as_grad(x, y)", result=same_as(1), numba=False)
 nondiff("eye_like", "np.eye(x.shape[0], x.shape[1])", result=float_like(0), arrays=(0,))
 nondiff("extremum_weight", "extremum_weight(x, y)", result=float_like(0), arrays=(0,))
 nondiff(
     "extremum_weight_along", "extremum_weight_along(x, y, z, a)",
-    result=float_like(0), arrays=(0,), numba=False,
+    result=float_like(0), arrays=(0,), numba_lower=_lower_extremum_weight,
 )  # fmt: skip
 nondiff("prod_others", "prod_others(x)", result=float_like(0), arrays=(0,))
 nondiff(
     "prod_others_along", "prod_others_along(x, y)",
-    result=float_like(0), arrays=(0,), numba=False,
+    result=float_like(0), arrays=(0,), numba_lower=_lower_prod_others,
 )  # fmt: skip
-nondiff("head_along", "head_along(x, y, z)", result=same_as(0), numba=False)
-nondiff("tail_along", "tail_along(x, y, z)", result=same_as(0), numba=False)
+nondiff("head_along", "head_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=True))
+nondiff(
+    "tail_along", "tail_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=False)
+)
+
+# --- their Numba forms (2-D kernels where Numba has no axis argument) -------------------------
+nondiff("sum_along", "np.sum(x, axis=y)", result=lambda kinds, args: _dropped(kinds, args))
+nondiff("max_along", "max_along(x, y)", result=lambda kinds, args: _dropped(kinds, args))
+nondiff("min_along", "min_along(x, y)", result=lambda kinds, args: _dropped(kinds, args))
+nondiff("prod_along", "prod_along(x, y)", result=lambda kinds, args: _dropped(kinds, args))
+nondiff("broadcast_like", "np.broadcast_to(x, y.shape)", result=float_like(1))
+nondiff("sum_if_stretched", "sum_if_stretched(x, y, z)", result=same_as(0))
+nondiff("sum_if_stretched1", "sum_if_stretched1(x, y)", result=same_as(0))
+nondiff("extremum_share", "extremum_share(x, y, z)", result=float_like(0))
+nondiff("prod_others_along2", "prod_others_along2(x, y)", result=float_like(0))
 
 # The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
 nondiff("tape_f", "np.empty(x, np.float64)", result=lambda kinds, args: "array:float:1")
