@@ -280,11 +280,11 @@ def _kind_of(value: object, name: str) -> str:
         element = {"f": "float", "i": "int", "u": "int", "b": "bool", "O": "float"}.get(
             value.dtype.kind
         )
-        if element is not None and value.ndim > 0:
+        if element is not None and value.ndim <= 3:
             return f"array:{element}:{value.ndim}"
     raise SrcdiffError(
         f"argument {name!r} is a {type(value).__name__}; srcdiff takes floats, ints, bools "
-        "and numeric numpy arrays"
+        "and numeric numpy arrays of up to 3 dimensions"
     )
 
 

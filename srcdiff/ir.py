@@ -155,12 +155,22 @@ class SetItem:
 
 
 @dataclass
+class Check:
+    """``if not test: raise UnboundLocalError(message)``: Python's error for a variable
+    read on a path where it was never assigned."""
+
+    test: Expr
+    message: str
+    loc: SourceLocation | None = None
+
+
+@dataclass
 class Comment:
     text: str
     loc: SourceLocation | None = None
 
 
-Stmt = Assign | Call | If | For | While | Return | Push | Pop | IndexAdd | SetItem | Comment
+Stmt = Assign | Call | If | For | While | Return | Push | Pop | IndexAdd | SetItem | Check | Comment
 
 
 @dataclass
@@ -234,7 +244,7 @@ def reads_of(stmt: Stmt) -> set[str]:
         return {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
     if isinstance(stmt, (IndexAdd, SetItem)):  # a partial write keeps the other elements
         return {stmt.target, *names_in(stmt.value)} | {n for e in stmt.indices for n in names_in(e)}
-    if isinstance(stmt, If):
+    if isinstance(stmt, (If, Check)):
         return set(names_in(stmt.test))
     if isinstance(stmt, For):
         reads = {n for e in (stmt.start, stmt.stop, stmt.step) for n in names_in(e)}
@@ -284,7 +294,7 @@ def rename(block: list[Stmt], mapping: dict[str, str]) -> None:
             stmt.target = mapping.get(stmt.target, stmt.target)
             stmt.indices = tuple(expr(i) for i in stmt.indices)
             stmt.value = expr(stmt.value)
-        elif isinstance(stmt, If):
+        elif isinstance(stmt, (If, Check)):
             stmt.test = expr(stmt.test)
         elif isinstance(stmt, For):
             stmt.var = mapping.get(stmt.var, stmt.var)

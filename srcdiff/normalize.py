@@ -139,6 +139,7 @@ class Normalizer:
         if not tail_return:
             stmts.insert(0, Assign(self.returned_flag, Const(False), self.src.loc(tree)))
             stmts.append(Return(tuple(Name(n) for n in self.result_names), self.loc))
+        stmts = self.guard_unassigned(stmts)
         params = [self.local(p) for p in self.src.params]
         defaults = {self.local(k): Const(v) for k, v in self.src.defaults.items()}
         function = ir.Function(self.name, params, stmts, self.src.loc(tree), defaults)
@@ -159,6 +160,23 @@ class Normalizer:
                     stmt.test = Name(temp)
             out.append(stmt)
         return out
+
+    def guard_unassigned(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
+        """Where a variable may be read before any assignment (set in one branch only, or
+        in a loop that may not run), raise Python's UnboundLocalError as Python would,
+        instead of reading whatever the generated code holds."""
+        params = {self.local(p) for p in self.src.params}
+        # the results of a function with early returns are set on every path to its end
+        known = params | set(self.result_names or ())
+        sites: dict[int, list[str]] = {}
+        _definitely_assigned(block, known, ir.assigned_in(block) - known, sites)
+        risky = sorted({v for names in sites.values() for v in names})
+        if not risky:
+            return block
+        flags = {v: self.names.fresh(f"_{v}_assigned", numbered=False) for v in risky}
+        block = _with_checks(block, sites, flags)
+        start = [Assign(flags[v], Const(False), self.src.loc(self.src.tree)) for v in risky]
+        return start + block
 
     def check_always_returns(self, body: list[ast.stmt]) -> None:
         if not body or not _always_returns(body):
@@ -702,6 +720,59 @@ class Normalizer:
         if isinstance(node, ast.Name) and node.id in self.src.locals:
             return None
         return self.src.resolved.get(id(node))
+
+
+# --- variables read before assignment ------------------------------------------------------
+
+
+def _definitely_assigned(
+    block: list[ir.Stmt], assigned: set[str], local: set[str], sites: dict[int, list[str]]
+) -> set[str]:
+    """The variables surely assigned after ``block``; records in ``sites`` (by statement
+    id) the local variables a statement may read before they are assigned."""
+    assigned = set(assigned)
+
+    def note(stmt: ir.Stmt, reads: set[str]) -> None:
+        unsure = sorted((reads & local) - assigned)
+        if unsure:
+            sites.setdefault(id(stmt), []).extend(unsure)
+
+    for stmt in block:
+        if isinstance(stmt, If):
+            note(stmt, set(ir.names_in(stmt.test)))
+            body = _definitely_assigned(stmt.body, assigned, local, sites)
+            orelse = _definitely_assigned(stmt.orelse, assigned, local, sites)
+            assigned |= body & orelse
+        elif isinstance(stmt, For):
+            note(stmt, ir.reads_of(stmt) - set(ir.names_in(stmt.exit_test or Const(0))))
+            _definitely_assigned(stmt.body, assigned | {stmt.var}, local, sites)
+        elif isinstance(stmt, While):
+            assigned = _definitely_assigned(stmt.test_block, assigned, local, sites)
+            note(stmt, set(ir.names_in(stmt.test)))
+            _definitely_assigned(stmt.body, assigned, local, sites)
+        else:
+            note(stmt, ir.reads_of(stmt))
+            assigned |= set(ir.targets_of(stmt))
+    return assigned
+
+
+def _with_checks(
+    block: list[ir.Stmt], sites: dict[int, list[str]], flags: dict[str, str]
+) -> list[ir.Stmt]:
+    """``block`` with each risky read preceded by a check of its variable's flag, and each
+    assignment of a risky variable followed by setting its flag."""
+    out: list[ir.Stmt] = []
+    for stmt in block:
+        for child in ir.child_blocks(stmt):
+            child[:] = _with_checks(child, sites, flags)
+        for var in sites.get(id(stmt), []):
+            message = f"{stmt.loc}: local variable '{var}' is read before it is assigned"
+            out.append(ir.Check(Name(flags[var]), message, stmt.loc))
+        out.append(stmt)
+        out += [Assign(flags[t], Const(True), stmt.loc) for t in ir.targets_of(stmt) if t in flags]
+        if isinstance(stmt, For) and stmt.var in flags:
+            stmt.body.insert(0, Assign(flags[stmt.var], Const(True), stmt.loc))
+    return out
 
 
 # --- helpers over Python syntax -----------------------------------------------------------

@@ -272,6 +272,8 @@ class _Reverser:
             return [If(stmt.test, body, orelse, stmt.loc)]
         if isinstance(stmt, (For, While)):
             return self.forward_loop(stmt)
+        if isinstance(stmt, ir.Check):
+            return [stmt]
         raise TypeError(f"unexpected statement {stmt!r}")
 
     def forward_loop(self, stmt: For | While) -> list[ir.Stmt]:
@@ -309,6 +311,8 @@ class _Reverser:
         return []
 
     def reverse_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
+        if isinstance(stmt, ir.Check):
+            return []
         if isinstance(stmt, Assign):
             return self.reverse_assign(stmt)
         if isinstance(stmt, SetItem):

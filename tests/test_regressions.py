@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_grad_close
+from conftest import assert_grad_close, fd_grad
 
 import srcdiff
 
@@ -180,3 +180,32 @@ def test_infinite_derivative_at_a_domain_boundary_is_inf_under_numba():
         return math.sqrt(x)
 
     assert srcdiff.grad(sqrt_at_zero)(0.0) == math.inf
+
+
+def assigned_in_one_branch(x):
+    if x > 0:
+        y = x * 3.0
+    return y * 2.0
+
+
+def assigned_in_a_loop(x, n):
+    for i in range(n):
+        last = x * i
+    return last
+
+
+@pytest.mark.parametrize(
+    ("f", "args", "fine"),
+    [
+        (assigned_in_one_branch, (-1.0,), (2.0,)),
+        (assigned_in_a_loop, (2.0, 0), (2.0, 3)),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_a_variable_read_before_assignment_raises_as_in_python(f, args, fine, jit):
+    with pytest.raises(UnboundLocalError):
+        f(*args)
+    g = srcdiff.grad(f, jit=jit)
+    with pytest.raises(UnboundLocalError, match="test_regressions.py:"):
+        g(*args)
+    assert g(*fine) == pytest.approx(fd_grad(f, fine, 0))
