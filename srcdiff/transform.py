@@ -18,10 +18,12 @@ from .analysis import (
     specialize,
 )
 from .codegen import module_source
+from .errors import SrcdiffError
 from .kernels import outline_loops
 from .normalize import NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries
 from .reverse import AdjointRequest, adjoint
+from .rules import is_array
 
 
 @dataclass
@@ -65,6 +67,7 @@ class _Generator:
     ) -> GeneratedModule:
         main = self.program.main
         kinds = self.kinds(main.ir.name, tuple(param_kinds[p] for p in main.ir.params))
+        _check_scalar_result(main, kinds)
         self.backend = self.choose_backend()
         entry = self.fresh_function_name(f"{main.ir.name}_adjoint")
         fn = self.adjoint_of(main, kinds, wrt, entry, returns, grad_tuple)
@@ -177,6 +180,16 @@ class _Generator:
 
     def finish(self, fn: ir.Function) -> ir.Function:
         return optimize(fn) if self.optimized else fn
+
+
+def _check_scalar_result(main: NormalizedFunction, kinds: dict[str, str]) -> None:
+    ret = main.ir.body[-1]
+    kind = expr_kind(ret.values[0], kinds)
+    if kind is not None and kind not in ("float", "int", "bool"):
+        raise (ret.loc.error if ret.loc else SrcdiffError)(
+            f"{main.source.name} returns {'an array' if is_array(kind) else kind}; the "
+            "gradient needs a single number (reduce it, with np.sum say)"
+        )
 
 
 BACKENDS = {
