@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import numba  # noqa: F401  (imported before timing on purpose)
-from problems import make_problems
+from problems import make_array_problems, make_problems
 
 if importlib.util.find_spec("srcdiff") is None:  # benchmark the working tree if not installed
     sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
@@ -22,7 +22,8 @@ if importlib.util.find_spec("srcdiff") is None:  # benchmark the working tree if
 def main() -> None:
     import srcdiff
 
-    problem = next(p for p in make_problems() if p.name == sys.argv[1])
+    problems = make_problems() + make_array_problems()
+    problem = next(p for p in problems if p.name == sys.argv[1])
     try:
         if "--numba-primal" in sys.argv:  # Numba's own floor: its cached primal's first call
             from run import njit_primal
@@ -31,8 +32,9 @@ def main() -> None:
             start = time.perf_counter()
             primal(*problem.args)
         else:
+            transform = srcdiff.value_and_grad if problem.value_and_grad else srcdiff.grad
             start = time.perf_counter()
-            gradient = srcdiff.grad(problem.func, wrt=problem.wrt)
+            gradient = transform(problem.func, wrt=problem.wrt)
             gradient(*problem.args)
         elapsed = time.perf_counter() - start
     except Exception as exc:

@@ -1,8 +1,10 @@
 """Hand-written reverse-mode adjoints, the yardstick for srcdiff's generated code.
 
-Each takes the primal's arguments and returns the gradient in `wrt` order, like `srcdiff.grad`.
-They use plain `numba.njit` (no fastmath), the same flags as the primal, so ratios compare
-algorithms rather than compiler settings.
+Each takes the primal's arguments and returns the gradient in `wrt` order, like `srcdiff.grad`
+(the array problems: `(value, gradient)`, like `srcdiff.value_and_grad`). They use plain
+`numba.njit` (no fastmath), the same flags as the primal, so ratios compare algorithms rather
+than compiler settings. The array problems also have NumPy adjoints, written for speed: reused
+buffers, in-place updates, no work for terms whose adjoint is zero.
 """
 
 from __future__ import annotations
@@ -134,10 +136,161 @@ def rosenbrock_grad(x: np.ndarray, n: int) -> np.ndarray:
     return grad
 
 
+# --- array problems -----------------------------------------------------------------------
+
+
+def mlp_grad_numpy(W1, b1, W2, b2, W3, b3, X, labels):
+    n = X.shape[0]
+    rows = np.arange(n)
+    h1 = X @ W1
+    h1 += b1
+    np.tanh(h1, out=h1)
+    h2 = h1 @ W2
+    h2 += b2
+    np.tanh(h2, out=h2)
+    z = h2 @ W3
+    z += b3
+    z -= z.max(axis=1, keepdims=True)  # the max's own adjoint is zero: softmax rows sum to 1
+    p = np.exp(z)
+    total = p.sum(axis=1, keepdims=True)
+    loss = (np.log(total).sum() - z[rows, labels].sum()) / n
+    # d loss / dz = (softmax - onehot) / n
+    total *= n
+    p /= total
+    p[rows, labels] -= 1.0 / n
+    g_W3 = h2.T @ p
+    g_b3 = p.sum(axis=0)
+    g_a2 = p @ W3.T
+    h2 *= h2  # tanh' = 1 - h^2, formed in place
+    np.subtract(1.0, h2, out=h2)
+    g_a2 *= h2
+    g_W2 = h1.T @ g_a2
+    g_b2 = g_a2.sum(axis=0)
+    g_a1 = g_a2 @ W2.T
+    h1 *= h1
+    np.subtract(1.0, h1, out=h1)
+    g_a1 *= h1
+    g_W1 = X.T @ g_a1
+    g_b1 = g_a1.sum(axis=0)
+    return loss, (g_W1, g_b1, g_W2, g_b2, g_W3, g_b3)
+
+
+@njit(cache=True)
+def _tanh_layer(a, b):
+    """a <- tanh(a + b) row by row, in place."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[i, j] = math.tanh(a[i, j] + b[j])
+
+
+@njit(cache=True)
+def _tanh_backward(g, h):
+    """g <- g * (1 - h^2) in place; returns the column sums (the bias adjoint)."""
+    g_b = np.zeros(g.shape[1])
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            g[i, j] *= 1.0 - h[i, j] * h[i, j]
+            g_b[j] += g[i, j]
+    return g_b
+
+
+@njit(cache=True)
+def mlp_grad_numba(W1, b1, W2, b2, W3, b3, X, labels):
+    n = X.shape[0]
+    h1 = X @ W1  # BLAS, through Numba's np.dot
+    _tanh_layer(h1, b1)
+    h2 = h1 @ W2
+    _tanh_layer(h2, b2)
+    z = h2 @ W3
+    classes = z.shape[1]
+    loss = 0.0
+    g_b3 = np.zeros(classes)
+    for i in range(n):  # softmax cross-entropy and its adjoint, one row at a time
+        top = z[i, 0] + b3[0]
+        for j in range(classes):
+            z[i, j] += b3[j]
+            top = max(top, z[i, j])
+        label = labels[i]
+        loss -= z[i, label] - top
+        total = 0.0
+        for j in range(classes):
+            z[i, j] = math.exp(z[i, j] - top)
+            total += z[i, j]
+        loss += math.log(total)
+        for j in range(classes):
+            z[i, j] /= total * n
+        z[i, label] -= 1.0 / n
+        for j in range(classes):
+            g_b3[j] += z[i, j]
+    g_W3 = h2.T @ z
+    g_a2 = z @ W3.T
+    g_b2 = _tanh_backward(g_a2, h2)
+    g_W2 = h1.T @ g_a2
+    g_a1 = g_a2 @ W2.T
+    g_b1 = _tanh_backward(g_a1, h1)
+    g_W1 = X.T @ g_a1
+    return loss / n, (g_W1, g_b1, g_W2, g_b2, g_W3, g_b3)
+
+
+def gmm_grad_numpy(alphas, means, icf, x, wishart_gamma, wishart_m, q_index, log_gamma_d):
+    n, d = x.shape
+    k = alphas.shape[0]
+    log_diag = icf[:, :d]
+    lower = icf[:, d:]
+    qdiags = np.exp(log_diag)
+    entries = np.concatenate((qdiags, lower, np.zeros((k, 1))), axis=1)
+    q = entries[:, q_index].reshape(k, d, d)  # Q_k, the Cholesky factor of the precision
+    qxc = (x @ q.reshape(k * d, d).T).reshape(n, k, d)  # Q_k (x_i - mu_k)
+    qxc -= np.einsum("kij,kj->ki", q, means)
+    sum_qs = log_diag.sum(axis=1)
+    inner = alphas + sum_qs - 0.5 * np.einsum("nki,nki->nk", qxc, qxc)
+    top = inner.max(axis=1, keepdims=True)
+    resp = np.exp(inner - top)
+    total = resp.sum(axis=1, keepdims=True)
+    lse_sum = np.log(total).sum() + top.sum()
+    resp /= total  # responsibilities: d lse_i / d inner_ik
+    top_alpha = alphas.max()
+    weights = np.exp(alphas - top_alpha)
+    weights_total = weights.sum()
+    lse_alphas = math.log(weights_total) + top_alpha
+    n_wishart = d + wishart_m + 1
+    gamma2 = wishart_gamma * wishart_gamma
+    log_prior = (
+        0.5 * gamma2 * (np.sum(qdiags * qdiags) + np.sum(lower * lower))
+        - wishart_m * sum_qs.sum()
+        - k * (n_wishart * d * math.log(wishart_gamma / math.sqrt(2.0)) - log_gamma_d)
+    )
+    value = -0.5 * n * d * math.log(2.0 * math.pi) + lse_sum - n * lse_alphas + log_prior
+
+    counts = resp.sum(axis=0)  # sum over points of the responsibilities
+    g_alphas = counts - n * weights / weights_total
+    qxc *= resp[:, :, None]  # now -(d value / d qxc)
+    g_qmu = qxc.sum(axis=0)  # d value / d (Q_k mu_k)
+    # d value / d Q_k = -sum_i r_ik Q_k(x_i - mu_k) (x_i - mu_k)^T
+    g_q = np.einsum("ki,kj->kij", g_qmu, means)
+    g_q -= (qxc.reshape(n, k * d).T @ x).reshape(k, d, d)
+    g_means = np.einsum("kij,ki->kj", q, g_qmu)
+    # back through the gather: each parameter sits at exactly one place in Q
+    place = np.argsort(q_index, kind="stable")[: d + lower.shape[1]]
+    g_entries = g_q.reshape(k, d * d)[:, place]
+    g_icf = np.empty_like(icf)
+    g_icf[:, :d] = g_entries[:, :d] * qdiags + gamma2 * qdiags * qdiags
+    g_icf[:, :d] += (counts - wishart_m)[:, None]
+    g_icf[:, d:] = g_entries[:, d:] + gamma2 * lower
+    return value, (g_alphas, g_means, g_icf)
+
+
 HAND_ADJOINTS = {
     "quiz": quiz_grad,
     "graph": graph_grad,
     "rnn": rnn_grad,
     "lotka_volterra": lotka_volterra_grad,
     "rosenbrock_loop": rosenbrock_grad,
+}
+
+# Array problems: every hand-written adjoint, by implementation; srcdiff is compared with the
+# faster one.
+ARRAY_HAND_ADJOINTS = {
+    "mlp": {"NumPy": mlp_grad_numpy, "Numba": mlp_grad_numba},
+    "gmm": {"NumPy": gmm_grad_numpy},
 }

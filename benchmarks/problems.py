@@ -1,7 +1,11 @@
 """The benchmark problems, written as plain Python.
 
-The very same function objects are handed to `numba.njit` (the primal) and to `srcdiff.grad`
-(the gradient), so both sides compile identical source.
+Scalar and loop problems: the very same function objects are handed to `numba.njit` (the
+primal) and to `srcdiff.grad` (the gradient), so both sides compile identical source.
+
+Array problems (`mlp_loss`, `gmm_objective`): whole-array NumPy code, written the way one would
+write it for NumPy. The primal is the function itself, run by NumPy; srcdiff differentiates the
+same function object.
 """
 
 from __future__ import annotations
@@ -59,12 +63,89 @@ def rosenbrock(x: np.ndarray, n: int) -> float:
     return s
 
 
+def mlp_loss(W1, b1, W2, b2, W3, b3, X, labels):
+    # Two tanh hidden layers, then the mean softmax cross-entropy of the integer labels, with
+    # the log-softmax stabilised by subtracting each row's maximum.
+    h1 = np.tanh(X @ W1 + b1)
+    h2 = np.tanh(h1 @ W2 + b2)
+    z = h2 @ W3 + b3
+    shifted = z - np.max(z, axis=1, keepdims=True)
+    logp = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    n = X.shape[0]
+    return -np.mean(logp[np.arange(n), labels])
+
+
+def gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m, q_index, log_gamma_d):
+    """ADBench's GMM objective: the log-likelihood of the n points `x` (n, d) under a mixture
+    of k Gaussians, plus the log of a Wishart prior on the precision matrices.
+
+    alphas (k,): log mixture weights, unnormalised. means (k, d). icf (k, d + d(d-1)/2): per
+    component the log of Q's diagonal, then Q's strictly lower triangle column by column,
+    where Q is the Cholesky factor of the precision matrix (Q^T Q = inverse covariance).
+
+    Q is built by gathering: `q_index` (d*d,) maps each entry of Q, row-major, to a column of
+    `entries` = [exp(log-diagonal), lower triangle, 0]. Writing the triangle into np.zeros
+    (`q[:, rows, cols] = icf[:, d:]`, or column by column as ADBench's constructL does) and
+    gathering along the second axis (`entries[:, q_index]`) each hit a srcdiff bug today (see
+    "How the GMM is written" in README.md), so the gather reads along the first axis. The
+    points are centred by one matrix product rather than a (n, k, d, d) product: srcdiff has
+    no einsum. `log_gamma_d` is log Gamma_d((d + m + 1) / 2), the multivariate log-gamma
+    constant, computed outside: srcdiff has no lgamma.
+    """
+    n = x.shape[0]
+    d = x.shape[1]
+    k = alphas.shape[0]
+    log_diag = icf[:, :d]
+    qdiags = np.exp(log_diag)
+    sum_qs = np.sum(log_diag, axis=1)
+    nonzero = np.concatenate((qdiags, icf[:, d:]), axis=1)
+    entries = np.concatenate((nonzero, np.zeros((k, 1))), axis=1)
+    q = np.reshape(np.transpose(np.transpose(entries)[q_index]), (k * d, d))  # Q_0; Q_1; ...
+    # Q_k (x_i - mu_k) for every point i and component k, as one matrix product
+    qx = np.reshape(x @ np.transpose(q), (n, k, d))
+    qmu = np.sum(np.reshape(q, (k, d, d)) * means[:, None, :], axis=2)
+    qxc = qx - qmu
+    inner = alphas + sum_qs - 0.5 * np.sum(qxc * qxc, axis=2)
+    top = np.max(inner, axis=1, keepdims=True)
+    lse = np.log(np.sum(np.exp(inner - top), axis=1)) + top[:, 0]
+    top_alpha = np.max(alphas)
+    lse_alphas = np.log(np.sum(np.exp(alphas - top_alpha))) + top_alpha
+    n_wishart = d + wishart_m + 1
+    log_prior = (
+        0.5 * wishart_gamma**2 * (np.sum(qdiags * qdiags) + np.sum(icf[:, d:] ** 2))
+        - wishart_m * np.sum(sum_qs)
+        - k * (n_wishart * d * math.log(wishart_gamma / math.sqrt(2.0)) - log_gamma_d)
+    )
+    constant = -0.5 * n * d * math.log(2.0 * math.pi)
+    return constant + np.sum(lse) - n * lse_alphas + log_prior
+
+
+def gmm_q_index(d: int) -> np.ndarray:
+    """For gmm_objective: where each entry of Q (row-major) comes from in [exp(log-diagonal),
+    lower triangle column by column, 0]."""
+    zero = d + d * (d - 1) // 2
+    index = np.full((d, d), zero, dtype=np.int64)
+    index[np.arange(d), np.arange(d)] = np.arange(d)
+    column = d
+    for j in range(d):
+        for i in range(j + 1, d):
+            index[i, j] = column
+            column += 1
+    return index.ravel()
+
+
+def log_multigamma(a: float, p: int) -> float:
+    """log Gamma_p(a), the multivariate log-gamma function."""
+    return 0.25 * p * (p - 1) * math.log(math.pi) + sum(math.lgamma(a - 0.5 * j) for j in range(p))
+
+
 @dataclass(frozen=True)
 class Problem:
     name: str
     func: Callable[..., float]
     args: tuple
     wrt: int | tuple[int, ...]
+    value_and_grad: bool = False  # array problems time srcdiff.value_and_grad
 
 
 def make_problems(quick: bool = False) -> list[Problem]:
@@ -80,4 +161,32 @@ def make_problems(quick: bool = False) -> list[Problem]:
         Problem("rnn", rnn, (0.5, 0.3, 0.1, x, n_rnn), (0, 1, 2)),
         Problem("lotka_volterra", lotka_volterra, (1.1, 0.4, 0.1, 0.4, n_lv), (0, 1, 2, 3)),
         Problem("rosenbrock_loop", rosenbrock, (points, n_rosenbrock), 0),
+    ]
+
+
+def make_array_problems(quick: bool = False) -> list[Problem]:
+    """Whole-array problems, float64; `quick` shrinks the batch and the number of points."""
+    rng = np.random.default_rng(3)
+    n_batch = 32 if quick else 256
+    sizes = ((64, 128), (128, 128), (128, 10))
+    params = []
+    for fan_in, fan_out in sizes:  # Glorot-scaled weights keep tanh out of saturation
+        params.append(rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in))
+        params.append(0.1 * rng.standard_normal(fan_out))
+    X = rng.standard_normal((n_batch, 64))
+    labels = rng.integers(0, 10, n_batch)
+
+    # ADBench's GMM inputs (d = 10, K = 25, n = 1000): alphas and icf standard normal, means
+    # and points uniform on [0, 1); Wishart prior with gamma = 1, m = 0.
+    d, k, n_points = 10, 25, 100 if quick else 1000
+    alphas = rng.standard_normal(k)
+    means = rng.uniform(size=(k, d))
+    icf = rng.standard_normal((k, d + d * (d - 1) // 2))
+    points = rng.uniform(size=(n_points, d))
+    gamma, m = 1.0, 0
+    log_gamma_d = log_multigamma(0.5 * (d + m + 1), d)
+    gmm_args = (alphas, means, icf, points, gamma, m, gmm_q_index(d), log_gamma_d)
+    return [
+        Problem("mlp", mlp_loss, (*params, X, labels), (0, 1, 2, 3, 4, 5), value_and_grad=True),
+        Problem("gmm", gmm_objective, gmm_args, (0, 1, 2), value_and_grad=True),
     ]

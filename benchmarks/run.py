@@ -1,16 +1,29 @@
-"""Benchmark srcdiff gradients against the njit primal and hand-written Numba adjoints.
+"""Benchmark srcdiff gradients against the primal and hand-written adjoints.
 
 Usage: python benchmarks/run.py [--quick]
-Prints two markdown tables (warm run times; transform and first-call times). Timings are
-medians over interleaved samples, so slow drift on a shared machine hits every column alike.
+Prints three markdown tables (warm run times of the scalar and loop problems, and of the array
+problems; transform and first-call times). Timings are medians over interleaved samples, so
+slow drift on a shared machine hits every column alike.
 """
 
+# ruff: noqa: E402  (the thread counts below must be set before NumPy and friends load)
 from __future__ import annotations
+
+import os
+
+# One thread for every BLAS and framework: on 2 shared cores, a second BLAS thread made the
+# array timings swing 5x from sample to sample. Set a variable yourself to override.
+for _variable, _value in (
+    ("OPENBLAS_NUM_THREADS", "1"),
+    ("OMP_NUM_THREADS", "1"),
+    ("MKL_NUM_THREADS", "1"),
+    ("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"),
+):
+    os.environ.setdefault(_variable, _value)
 
 import argparse
 import datetime
 import importlib.util
-import os
 import platform
 import statistics
 import subprocess
@@ -24,8 +37,9 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from hand_adjoints import HAND_ADJOINTS
-from problems import Problem, make_problems
+from frameworks import FRAMEWORKS, Unavailable, as_numpy
+from hand_adjoints import ARRAY_HAND_ADJOINTS, HAND_ADJOINTS
+from problems import Problem, make_array_problems, make_problems
 
 HERE = Path(__file__).resolve().parent
 if importlib.util.find_spec("srcdiff") is None:  # benchmark the working tree if not installed
@@ -34,6 +48,7 @@ if importlib.util.find_spec("srcdiff") is None:  # benchmark the working tree if
 FD_RTOL = 1e-6  # hand adjoint vs centred finite differences
 SRCDIFF_RTOL = 1e-9  # srcdiff vs hand adjoint: both exact, so only rounding may differ
 TARGETS = "targets: srcdiff/primal <= 3, srcdiff/hand <= 1.2"
+FRAMEWORK_RTOL = 1e-9  # JAX and PyTorch vs the hand adjoint
 
 
 def njit_primal(func: types.FunctionType, cache: bool = False) -> Callable[..., float]:
@@ -105,6 +120,37 @@ def check_hand_adjoints(problems: list[Problem], primals: dict[str, Callable]) -
                 f"self-check failed: hand adjoint of {p.name} differs from finite "
                 f"differences by {err:.2e} (tolerance {FD_RTOL:.0e})"
             )
+
+
+def flatten(result) -> np.ndarray:
+    """`(value, gradient)` of an array problem as one vector: value first, then each array."""
+    value, gradient = result
+    parts = gradient if isinstance(gradient, tuple) else (gradient,)
+    return np.concatenate([np.ravel(as_numpy(x)) for x in (value, *parts)])
+
+
+def check_array_hand_adjoints(problems: list[Problem]) -> None:
+    """Every hand-written adjoint of an array problem against centred differences of the
+    NumPy primal, along one random direction per argument (and its value against the
+    primal's)."""
+    for p in problems:
+        wrt = wrt_tuple(p.wrt)
+        primal_value = p.func(*p.args)
+        for kind, hand in ARRAY_HAND_ADJOINTS[p.name].items():
+            value, gradient = hand(*p.args)
+            along = directional(gradient, p.args, wrt)  # picks the directions: call it first
+            fd = finite_difference(p.func, p.args, wrt)
+            err = max(rel_diff(along, fd), rel_diff(value, primal_value))
+            if not err <= FD_RTOL:
+                sys.exit(
+                    f"self-check failed: {kind} hand adjoint of {p.name} differs from finite "
+                    f"differences by {err:.2e} (tolerance {FD_RTOL:.0e})"
+                )
+
+
+def differentiate(srcdiff: types.ModuleType, p: Problem, func: Callable | None = None):
+    transform = srcdiff.value_and_grad if p.value_and_grad else srcdiff.grad
+    return transform(p.func if func is None else func, wrt=p.wrt)
 
 
 def make_timer(func: Callable, args: tuple) -> timeit.Timer:
@@ -180,6 +226,7 @@ def warm_table(
     samples: int,
     min_sample: float,
     errors: list[str],
+    wrong: list[str],
 ) -> list[str]:
     rows = [
         "| problem | primal | srcdiff grad | hand adjoint | srcdiff/primal | srcdiff/hand "
@@ -198,13 +245,82 @@ def warm_table(
             except Exception as exc:
                 errors.append(f"{p.name}: srcdiff gradient failed: {one_line(exc)}")
         if diff is not None and not diff <= SRCDIFF_RTOL:
-            errors.append(f"{p.name}: srcdiff gradient differs from hand adjoint by {diff:.2e}")
+            wrong.append(f"{p.name}: srcdiff gradient differs from hand adjoint by {diff:.2e}")
+            del calls["srcdiff"]  # a wrong gradient is not timed
         med, ratio = median_times(calls, samples, min_sample)
         rows.append(
             f"| {p.name} | {fmt_time(med['primal'])} | {fmt_time(med.get('srcdiff'))} "
             f"| {fmt_time(med['hand'])} | {fmt_ratio(ratio.get(('srcdiff', 'primal')))} "
             f"| {fmt_ratio(ratio.get(('srcdiff', 'hand')))} "
             f"| {fmt_ratio(ratio[('hand', 'primal')])} "
+            f"| {'n/a' if diff is None else f'{diff:.1e}'} |"
+        )
+    return rows
+
+
+def array_table(
+    problems: list[Problem],
+    srcdiff: types.ModuleType | None,
+    samples: int,
+    min_sample: float,
+    errors: list[str],
+    wrong: list[str],
+) -> list[str]:
+    """Warm times of `value_and_grad` for the array problems: srcdiff, each hand-written
+    adjoint, JAX and PyTorch, all checked against the first hand adjoint before timing."""
+    rows = [
+        "| problem | primal (NumPy) | srcdiff | hand, NumPy | hand, Numba | JAX | PyTorch "
+        "| srcdiff/primal | srcdiff/hand | hand/primal | srcdiff/JAX | srcdiff/PyTorch "
+        "| srcdiff vs hand (rel. diff) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in problems:
+        hands = ARRAY_HAND_ADJOINTS[p.name]
+        reference = flatten(next(iter(hands.values()))(*p.args))
+        calls = {"primal": make_timer(p.func, p.args)}
+        for kind, hand in hands.items():
+            calls[kind] = make_timer(hand, p.args)
+            diff = rel_diff(flatten(hand(*p.args)), reference)
+            if not diff <= SRCDIFF_RTOL:
+                sys.exit(f"self-check failed: the hand adjoints of {p.name} differ by {diff:.2e}")
+        diff = None
+        if srcdiff is not None:
+            try:
+                gradient = differentiate(srcdiff, p)
+                diff = rel_diff(flatten(gradient(*p.args)), reference)  # also the warm-up call
+                if diff <= SRCDIFF_RTOL:
+                    calls["srcdiff"] = make_timer(gradient, p.args)
+                else:
+                    wrong.append(f"{p.name}: srcdiff differs from the hand adjoint by {diff:.2e}")
+            except Exception as exc:
+                errors.append(f"{p.name}: srcdiff gradient failed: {one_line(exc)}")
+        for framework, make in FRAMEWORKS.items():
+            try:
+                call, args = make(p)
+                err = rel_diff(flatten(call(*args)), reference)  # also compiles (JAX)
+            except Unavailable as exc:
+                if p is problems[0]:  # said once, not per problem
+                    errors.append(f"{framework} column n/a: {exc}")
+                continue
+            except Exception as exc:
+                errors.append(f"{p.name}: {framework} failed: {one_line(exc)}")
+                continue
+            if err <= FRAMEWORK_RTOL:
+                calls[framework] = make_timer(call, args)
+            else:
+                wrong.append(f"{p.name}: {framework} differs from the hand adjoint by {err:.2e}")
+        med, ratio = median_times(calls, samples, min_sample)
+        fastest = min(hands, key=lambda kind: med[kind])
+        versus = ratio.get(("srcdiff", fastest))
+        rows.append(
+            f"| {p.name} | {fmt_time(med['primal'])} | {fmt_time(med.get('srcdiff'))} "
+            f"| {fmt_time(med.get('NumPy'))} | {fmt_time(med.get('Numba'))} "
+            f"| {fmt_time(med.get('JAX'))} | {fmt_time(med.get('PyTorch'))} "
+            f"| {fmt_ratio(ratio.get(('srcdiff', 'primal')))} "
+            f"| {fmt_ratio(versus)}{'' if versus is None else f' ({fastest})'} "
+            f"| {fmt_ratio(ratio[(fastest, 'primal')])} "
+            f"| {fmt_ratio(ratio.get(('srcdiff', 'JAX')))} "
+            f"| {fmt_ratio(ratio.get(('srcdiff', 'PyTorch')))} "
             f"| {'n/a' if diff is None else f'{diff:.1e}'} |"
         )
     return rows
@@ -217,7 +333,7 @@ def transform_times(srcdiff: types.ModuleType, p: Problem, samples: int) -> tupl
     for _ in range(samples + 1):
         fresh = types.FunctionType(p.func.__code__, p.func.__globals__, p.func.__name__)
         start = time.perf_counter()
-        srcdiff.grad(fresh, wrt=p.wrt)
+        differentiate(srcdiff, p, fresh)
         times.append(time.perf_counter() - start)
     return times[0], statistics.median(times[1:])
 
@@ -268,8 +384,9 @@ def compile_table(
                 try:
                     cold = first_call_time(p.name, Path(tmp))
                     warm = first_call_time(p.name, Path(tmp))
-                    first_call_time(p.name, Path(tmp), "--numba-primal")
-                    floor = first_call_time(p.name, Path(tmp), "--numba-primal")
+                    if not p.value_and_grad:  # array problems: the primal is NumPy's
+                        first_call_time(p.name, Path(tmp), "--numba-primal")
+                        floor = first_call_time(p.name, Path(tmp), "--numba-primal")
                 except Exception as exc:
                     errors.append(f"{p.name}: first call failed: {one_line(exc)}")
         rows.append(
@@ -279,6 +396,14 @@ def compile_table(
     return rows
 
 
+def framework_versions() -> str:
+    found = []
+    for module, name in (("jax", "JAX"), ("torch", "PyTorch")):
+        if module in sys.modules:  # imported by the array table
+            found.append(f", {name} {sys.modules[module].__version__}")
+    return "".join(found)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small n, few samples")
@@ -286,27 +411,39 @@ def main() -> None:
     samples, min_sample = (3, 0.002) if quick else (15, 0.02)
 
     problems = make_problems(quick)
+    array_problems = make_array_problems(quick)
     primals = {p.name: njit_primal(p.func) for p in problems}
     check_hand_adjoints(problems, primals)  # also compiles primals and adjoints before timing
+    check_array_hand_adjoints(array_problems)
 
     # A private cache directory: no stale cache from earlier runs, nothing left behind.
     with tempfile.TemporaryDirectory(prefix="srcdiff-bench-") as cache:
         os.environ["SRCDIFF_CACHE_DIR"] = cache
         srcdiff, import_error = import_srcdiff()
         errors = [import_error] if import_error else []
+        wrong: list[str] = []  # wrong gradients: listed last, and the run fails
         # Transforms first: a later decoration could be answered from srcdiff's caches.
-        child_problems = {"quiz"} if quick else {p.name for p in problems}
-        compiled = compile_table(problems, srcdiff, 3 if quick else 7, child_problems, errors)
-        warm = warm_table(problems, primals, srcdiff, samples, min_sample, errors)
+        everything = problems + array_problems
+        child_problems = {"quiz"} if quick else {p.name for p in everything}
+        compiled = compile_table(everything, srcdiff, 3 if quick else 7, child_problems, errors)
+        warm = warm_table(problems, primals, srcdiff, samples, min_sample, errors, wrong)
+        arrays = array_table(array_problems, srcdiff, samples, min_sample, errors, wrong)
 
     print(f"# srcdiff benchmarks ({datetime.date.today()}, {'quick' if quick else 'full'} run)\n")
     print(
         f"Python {platform.python_version()}, numpy {np.__version__}, numba "
-        f"{numba.__version__}, {os.cpu_count()} cores; medians of {samples} samples "
-        f">= {min_sample * 1e3:g} ms each; ratios are medians of paired samples.\n"
+        f"{numba.__version__}{framework_versions()}, {os.cpu_count()} cores; medians of "
+        f"{samples} samples >= {min_sample * 1e3:g} ms each; ratios are medians of paired "
+        "samples.\n"
     )
     print("\n".join(warm))
     print(f"\n{TARGETS}\n")
+    print("\n".join(arrays))
+    print(
+        "\nvalue and gradient; primal: the function itself on NumPy; hand: the faster"
+        " hand-written adjoint; srcdiff/JAX > 1 means srcdiff is slower. One thread everywhere."
+        f"\n{TARGETS}\n"
+    )
     print("\n".join(compiled))
     print(
         "\ntargets: transform <= 50 ms, first call with warm cache <= 0.5 s. The last column is"
@@ -315,6 +452,9 @@ def main() -> None:
     )
     if errors:
         print("\n" + "\n".join(f"- {e}" for e in errors))
+    if wrong:
+        print("\nWRONG GRADIENTS (not timed):\n" + "\n".join(f"- {w}" for w in wrong))
+        sys.exit(1)
 
 
 if __name__ == "__main__":
