@@ -68,6 +68,7 @@ class Call:
     func: str
     args: tuple[Expr, ...]
     loc: SourceLocation | None = None
+    pure: bool = False  # a user function (no effects): dropped when its results are unused
 
 
 @dataclass

@@ -679,7 +679,7 @@ class Normalizer:
             )
         args = self.bind_arguments(node, callee)
         self.callees.append(func)
-        self.emit(Call(targets, callee_name, tuple(args), self.loc))
+        self.emit(Call(targets, callee_name, tuple(args), self.loc, pure=True))
 
     def bind_arguments(self, node: ast.Call, callee: NormalizedFunction) -> list[Expr]:
         params = callee.source.params

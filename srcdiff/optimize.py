@@ -364,6 +364,8 @@ def _dce(block: list[ir.Stmt], live: set[str], dry: bool = False) -> tuple[list[
             if stmt.target not in live:
                 continue
             live = (live - {stmt.target}) | set(ir.names_in(stmt.value))
+        elif isinstance(stmt, ir.Call) and stmt.pure and not live & set(stmt.targets):
+            continue
         elif isinstance(stmt, ir.If):
             body, live_body = _dce(stmt.body, live, dry)
             orelse, live_else = _dce(stmt.orelse, live, dry)

@@ -36,8 +36,11 @@ ZERO = Const(0.0)
 ONE = Const(1)
 SCATTERS = {"at1", "at2", "at3"}
 
-# (callee name, mask of differentiated parameters, argument kinds) -> adjoint name
-AdjointNamer = Callable[[str, tuple[bool, ...], tuple[str, ...]], str]
+# (callee name, mask of differentiated parameters, argument kinds, mask of array
+# arguments whose adjoint could be handed over) -> (adjoint name, mask of those handed over)
+AdjointNamer = Callable[
+    [str, tuple[bool, ...], tuple[str, ...], tuple[bool, ...]], tuple[str, tuple[bool, ...]]
+]
 
 
 @dataclass
@@ -56,6 +59,9 @@ class AdjointRequest:
     returns: str = "grads"
     grad_tuple: bool = False
     backend: str = "numba"
+    # array parameters whose adjoint the caller hands over: the adjoint function adds
+    # into it (an extra argument, g_<p>) instead of starting from zeros, and returns it
+    handed_over: tuple[str, ...] = ()
 
 
 @dataclass
@@ -106,10 +112,12 @@ class _Reverser:
         arrays = {v for v in self.active if is_array(self.kind(v))}
         if not self.numpy:
             return arrays
-        found = set()
+        found = set(self.req.handed_over)
         for stmt in ir.walk(self.fn.body):
             if isinstance(stmt, SetItem):
                 found.add(stmt.target)
+            elif isinstance(stmt, Call):  # adjoints handed to a callee's adjoint
+                found |= {a.id for a in stmt.args if isinstance(a, Name)}
             elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
                 if stmt.value.prim in INDEX_READS and isinstance(stmt.value.args[0], Name):
                     found.add(stmt.value.args[0].id)
@@ -144,7 +152,12 @@ class _Reverser:
 
         prologue = self.prologue(taped, top_level)
         values = self.capture_results(results, taped, forward)
-        init = [Assign(self.grad(v), self.zero(v)) for v in sorted(self.active) if v not in results]
+        handed = self.req.handed_over
+        init = [
+            Assign(self.grad(v), self.zero(v))
+            for v in sorted(self.active)
+            if v not in results and v not in handed
+        ]
         grads = tuple(self.gradient_output(p) for p in self.req.wrt)
         outputs, group_from = self.outputs(values, grads)
         fn_body = [
@@ -156,13 +169,15 @@ class _Reverser:
             *reverse,
             Return(outputs, None, group_from),
         ]
-        params = [*self.fn.params, *seeds]
+        params = [*self.fn.params, *(self.grad(p) for p in handed), *seeds]
         defaults = {s: Const(1.0) for s in seeds}
         return ir.Function(
             self.req.name, params, fn_body, self.fn.loc, defaults, self.kinds, self.req.backend
         )
 
     def gradient_output(self, param: str) -> Expr:
+        if param in self.req.handed_over:  # the caller's adjoint, with ours added
+            return Name(self.grad(param))
         if param not in self.active:
             return Op("zeros_like", (Name(param),)) if is_array(self.kind(param)) else ZERO
         if self.numpy and is_array(self.kind(param)) and self.req.returns != "grads":
@@ -428,16 +443,27 @@ class _Reverser:
             return [Assign(self.grad(t), self.zero(t), loc) for t in active_targets] + restores
         self.reads(*stmt.args)
         kinds = tuple(self._arg_kind(a) for a in stmt.args)
-        callee = self.adjoint_name(stmt.func, mask, kinds)
+        # an array argument passed once can have its adjoint handed over and added into,
+        # rather than the callee returning a new array to add (O(n) per call in a loop)
+        candidates = tuple(
+            m and is_array(k) and stmt.args.count(a) == 1
+            for a, m, k in zip(stmt.args, mask, kinds, strict=True)
+        )
+        callee, handed = self.adjoint_name(stmt.func, mask, kinds, candidates)
         seeds = tuple(Name(self.grad(t)) if t in self.active else ZERO for t in stmt.targets)
-        differentiated = [a.id for a, m in zip(stmt.args, mask, strict=True) if m]
-        partials = tuple(self.fresh(f"g_{a}_", self.kind(a)) for a in differentiated)
+        inputs = tuple(Name(self.grad(a.id)) for a, h in zip(stmt.args, handed, strict=True) if h)
+        differentiated = [(a.id, h) for a, m, h in zip(stmt.args, mask, handed, strict=True) if m]
+        # named after the callee: Numba's own names for redefinitions (g_x.1 -> g_x_1) must
+        # not collide with them
+        partials = tuple(self.fresh(f"g_{a}_{stmt.func}", self.kind(a)) for a, _ in differentiated)
         out: list[ir.Stmt] = list(restores)
-        out.append(Call(partials, callee, (*stmt.args, *seeds), loc))
+        out.append(Call(partials, callee, (*stmt.args, *inputs, *seeds), loc))
         out += [Assign(self.grad(t), self.zero(t), loc) for t in active_targets]
-        out += [
-            self.accumulate(a, Name(p), loc) for a, p in zip(differentiated, partials, strict=True)
-        ]
+        for (arg, handed_over), partial in zip(differentiated, partials, strict=True):
+            if handed_over:
+                out.append(Assign(self.grad(arg), Name(partial), loc))
+            else:
+                out.append(self.accumulate(arg, Name(partial), loc))
         return out
 
     def _arg_kind(self, arg: Expr) -> str:

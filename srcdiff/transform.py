@@ -106,6 +106,7 @@ class _Generator:
         name: str,
         returns: str = "grads",
         grad_tuple: bool = False,
+        handed_over: tuple[str, ...] = (),
     ) -> ir.Function:
         function = self.prepare(fn)
         lower_for_kinds(function, [kinds])
@@ -121,6 +122,7 @@ class _Generator:
             returns=returns,
             grad_tuple=grad_tuple,
             backend=self.backend,
+            handed_over=handed_over,
         )
         result = self.finish(adjoint(request, self.callee_adjoint))
         specialize(result, result.kinds)
@@ -128,18 +130,29 @@ class _Generator:
         return result
 
     def callee_adjoint(
-        self, callee: str, mask: tuple[bool, ...], arg_kinds: tuple[str, ...]
-    ) -> str:
-        key = (callee, mask, arg_kinds)
+        self,
+        callee: str,
+        mask: tuple[bool, ...],
+        arg_kinds: tuple[str, ...],
+        candidates: tuple[bool, ...],
+    ) -> tuple[str, tuple[bool, ...]]:
+        fn = self.program.functions[callee]
+        # a parameter the callee reassigns cannot take the caller's adjoint: the adjoint
+        # of its new value is another quantity
+        reassigned = ir.assigned_in(fn.ir.body)
+        handed = tuple(
+            c and p not in reassigned for c, p in zip(candidates, fn.ir.params, strict=True)
+        )
+        key = (callee, mask, arg_kinds, handed)
         if key not in self.adjoints:
-            fn = self.program.functions[callee]
             name = self.fresh_function_name(f"{callee}_adjoint")
             self.adjoints[key] = name
             kinds = self.kinds(callee, arg_kinds)
             wrt = tuple(p for p, m in zip(fn.ir.params, mask, strict=True) if m)
-            adjoint_fn = self.adjoint_of(fn, kinds, wrt, name)
+            through = tuple(p for p, h in zip(fn.ir.params, handed, strict=True) if h)
+            adjoint_fn = self.adjoint_of(fn, kinds, wrt, name, handed_over=through)
             self.emitted.append(adjoint_fn)
-        return self.adjoints[key]
+        return self.adjoints[key], handed
 
     def kinds(self, name: str, arg_kinds: tuple[str, ...]) -> dict[str, str]:
         key = (name, arg_kinds)

@@ -209,3 +209,40 @@ def test_a_variable_read_before_assignment_raises_as_in_python(f, args, fine, ji
     with pytest.raises(UnboundLocalError, match="test_regressions.py:"):
         g(*args)
     assert g(*fine) == pytest.approx(fd_grad(f, fine, 0))
+
+
+def rosenbrock_term(x, i):
+    return 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+
+
+def rosenbrock_by_terms(x, n):
+    s = 0.0
+    for i in range(n - 1):
+        s += rosenbrock_term(x, i)
+    return s
+
+
+def pair_term(a, b, i):
+    return a[i] * b[i + 1]
+
+
+def same_array_twice(x, n):
+    s = 0.0
+    for i in range(n - 1):
+        s += pair_term(x, x, i)
+    return s
+
+
+@pytest.mark.parametrize("f", [rosenbrock_by_terms, same_array_twice], ids=lambda f: f.__name__)
+def test_helper_adjoints_add_into_the_callers_array_adjoint(f, jit):
+    # A helper's adjoint adds into the caller's adjoint of an array argument (handed
+    # over) instead of returning a new array per call: linear, not quadratic, in a loop.
+    x = np.linspace(-1.0, 1.5, 7)
+    g = srcdiff.grad(f, jit=jit)
+    step = np.eye(7) * 1e-6
+    expected = [(f(x + e, 7) - f(x - e, 7)) / 2e-6 for e in step]
+    assert np.allclose(g(x, 7), expected, rtol=1e-6, atol=1e-6)
+    helper = "rosenbrock_term" if f is rosenbrock_by_terms else "pair_term"
+    signature = next(line for line in g.source.splitlines() if f"def {helper}_adjoint" in line)
+    handed_over = "g_x" in signature if f is rosenbrock_by_terms else "g_a" not in signature
+    assert handed_over, signature
