@@ -13,6 +13,7 @@ correctness).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from . import ir
@@ -85,6 +86,11 @@ def _direct_usage(fn: ir.Function) -> dict[str, str]:
             for position in prim.integers:  # an index: an integer, until a call says otherwise
                 if isinstance(args[position], Name):
                     kinds.setdefault(args[position].id, "int")
+        if isinstance(stmt, ir.SetItem):
+            kinds.setdefault(stmt.target, f"array:float:{len(stmt.indices)}")
+            for index in stmt.indices:
+                if isinstance(index, Name):
+                    kinds.setdefault(index.id, "int")
     return kinds
 
 
@@ -146,6 +152,12 @@ def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, str], callee_kinds: CalleeKi
             raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
     elif isinstance(stmt, For):
         yield stmt.var, "int"
+    elif isinstance(stmt, ir.SetItem) and stmt.target in kinds:
+        read = Op(f"index{len(stmt.indices)}", (Name(stmt.target), *stmt.indices))
+        try:
+            expr_kind(read, kinds)  # the indices fit the array
+        except KindError as err:
+            raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
     elif isinstance(stmt, Call):
         arg_kinds = tuple(expr_kind(a, kinds) for a in stmt.args)
         if None not in arg_kinds:
@@ -214,22 +226,28 @@ def find_active(
 
 
 def definition_counts(fn: ir.Function, partial_writes: bool = True) -> dict[str, int]:
-    """How many times each variable may be assigned: a site inside a loop counts twice.
+    """How many times each variable may be assigned on one run: a site inside a loop
+    counts twice, and of two branches of an ``if`` only the one that assigns more.
     ``partial_writes``: whether writing an element (``y[i] = e``) counts."""
-    counts = {p: 1 for p in fn.params}
 
-    def visit(block: list[ir.Stmt], in_loop: bool) -> None:
+    def count(block: list[ir.Stmt]) -> Counter[str]:
+        counts: Counter[str] = Counter()
         for stmt in block:
             if isinstance(stmt, ir.SetItem) and not partial_writes:
                 continue
-            for target in ir.targets_of(stmt):
-                counts[target] = counts.get(target, 0) + (2 if in_loop else 1)
-            nested = in_loop or isinstance(stmt, (ir.For, ir.While))
-            for child in ir.child_blocks(stmt):
-                visit(child, nested)
+            counts.update(ir.targets_of(stmt))
+            if isinstance(stmt, ir.If):
+                counts.update(count(stmt.body) | count(stmt.orelse))  # | is the maximum
+            elif isinstance(stmt, (ir.For, ir.While)):
+                inner = Counter()
+                for child in ir.child_blocks(stmt):
+                    inner.update(count(child))
+                counts.update({v: 2 * n for v, n in inner.items()})
+        return counts
 
-    visit(fn.body, False)
-    return counts
+    counts = Counter(dict.fromkeys(fn.params, 1))
+    counts.update(count(fn.body))
+    return dict(counts)
 
 
 def to_be_recorded(fn: ir.Function, reverse_reads: set[str]) -> set[str]:
@@ -405,7 +423,7 @@ def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stm
                 continue
             if op.prim in ELEMENT_LEVEL and op.prim not in INDEX_PRIMS:
                 continue  # creating an array, reading a size
-            arg_kinds = [expr_kind(a, kinds) for a in op.args]
+            arg_kinds = [_kind_or_float(a, kinds) for a in op.args]
             if is_array(kinds.get(stmt.target)) or any(is_array(k) for k in arg_kinds):
                 found.append((stmt, op))
         elif isinstance(stmt, ir.SetItem) and is_array(expr_kind(stmt.value, kinds)):

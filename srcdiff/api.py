@@ -224,20 +224,50 @@ class Gradient:
             args = tuple(
                 _as_differentiable(a) if i in self._wrt_positions else a for i, a in enumerate(args)
             )
-        result = variant.call(*args, 1.0)  # with the seed, as the fast path calls it
+        widened = self._widened(variant, args)
+        result = (widened or variant.call)(*args, 1.0)  # with the seed, as the fast path does
         if not convert:  # the next call with these argument types goes straight to Numba
             arrays = tuple(i for i, a in enumerate(args) if isinstance(a, np.ndarray))
             for i, arg in enumerate(args):
                 self._guards[f"_T{i}"] = type(arg)
             for i in arrays:
                 self._guards[f"_A{i}"], self._guards[f"_N{i}"] = args[i].dtype, args[i].ndim
-            self._guards["_entry"] = variant.call
+            self._guards["_entry"] = widened or variant.call
             self._default = variant
             self.function.source = variant.source
             namespace: dict[str, object] = {}
             exec(self._guard_code(arrays), self._guards, namespace)
             self.function.__code__ = namespace[self.__name__].__code__
         return result
+
+    def _widened(self, variant: CompiledAdjoint, args: tuple) -> Callable | None:
+        """Under Numba, float32 arrays are computed in float64 (Numba would otherwise mix
+        the two in one variable) and their gradients handed back as float32."""
+        narrow = {
+            i: a.dtype
+            for i, a in enumerate(args)
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype != np.float64
+        }
+        if not narrow or variant.backend != "numba":
+            return None
+        dtypes = [narrow.get(p) for p in self._wrt_positions]
+        n = len(args)
+
+        def entry(*call_args):
+            wide = [a.astype(np.float64) if i in narrow else a for i, a in enumerate(call_args[:n])]
+            result = variant.call(*wide, *call_args[n:])
+            if self._with_value:
+                return result[0], self._narrowed(result[1], dtypes)
+            return self._narrowed(result, dtypes)
+
+        return entry
+
+    def _narrowed(self, gradient, dtypes: list) -> Any:
+        grads = gradient if self._wrt_tuple else (gradient,)
+        cast = tuple(
+            g if d is None else np.asarray(g).astype(d) for g, d in zip(grads, dtypes, strict=True)
+        )
+        return cast if self._wrt_tuple else cast[0]
 
     def __repr__(self) -> str:
         kind = "value_and_grad" if self._with_value else "grad"

@@ -123,7 +123,8 @@ class Printer:
             tape, top = f"_tape_{stmt.tape}", f"_top_{stmt.tape}"
             self.line(f"{top} -= 1; {stmt.target} = {tape}[{top}]", depth)
         elif isinstance(stmt, ir.IndexAdd) and stmt.unbuffered:  # repeated indices add up
-            indices = subscript_source(stmt.indices)
+            # the indices as a tuple value: slices spelled slice(start, stop, step)
+            indices = ", ".join(_index_value(i) for i in stmt.indices)
             indices = f"({indices},)" if len(stmt.indices) == 1 else f"({indices})"
             value = expr_source(stmt.value)
             self.line(f"np.add.at({stmt.target}, {indices}, {value})", depth)
@@ -174,6 +175,12 @@ class Printer:
         if exit_test is not None:
             self.line(f"if {expr_source(exit_test)}:", depth)
             self.line("break", depth + 1)
+
+
+def _index_value(index: Expr) -> str:
+    if isinstance(index, Op) and index.prim == "slice":
+        return f"slice({', '.join(expr_source(a) for a in index.args)})"
+    return expr_source(index)
 
 
 def subscript_source(indices: tuple[Expr, ...]) -> str:

@@ -353,27 +353,32 @@ class Checker(ast.NodeVisitor):
         if base is not None and self.source.is_value(base):
             if node.func.attr not in METHODS:
                 raise self.unsupported(node, f"the method call `{ast.unparse(node.func)}()`")
+            self.check_keywords(node, METHODS[node.func.attr])
             self.visit(base)
             self.visit_arguments(node, METHODS[node.func.attr])
             return
         callee = self.resolve(node.func)
-        self.visit_arguments(node, callee.name if isinstance(callee, Primitive) else None)
-        if isinstance(callee, Primitive):
-            keywords = {k for k, _ in SIGNATURES.get(callee.name, ())}
-            for keyword in node.keywords:
-                if keyword.arg not in keywords:
-                    raise self.unsupported(
-                        node, f"the keyword argument {keyword.arg}= to `{ast.unparse(node.func)}`"
-                    )
-        elif callee is builtins.range:
+        prim = callee.name if isinstance(callee, Primitive) else None
+        if prim is not None:
+            self.check_keywords(node, prim)
+        self.visit_arguments(node, prim)
+        if callee is builtins.range:
             raise self.unsupported(node, "range outside a for statement")
-        elif not isinstance(callee, types.FunctionType):
+        if prim is None and not isinstance(callee, types.FunctionType):
             name = ast.unparse(node.func)
             raise self.source.loc(node).error(
                 f"no derivative rule for `{name}` ({_describe(callee)}); srcdiff differentiates "
                 "math/numpy primitives with rules and Python functions defined in files"
             )
         self.record(node.func, callee)
+
+    def check_keywords(self, node: ast.Call, prim: str) -> None:
+        accepted = {k for k, _ in SIGNATURES.get(prim, ())}
+        for keyword in node.keywords:
+            if keyword.arg not in accepted:
+                raise self.unsupported(
+                    node, f"the keyword argument {keyword.arg}= to `{ast.unparse(node.func)}`"
+                )
 
     def visit_arguments(self, node: ast.Call, prim: str | None) -> None:
         # unsupported syntax inside the call is the first thing to report

@@ -317,3 +317,37 @@ def names_used(block: list[Stmt]) -> list[str]:
             seen.update(dict.fromkeys(sorted(reads_of(stmt))))
             seen.update(dict.fromkeys(targets_of(stmt)))
     return list(seen)
+
+
+def definitely_assigned(
+    block: list[Stmt],
+    assigned: set[str],
+    local: set[str] = frozenset(),
+    sites: dict[int, list[str]] | None = None,
+) -> set[str]:
+    """The variables surely assigned after ``block``; records in ``sites`` (by statement
+    id) the local variables a statement may read before they are assigned."""
+    assigned = set(assigned)
+
+    def note(stmt: Stmt, reads: set[str]) -> None:
+        unsure = sorted((reads & local) - assigned)
+        if unsure and sites is not None:
+            sites.setdefault(id(stmt), []).extend(unsure)
+
+    for stmt in block:
+        if isinstance(stmt, If):
+            note(stmt, set(names_in(stmt.test)))
+            body = definitely_assigned(stmt.body, assigned, local, sites)
+            orelse = definitely_assigned(stmt.orelse, assigned, local, sites)
+            assigned |= body & orelse
+        elif isinstance(stmt, For):
+            note(stmt, reads_of(stmt) - set(names_in(stmt.exit_test or Const(0))))
+            definitely_assigned(stmt.body, assigned | {stmt.var}, local, sites)
+        elif isinstance(stmt, While):
+            assigned = definitely_assigned(stmt.test_block, assigned, local, sites)
+            note(stmt, set(names_in(stmt.test)))
+            definitely_assigned(stmt.body, assigned, local, sites)
+        else:
+            note(stmt, reads_of(stmt))
+            assigned |= set(targets_of(stmt))
+    return assigned

@@ -129,6 +129,7 @@ class CompiledAdjoint:
         self.functions = functions
         self.jit = jit
         self.what = what
+        self.backend = backend
         self.compiled = functions if backend == "numba" else list(kernels)
         self.path = write_module(source)
         uses_numba = jit is not False and self.compiled

@@ -169,7 +169,7 @@ class Normalizer:
         # the results of a function with early returns are set on every path to its end
         known = params | set(self.result_names or ())
         sites: dict[int, list[str]] = {}
-        _definitely_assigned(block, known, ir.assigned_in(block) - known, sites)
+        ir.definitely_assigned(block, known, ir.assigned_in(block) - known, sites)
         risky = sorted({v for names in sites.values() for v in names})
         if not risky:
             return block
@@ -723,37 +723,6 @@ class Normalizer:
 
 
 # --- variables read before assignment ------------------------------------------------------
-
-
-def _definitely_assigned(
-    block: list[ir.Stmt], assigned: set[str], local: set[str], sites: dict[int, list[str]]
-) -> set[str]:
-    """The variables surely assigned after ``block``; records in ``sites`` (by statement
-    id) the local variables a statement may read before they are assigned."""
-    assigned = set(assigned)
-
-    def note(stmt: ir.Stmt, reads: set[str]) -> None:
-        unsure = sorted((reads & local) - assigned)
-        if unsure:
-            sites.setdefault(id(stmt), []).extend(unsure)
-
-    for stmt in block:
-        if isinstance(stmt, If):
-            note(stmt, set(ir.names_in(stmt.test)))
-            body = _definitely_assigned(stmt.body, assigned, local, sites)
-            orelse = _definitely_assigned(stmt.orelse, assigned, local, sites)
-            assigned |= body & orelse
-        elif isinstance(stmt, For):
-            note(stmt, ir.reads_of(stmt) - set(ir.names_in(stmt.exit_test or Const(0))))
-            _definitely_assigned(stmt.body, assigned | {stmt.var}, local, sites)
-        elif isinstance(stmt, While):
-            assigned = _definitely_assigned(stmt.test_block, assigned, local, sites)
-            note(stmt, set(ir.names_in(stmt.test)))
-            _definitely_assigned(stmt.body, assigned, local, sites)
-        else:
-            note(stmt, ir.reads_of(stmt))
-            assigned |= set(ir.targets_of(stmt))
-    return assigned
 
 
 def _with_checks(

@@ -67,6 +67,10 @@ def _add(e: Op) -> Expr:
         return a
     if is_const(a, 0):
         return b
+    if a == b:  # the adjoint of x * x: g * x + g * x -> (2 * g) * x, scaling the smaller
+        if isinstance(a, Op) and a.prim == "mul":
+            return Op("mul", (simplify(Op("mul", (Const(2), a.args[0]))), a.args[1]))
+        return Op("mul", (Const(2), a))
     if isinstance(b, Op) and b.prim == "neg":
         return Op("sub", (a, b.args[0]))
     return e
@@ -144,7 +148,21 @@ def _not(e: Op) -> Expr:
     return e
 
 
+def _reduction(e: Op) -> Expr:
+    """Negate or scale after summing (unbroadcast(-g, x) -> -unbroadcast(g, x)): the
+    sum is smaller than its argument."""
+    inner, *rest = e.args
+    if isinstance(inner, Op) and inner.prim == "neg":
+        return Op("neg", (simplify(Op(e.prim, (inner.args[0], *rest))),))
+    if isinstance(inner, Op) and inner.prim == "mul" and isinstance(inner.args[0], Const):
+        scaled = simplify(Op(e.prim, (inner.args[1], *rest)))
+        return Op("mul", (inner.args[0], scaled))
+    return e
+
+
 _RULES = {
+    "unbroadcast": _reduction,
+    "sum": _reduction,
     "add": _add,
     "sub": _sub,
     "mul": _mul,

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 from . import ir
 from .analysis import definition_counts, expr_kind, find_recomputable, to_be_recorded
+from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
 from .normalize import NameAllocator
-from .rules import PRIMITIVES, is_array, ndim_of, substitute
+from .rules import PRIMITIVES, KindError, is_array, ndim_of, substitute
 
 TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
 DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
@@ -204,9 +205,17 @@ class _Reverser:
             stmts.append(Assign(f"_tape_{tape}", Op(f"tape_{tape}", (size,))))
             stmts.append(Assign(f"_top_{tape}", Const(0)))
         # A recorded variable is saved before each assignment, the first one included.
-        for var in sorted(taped - set(self.fn.params)):
-            if self.records_whole(var):
-                stmts.append(Assign(var, DUMMY_OF_KIND.get(self.kind(var), Const(None))))
+        dummies = {v for v in taped - set(self.fn.params) if self.records_whole(v)}
+        for var in sorted(dummies):
+            stmts.append(Assign(var, DUMMY_OF_KIND.get(self.kind(var), Const(None))))
+        # An array whose adjoint starts as zeros like it, but that the forward sweep may
+        # not assign (in a branch not taken, a loop that did not run): an empty stand-in.
+        surely = ir.definitely_assigned(self.fn.body, set(self.fn.params))
+        for var in sorted(self.materialized - surely - dummies - set(self.fn.params)):
+            if ndim_of(self.kind(var)) == 0:
+                continue
+            empty = Op(f"tuple{ndim_of(self.kind(var))}", (Const(0),) * ndim_of(self.kind(var)))
+            stmts.append(Assign(var, Op("zeros", (empty,))))
         return stmts
 
     def written(self) -> list[SetItem]:
@@ -256,7 +265,10 @@ class _Reverser:
 
     def element_kind(self, stmt: SetItem) -> str:
         read = Op(f"index{len(stmt.indices)}", (Name(stmt.target), *stmt.indices))
-        return expr_kind(read, self.kinds) or "float"
+        try:
+            return expr_kind(read, self.kinds) or "float"
+        except KindError as err:
+            raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
 
     def kind(self, var: str) -> str:
         return self.kinds.get(var, "float")
@@ -423,7 +435,9 @@ class _Reverser:
                 if not is_array(self.kind(value.id)) and is_array(self.element_kind(stmt)):
                     term = Op("sum", (term,))  # one value written into a whole slice
                 elif is_array(self.kind(value.id)):
-                    term = Op("unbroadcast", (term, value))
+                    # a copy: the slice of g_y is a view, and is zeroed right after
+                    term = Op("unbroadcast", (Op("array_copy", (term,)), value))
+                self.reads(term)
                 out.append(self.accumulate(value.id, term, loc))
             out.append(SetItem(grad.id, indices, Const(0.0), loc))
             self.reads(*indices)

@@ -126,6 +126,7 @@ class Primitive:
     rank_vjps: dict[tuple[int, ...], tuple[Expr | None, ...]] = field(default_factory=dict)
     rank_vjp_sources: dict[tuple[int, ...], tuple[str | None, ...]] = field(default_factory=dict)
     numba: bool = True  # its printed form compiles under Numba
+    loose: bool = False  # takes arrays or numbers in any position (adjoint helpers)
     # (argument kinds, arguments) -> an equivalent expression Numba compiles, for a
     # primitive whose printed form it does not (None where there is none for these kinds)
     numba_lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
@@ -147,6 +148,8 @@ class Primitive:
 
     def kind(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> str:
         """The kind of the result, or a ``KindError`` for arguments of the wrong kind."""
+        if self.loose:
+            return self.result_kind(kinds, args)
         if self.elementwise and any(is_array(k) for k in kinds):
             elements = tuple(element_of(k) for k in kinds)
             element = self.result_kind(elements, args)

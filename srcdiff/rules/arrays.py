@@ -15,6 +15,7 @@ import numpy as np
 
 from ..ir import Const, Op
 from . import (
+    PRIMITIVES,
     KindError,
     alias,
     array_kind,
@@ -352,6 +353,10 @@ nondiff(
     "tail_along", "tail_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=False)
 )
 
+# An adjoint may still be the number 0.0 where an array is expected: the helpers take both.
+for _name in ("expand_like", "reshape_like", "unbroadcast", "as_grad", "head_along", "tail_along"):
+    PRIMITIVES[_name].loose = True
+
 # --- their Numba forms (2-D kernels where Numba has no axis argument) -------------------------
 nondiff("sum_along", "np.sum(x, axis=y)", result=lambda kinds, args: _dropped(kinds, args))
 nondiff("max_along", "max_along(x, y)", result=lambda kinds, args: _dropped(kinds, args))
@@ -362,6 +367,8 @@ nondiff("sum_if_stretched", "sum_if_stretched(x, y, z)", result=same_as(0))
 nondiff("sum_if_stretched1", "sum_if_stretched1(x, y)", result=same_as(0))
 nondiff("extremum_share", "extremum_share(x, y, z)", result=float_like(0))
 nondiff("prod_others_along2", "prod_others_along2(x, y)", result=float_like(0))
+for _name in ("broadcast_like", "sum_if_stretched", "sum_if_stretched1", "extremum_share"):
+    PRIMITIVES[_name].loose = True
 
 # The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
 nondiff("tape_f", "np.empty(x, np.float64)", result=lambda kinds, args: "array:float:1")
