@@ -87,9 +87,9 @@ def gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m, q_index, log_
     `entries` = [exp(log-diagonal), lower triangle, 0]. Writing the triangle into np.zeros
     (`q[:, rows, cols] = icf[:, d:]`, or column by column as ADBench's constructL does) and
     gathering along the second axis (`entries[:, q_index]`) each hit a srcdiff bug today (see
-    "How the GMM is written" in README.md), so the gather reads along the first axis. The
-    points are centred by one matrix product rather than a (n, k, d, d) product: srcdiff has
-    no einsum. `log_gamma_d` is log Gamma_d((d + m + 1) / 2), the multivariate log-gamma
+    "How the GMM is written" in benchmarks/README.md), so the gather reads along the first axis.
+    The points are centred by one matrix product rather than a (n, k, d, d) product: srcdiff
+    has no einsum. `log_gamma_d` is log Gamma_d((d + m + 1) / 2), the multivariate log-gamma
     constant, computed outside: srcdiff has no lgamma.
     """
     n = x.shape[0]

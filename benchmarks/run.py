@@ -399,8 +399,9 @@ def compile_table(
 def framework_versions() -> str:
     found = []
     for module, name in (("jax", "JAX"), ("torch", "PyTorch")):
-        if module in sys.modules:  # imported by the array table
-            found.append(f", {name} {sys.modules[module].__version__}")
+        version = getattr(sys.modules.get(module), "__version__", None)
+        if version is not None:  # imported by the array table
+            found.append(f", {name} {version}")
     return "".join(found)
 
 
