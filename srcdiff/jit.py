@@ -137,6 +137,8 @@ class CompiledAdjoint:
 
     def python(self, *args):
         self.call = self.plain_python_entry()
+        if self.backend == "numpy":
+            runtime.keep_freed_memory()
         return self.call(*args)
 
     def plain_python_entry(self) -> Callable:
@@ -146,6 +148,7 @@ class CompiledAdjoint:
         module = numba_functions(self.path, self.compiled)
         if self.entry in self.compiled:
             return getattr(module, self.entry)
+        runtime.keep_freed_memory()
         # Python code calling compiled kernels
         namespace = python_functions(self.source, self.path)
         for name in self.compiled:

@@ -5,6 +5,10 @@ the plain ones serve code that runs on NumPy."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
+
 import numpy as np
 from numba import njit
 
@@ -227,8 +231,36 @@ def tail_along(g, n, axis):
     return np.split(g, [n], axis=axis)[1]
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    Gradients that run on NumPy allocate and free the same large temporaries at every call;
+    by default glibc hands big blocks back (munmap, heap trimming) and the next call pays
+    a page fault per 4 KiB page to get them again, which doubled the time of an MLP's
+    gradient here. Process-wide and glibc-only; ``SRCDIFF_KEEP_FREED_MEMORY=0`` skips it.
+    Returns whether the setting was applied."""
+    global _memory_kept
+    if _memory_kept is not None:
+        return _memory_kept
+    _memory_kept = False
+    if os.environ.get("SRCDIFF_KEEP_FREED_MEMORY", "1") == "0" or sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mmap_threshold, trim_threshold = -3, -1  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+        _memory_kept = bool(
+            libc.mallopt(mmap_threshold, 32 * 2**20) and libc.mallopt(trim_threshold, 256 * 2**20)
+        )
+    except (OSError, AttributeError):
+        pass
+    return _memory_kept
+
+
+_memory_kept: bool | None = None
+
+
 PYTHON_VERSIONS = {
     name: getattr(fn, "py_func", fn)
     for name, fn in globals().copy().items()
-    if callable(fn) and getattr(fn, "__module__", None) == __name__
+    if callable(fn) and getattr(fn, "__module__", None) == __name__ and name != "keep_freed_memory"
 }

@@ -7,6 +7,9 @@ in test_calls.py and test_control_flow.py.)
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -246,3 +249,12 @@ def test_helper_adjoints_add_into_the_callers_array_adjoint(f, jit):
     signature = next(line for line in g.source.splitlines() if f"def {helper}_adjoint" in line)
     handed_over = "g_x" in signature if f is rosenbrock_by_terms else "g_a" not in signature
     assert handed_over, signature
+
+
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_keeping_freed_memory_can_be_turned_off(setting):
+    code = "from srcdiff import runtime; print(runtime.keep_freed_memory())"
+    env = {**os.environ, "SRCDIFF_KEEP_FREED_MEMORY": setting}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    expected = "True" if setting == "1" and sys.platform == "linux" else "False"
+    assert out.stdout.strip() == expected, out.stderr
