@@ -29,6 +29,8 @@ CalleeKinds = Callable[[str, tuple[str, ...]], tuple[str, ...]]
 def const_kind(value: object) -> str:
     if value is None:
         return "none"
+    if isinstance(value, str):
+        return "str"
     if isinstance(value, bool):
         return "bool"
     return "int" if isinstance(value, int) else "float"
@@ -481,6 +483,10 @@ def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
         if prim.array_variant is not None:
             if any(is_array(_kind_or_float(a, kinds)) for a in args):
                 return Op(prim.array_variant, args)
+        if prim.expand is not None:
+            expanded = prim.expand(tuple(_kind_or_float(a, kinds) for a in args), args)
+            if expanded is not None:
+                return lower(expanded)
         if fn.backend == "numba" and prim.numba_lower is not None:
             lowered = prim.numba_lower(tuple(_kind_or_float(a, kinds) for a in args), args)
             if lowered is not None:

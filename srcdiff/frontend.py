@@ -382,7 +382,16 @@ class Checker(ast.NodeVisitor):
 
     def visit_arguments(self, node: ast.Call, prim: str | None) -> None:
         # unsupported syntax inside the call is the first thing to report
-        for arg in [*node.args, *(k.value for k in node.keywords)]:
+        args = [*node.args, *(k.value for k in node.keywords)]
+        if prim == "einsum":  # the subscripts, a string constant
+            if (
+                not args
+                or not isinstance(args[0], ast.Constant)
+                or not isinstance(args[0].value, str)
+            ):
+                raise self.unsupported(node, "np.einsum without constant subscripts")
+            args = args[1:]
+        for arg in args:
             if prim is not None and isinstance(arg, (ast.Tuple, ast.List)):
                 self.visit_sequence_argument(arg)
             elif isinstance(arg, ast.Constant) and arg.value is None and prim is not None:

@@ -576,6 +576,11 @@ class Normalizer:
         name = ast.unparse(node.func)
         if prim_name in SIGNATURES:
             return self.apply_numpy(prim_name, self.bind(prim_name, arg_nodes, keywords, name))
+        if prim_name == "einsum":  # np.einsum('ij,jk->ik', a, b)
+            if not 2 <= len(arg_nodes) <= 3:
+                raise self.loc.unsupported(f"np.einsum with {len(arg_nodes) - 1} operands")
+            operands = [self.atom(a) for a in arg_nodes[1:]]
+            return Op(f"einsum{len(operands)}", (Const(arg_nodes[0].value), *operands))
         prim = PRIMITIVES[prim_name]
         args = [self.argument(a) for a in arg_nodes]
         if prim_name in ("min", "max") and len(args) > 2:

@@ -231,6 +231,21 @@ def tail_along(g, n, axis):
     return np.split(g, [n], axis=axis)[1]
 
 
+def einsum_grad(subscripts, g, x, y, position):
+    """The adjoint of operand ``position`` of ``np.einsum(subscripts, x[, y])``, also for
+    an index only that operand has (summed over: g spreads along it)."""
+    inputs, output = subscripts.replace(" ", "").split("->")
+    operands = inputs.split(",")
+    values = [x, y][: len(operands)]
+    wanted = operands[position]
+    others = [p for k, p in enumerate(operands) if k != position]
+    other_values = [v for k, v in enumerate(values) if k != position]
+    present = "".join(c for c in wanted if c in output + "".join(others))
+    partial = np.einsum(f"{','.join([output, *others])}->{present}", g, *other_values)
+    shape = [values[position].shape[k] if c in present else 1 for k, c in enumerate(wanted)]
+    return np.broadcast_to(np.reshape(partial, shape), values[position].shape)
+
+
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed memory for reuse instead of returning it to the system.
 

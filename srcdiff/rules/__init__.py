@@ -127,6 +127,9 @@ class Primitive:
     rank_vjp_sources: dict[tuple[int, ...], tuple[str | None, ...]] = field(default_factory=dict)
     numba: bool = True  # its printed form compiles under Numba
     loose: bool = False  # takes arrays or numbers in any position (adjoint helpers)
+    # (argument kinds, arguments) -> a clearer or faster equivalent, once kinds are known
+    # (an einsum adjoint with its subscripts worked out), or None
+    expand: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
     # (argument kinds, arguments) -> an equivalent expression Numba compiles, for a
     # primitive whose printed form it does not (None where there is none for these kinds)
     numba_lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None

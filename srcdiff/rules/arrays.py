@@ -126,6 +126,43 @@ def rank_between(low: int, high: int, kind_rule):
     return kind
 
 
+def einsum_parts(subscripts: str, n_operands: int) -> tuple[list[str], str]:
+    """The operands' subscripts and the output's of ``'ij,jk->ik'``, checked."""
+    if not isinstance(subscripts, str) or "->" not in subscripts:
+        raise KindError("np.einsum needs constant subscripts with an output, like 'ij,jk->ik'")
+    inputs, output = subscripts.replace(" ", "").split("->")
+    operands = inputs.split(",")
+    letters = [*operands, output]
+    if len(operands) != n_operands or not all(part.isalpha() or part == "" for part in letters):
+        raise KindError(f"np.einsum subscripts {subscripts!r} for {n_operands} operand(s)")
+    for part in letters:
+        if len(set(part)) != len(part):
+            raise KindError(f"np.einsum subscripts {subscripts!r} repeat an index (a diagonal)")
+    if not set(output) <= set("".join(operands)):
+        raise KindError(f"np.einsum output {output!r} names an index no operand has")
+    return operands, output
+
+
+def einsum_kind(kinds, args):
+    operands, output = einsum_parts(args[0].value if isinstance(args[0], Const) else None,
+                                    len(args) - 1)  # fmt: skip
+    for part, kind in zip(operands, kinds[1:], strict=True):
+        if ndim_of(kind) != len(part):
+            raise KindError(f"np.einsum subscripts {part!r} for an array of rank {ndim_of(kind)}")
+    return array_kind("float", len(output)) if output else "float"
+
+
+def einsum_adjoint(subscripts: str, position: int, n_operands: int) -> str | None:
+    """The subscripts of the adjoint of operand ``position`` as an einsum of g and the
+    other operand, or None when the operand has an index found nowhere else."""
+    operands, output = einsum_parts(subscripts, n_operands)
+    others = [p for k, p in enumerate(operands) if k != position]
+    wanted = operands[position]
+    if not set(wanted) <= set(output + "".join(others)):
+        return None
+    return f"{','.join([output, *others])}->{wanted}"
+
+
 # --- Numba forms of what Numba lacks (reductions along an axis, and their adjoints) -------
 
 
@@ -308,6 +345,34 @@ defrule(
     result=rank_between(2, 2, lambda kinds, args: "float"), arrays=(0,),
 )  # fmt: skip
 
+# np.einsum with one or two operands and an explicit output ('ij,jk->ik'): the adjoint of
+# an operand is the einsum of g with the other operand, back to the operand's subscripts
+# (spread over any index only it has).
+defrule(
+    "einsum1", "np.einsum(s, x)", None, "einsum_grad(s, g, x, x, 0)",
+    result=lambda kinds, args: einsum_kind(kinds, args), arrays=(1,),
+)  # fmt: skip
+defrule(
+    "einsum2", "np.einsum(s, x, y)", None,
+    "einsum_grad(s, g, x, y, 0)", "einsum_grad(s, g, x, y, 1)",
+    result=lambda kinds, args: einsum_kind(kinds, args), arrays=(1, 2),
+)  # fmt: skip
+nondiff("einsum_grad", "einsum_grad(s, x, y, z, a)", result=float_like(2), numba=False)
+
+
+def _expand_einsum_grad(kinds, args):
+    subscripts, g, x, y, position = args
+    operands = subscripts.value.split("->")[0].split(",")
+    adjoint = einsum_adjoint(subscripts.value, position.value, len(operands))
+    if adjoint is None:
+        return None  # an index only this operand has: einsum_grad spreads over it
+    other = () if len(operands) == 1 else ((y,) if position.value == 0 else (x,))
+    return Op(f"einsum{1 + len(other)}", (Const(adjoint), g, *other))
+
+
+PRIMITIVES["einsum_grad"].expand = _expand_einsum_grad
+PRIMITIVES["einsum_grad"].loose = True
+
 # --- shapes --------------------------------------------------------------------------------
 defrule("reshape", "np.reshape(x, y)", "reshape_like(g, x)", None, result=reshaped, arrays=(0,))
 defrule("ravel", "np.ravel(x)", "reshape_like(g, x)", result=with_rank(1), arrays=(0,))
@@ -435,5 +500,7 @@ SIGNATURES = {
     "expand_dims": (("a", REQUIRED), ("axis", REQUIRED)),
     "reshape": (("a", REQUIRED), ("shape", REQUIRED)),
 }
-# np.stack is written with the primitives above: expand_dims, then concatenate
+# np.stack is written with the primitives above: expand_dims, then concatenate; np.einsum
+# is einsum1 or einsum2 by its number of operands
 alias("stack", np.stack)
+alias("einsum", np.einsum)
