@@ -84,13 +84,8 @@ def gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m, q_index, log_
     where Q is the Cholesky factor of the precision matrix (Q^T Q = inverse covariance).
 
     Q is built by gathering: `q_index` (d*d,) maps each entry of Q, row-major, to a column of
-    `entries` = [exp(log-diagonal), lower triangle, 0]. Writing the triangle into np.zeros
-    (`q[:, rows, cols] = icf[:, d:]`, or column by column as ADBench's constructL does) and
-    gathering along the second axis (`entries[:, q_index]`) each hit a srcdiff bug today (see
-    "How the GMM is written" in benchmarks/README.md), so the gather reads along the first axis.
-    The points are centred by one matrix product rather than a (n, k, d, d) product: srcdiff
-    has no einsum. `log_gamma_d` is log Gamma_d((d + m + 1) / 2), the multivariate log-gamma
-    constant, computed outside: srcdiff has no lgamma.
+    `entries` = [exp(log-diagonal), lower triangle, 0]. `log_gamma_d` is log Gamma_d((d + m +
+    1) / 2), the multivariate log-gamma constant, computed outside: srcdiff has no lgamma.
     """
     n = x.shape[0]
     d = x.shape[1]
@@ -100,12 +95,10 @@ def gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m, q_index, log_
     sum_qs = np.sum(log_diag, axis=1)
     nonzero = np.concatenate((qdiags, icf[:, d:]), axis=1)
     entries = np.concatenate((nonzero, np.zeros((k, 1))), axis=1)
-    q = np.reshape(np.transpose(np.transpose(entries)[q_index]), (k * d, d))  # Q_0; Q_1; ...
-    # Q_k (x_i - mu_k) for every point i and component k, as one matrix product
-    qx = np.reshape(x @ np.transpose(q), (n, k, d))
-    qmu = np.sum(np.reshape(q, (k, d, d)) * means[:, None, :], axis=2)
-    qxc = qx - qmu
-    inner = alphas + sum_qs - 0.5 * np.sum(qxc * qxc, axis=2)
+    q = np.reshape(entries[:, q_index], (k, d, d))  # Q_k, the Cholesky factor of the precision
+    # Q_k (x_i - mu_k) for every point i and component k
+    qxc = np.reshape(x @ np.reshape(q, (k * d, d)).T, (n, k, d)) - np.einsum("kij,kj->ki", q, means)
+    inner = alphas + sum_qs - 0.5 * np.einsum("nki,nki->nk", qxc, qxc)
     top = np.max(inner, axis=1, keepdims=True)
     lse = np.log(np.sum(np.exp(inner - top), axis=1)) + top[:, 0]
     top_alpha = np.max(alphas)

@@ -21,7 +21,7 @@ from .codegen import module_source
 from .errors import SrcdiffError
 from .kernels import outline_loops
 from .normalize import NormalizedFunction, Program
-from .optimize import optimize, renumber_temporaries
+from .optimize import optimize, renumber_temporaries, simplify_block
 from .reverse import AdjointRequest, adjoint
 from .rules import is_array
 
@@ -126,6 +126,8 @@ class _Generator:
         )
         result = self.finish(adjoint(request, self.callee_adjoint))
         specialize(result, result.kinds)
+        if self.optimized:  # forms specialized alike may now simplify (e + e -> 2 * e)
+            result.body = simplify_block(result.body)
         renumber_temporaries(result, request.names.temporaries)
         return result
 
