@@ -136,7 +136,7 @@ class Printer:
             self.line(f"{target} = {expr_source(stmt.value)}", depth)
         elif isinstance(stmt, ir.Check):
             self.line(f"if not {expr_source(stmt.test)}:", depth)
-            self.line(f"raise UnboundLocalError({stmt.message!r})", depth + 1)
+            self.line(f"raise {stmt.error}({stmt.message!r})", depth + 1)
         elif isinstance(stmt, ir.Return):
             self.line(f"return {return_source(stmt)}".rstrip(), depth)
         elif isinstance(stmt, ir.If):

@@ -157,12 +157,14 @@ class SetItem:
 
 @dataclass
 class Check:
-    """``if not test: raise UnboundLocalError(message)``: Python's error for a variable
-    read on a path where it was never assigned."""
+    """``if not test: raise <error>(message)``: Python's UnboundLocalError for a variable
+    read on a path where it was never assigned, or a ValueError for input srcdiff cannot
+    differentiate correctly (a write through repeated indices)."""
 
     test: Expr
     message: str
     loc: SourceLocation | None = None
+    error: str = "UnboundLocalError"
 
 
 @dataclass

@@ -260,6 +260,16 @@ class _Reverser:
             "the Numba backend cannot record; use a new name, or backend='numpy'"
         )
 
+    def distinct_indices(self, stmt: SetItem) -> list[ir.Stmt]:
+        """A write through integer arrays that repeat a position keeps only the last value
+        NumPy writes there, which the adjoint cannot tell apart: refuse such input."""
+        arrays = tuple(i for i in stmt.indices if is_array(self.expr_kind(i)))
+        if not arrays or stmt.target not in self.active:
+            return []
+        message = f"{stmt.loc}: the indices of this write repeat a position"
+        test = Op(f"distinct_positions{len(arrays)}", arrays)
+        return [ir.Check(test, message, stmt.loc, "ValueError")]
+
     def element_tape(self, stmt: SetItem) -> str:
         return self.tape_of_kind(self.element_kind(stmt), stmt.loc)
 
@@ -287,13 +297,14 @@ class _Reverser:
         if isinstance(stmt, (Assign, Call)):
             return [*self.record(ir.targets_of(stmt), stmt.loc), stmt]
         if isinstance(stmt, SetItem):
+            checks = self.distinct_indices(stmt)
             if stmt.target not in self.state.taped:
-                return [stmt]
+                return [*checks, stmt]
             old = Op(f"index{len(stmt.indices)}", (Name(stmt.target), *stmt.indices))
             tape = self.element_tape(stmt)
             if tape == "a":  # a slice is a view: save a copy of its values
                 old = Op("array_copy", (old,))
-            return [Push(tape, old, stmt.loc), stmt]
+            return [*checks, Push(tape, old, stmt.loc), stmt]
         if isinstance(stmt, If):
             body, orelse = self.forward_block(stmt.body), self.forward_block(stmt.orelse)
             return [If(stmt.test, body, orelse, stmt.loc)]

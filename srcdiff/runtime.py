@@ -231,6 +231,12 @@ def tail_along(g, n, axis):
     return np.split(g, [n], axis=axis)[1]
 
 
+def distinct_positions(*indices):
+    """Whether integer index arrays (broadcast together) name every position once."""
+    positions = np.stack([np.ravel(i) for i in np.broadcast_arrays(*indices)])
+    return np.unique(positions, axis=1).shape[1] == positions.shape[1]
+
+
 def einsum_grad(subscripts, g, x, y, position):
     """The adjoint of operand ``position`` of ``np.einsum(subscripts, x[, y])``, also for
     an index only that operand has (summed over: g spreads along it)."""

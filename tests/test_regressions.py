@@ -258,3 +258,17 @@ def test_keeping_freed_memory_can_be_turned_off(setting):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     expected = "True" if setting == "1" and sys.platform == "linux" else "False"
     assert out.stdout.strip() == expected, out.stderr
+
+
+def scatter_write(x, rows, cols):
+    q = np.zeros((3, 3))
+    q[rows, cols] = x
+    return np.sum(q * q)
+
+
+def test_a_write_through_repeated_index_pairs_is_refused():
+    g = srcdiff.grad(scatter_write)
+    x = np.array([1.0, 2.0, 3.0])
+    assert np.allclose(g(x, np.array([1, 2, 2]), np.array([0, 0, 1])), 2.0 * x)
+    with pytest.raises(ValueError, match="test_regressions.py:.*repeat a position"):
+        g(x, np.array([1, 2, 2]), np.array([0, 1, 1]))

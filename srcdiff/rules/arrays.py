@@ -413,13 +413,19 @@ nondiff(
     "prod_others_along", "prod_others_along(x, y)",
     result=float_like(0), arrays=(0,), numba_lower=_lower_prod_others,
 )  # fmt: skip
+nondiff("distinct_positions1", "distinct_positions(x)", result="bool", numba=False)
+nondiff("distinct_positions2", "distinct_positions(x, y)", result="bool", numba=False)
+nondiff("distinct_positions3", "distinct_positions(x, y, z)", result="bool", numba=False)
 nondiff("head_along", "head_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=True))
 nondiff(
     "tail_along", "tail_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=False)
 )
 
 # An adjoint may still be the number 0.0 where an array is expected: the helpers take both.
-for _name in ("expand_like", "reshape_like", "unbroadcast", "as_grad", "head_along", "tail_along"):
+for _name in (
+    "expand_like", "reshape_like", "unbroadcast", "as_grad", "head_along", "tail_along",
+    "distinct_positions1", "distinct_positions2", "distinct_positions3",
+):  # fmt: skip
     PRIMITIVES[_name].loose = True
 
 # --- their Numba forms (2-D kernels where Numba has no axis argument) -------------------------
