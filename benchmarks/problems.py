@@ -6,6 +6,9 @@ primal) and to `srcdiff.grad` (the gradient), so both sides compile identical so
 Array problems (`mlp_loss`, `gmm_objective`): whole-array NumPy code, written the way one would
 write it for NumPy. The primal is the function itself, run by NumPy; srcdiff differentiates the
 same function object.
+
+Backend problems (`make_backend_problems`): code that either of srcdiff's backends could run,
+for timing one against the other.
 """
 
 from __future__ import annotations
@@ -73,6 +76,40 @@ def mlp_loss(W1, b1, W2, b2, W3, b3, X, labels):
     logp = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
     n = X.shape[0]
     return -np.mean(logp[np.arange(n), labels])
+
+
+def mlp_onehot_loss(W1, b1, W2, b2, W3, b3, X, Y):
+    # mlp_loss with one-hot targets Y (batch, 10): Numba cannot index logp by label arrays.
+    h1 = np.tanh(X @ W1 + b1)
+    h2 = np.tanh(h1 @ W2 + b2)
+    z = h2 @ W3 + b3
+    shifted = z - np.max(z, axis=1, keepdims=True)
+    logp = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    return -np.mean(np.sum(Y * logp, axis=1))
+
+
+def rosenbrock_plus_array(x: np.ndarray, n: int) -> float:
+    # The Rosenbrock loop, then one whole-array term.
+    s = 0.0
+    for i in range(n - 1):
+        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return s + np.sum(np.tanh(x) ** 2)
+
+
+def vector_rnn(W, U, x, T):
+    # An RNN whose small state vector is updated with array code, step after step.
+    h = np.zeros(W.shape[0])
+    for t in range(T):
+        h = np.tanh(W @ h + U @ x[t])
+    return np.sum(h**2)
+
+
+def row_loop(x, w):
+    # A loop over the rows of a small matrix, each row a small array.
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += np.tanh(x[i] @ w) ** 2
+    return s
 
 
 def gmm_objective(alphas, means, icf, x, wishart_gamma, wishart_m, q_index, log_gamma_d):
@@ -183,3 +220,41 @@ def make_array_problems(quick: bool = False) -> list[Problem]:
         Problem("mlp", mlp_loss, (*params, X, labels), (0, 1, 2, 3, 4, 5), value_and_grad=True),
         Problem("gmm", gmm_objective, gmm_args, (0, 1, 2), value_and_grad=True),
     ]
+
+
+def make_backend_problems(quick: bool = False) -> list[Problem]:
+    """Problems for the backend-choice table: whole-array code (the MLP, two batch sizes), a
+    loop plus an array term, array code inside loops, and pure loop code. `quick` shrinks every
+    size."""
+    rng = np.random.default_rng(5)
+    weights = []
+    for fan_in, fan_out in ((64, 128), (128, 128), (128, 10)):  # as in make_array_problems
+        weights.append(rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in))
+        weights.append(0.1 * rng.standard_normal(fan_out))
+    problems = []
+    for batch in (32, 8) if quick else (256, 32):
+        X = rng.standard_normal((batch, 64))
+        Y = np.eye(10)[rng.integers(0, 10, batch)]  # one-hot targets
+        name = f"mlp, one-hot targets, batch {batch}"
+        problems.append(Problem(name, mlp_onehot_loss, (*weights, X, Y), (0, 1, 2, 3, 4, 5)))
+
+    n = 1_000 if quick else 100_000
+    points = rng.uniform(-1.0, 1.0, n)
+    name = f"rosenbrock loop + array term, n = {n:,}"
+    problems.append(Problem(name, rosenbrock_plus_array, (points, n), 0))
+
+    steps = 50 if quick else 200
+    W = 0.5 * rng.standard_normal((8, 8)) / math.sqrt(8)  # 8 hidden units
+    U = rng.standard_normal((8, 4)) / 2.0  # 4 inputs
+    x = rng.standard_normal((steps, 4))
+    name = f"vector rnn (8 hidden, 4 inputs), T = {steps}"
+    problems.append(Problem(name, vector_rnn, (W, U, x, steps), (0, 1)))
+
+    rows = 100 if quick else 1_000
+    name = f"loop over {rows:,} rows of 8"
+    x, w = rng.standard_normal((rows, 8)), rng.standard_normal(8) / 3
+    problems.append(Problem(name, row_loop, (x, w), (0, 1)))
+
+    name = f"rosenbrock_loop (pure loop), n = {n:,}"
+    problems.append(Problem(name, rosenbrock, (points, n), 0))
+    return problems

@@ -1,9 +1,9 @@
 """Benchmark srcdiff gradients against the primal and hand-written adjoints.
 
 Usage: python benchmarks/run.py [--quick]
-Prints three markdown tables (warm run times of the scalar and loop problems, and of the array
-problems; transform and first-call times). Timings are medians over interleaved samples, so
-slow drift on a shared machine hits every column alike.
+Prints four markdown tables (warm run times of the scalar and loop problems, and of the array
+problems; srcdiff's two backends against each other; transform and first-call times). Timings
+are medians over interleaved samples, so slow drift on a shared machine hits every column alike.
 """
 
 # ruff: noqa: E402  (the thread counts below must be set before NumPy and friends load)
@@ -25,6 +25,7 @@ import argparse
 import datetime
 import importlib.util
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,7 @@ import numba
 import numpy as np
 from frameworks import FRAMEWORKS, Unavailable, as_numpy
 from hand_adjoints import ARRAY_HAND_ADJOINTS, HAND_ADJOINTS
-from problems import Problem, make_array_problems, make_problems
+from problems import Problem, make_array_problems, make_backend_problems, make_problems
 
 HERE = Path(__file__).resolve().parent
 if importlib.util.find_spec("srcdiff") is None:  # benchmark the working tree if not installed
@@ -49,6 +50,7 @@ FD_RTOL = 1e-6  # hand adjoint vs centred finite differences
 SRCDIFF_RTOL = 1e-9  # srcdiff vs hand adjoint: both exact, so only rounding may differ
 TARGETS = "targets: srcdiff/primal <= 3, srcdiff/hand <= 1.2"
 FRAMEWORK_RTOL = 1e-9  # JAX and PyTorch vs the hand adjoint
+BACKENDS = ("numba", "numpy")  # srcdiff's, for the backend-choice table
 
 
 def njit_primal(func: types.FunctionType, cache: bool = False) -> Callable[..., float]:
@@ -326,6 +328,105 @@ def array_table(
     return rows
 
 
+def backend_of(gradient: Callable) -> str:
+    """The backend, "numba" or "numpy", that the `# Backend:` line of the generated module
+    names (the variant of the latest call). Auto's line says "compiled with Numba" or "... on
+    NumPy (...)"; a forced backend's says "numba (as requested)"."""
+    for line in gradient.source.splitlines():
+        if line.startswith("# Backend:"):
+            said = re.split(r"[(;]", line[len("# Backend:") :])[0].lower()
+            found = [b for b in BACKENDS if b in said]
+            if len(found) == 1:
+                return found[0]
+            raise RuntimeError(f"cannot tell the backend from {line!r}")
+    raise RuntimeError("no '# Backend:' line in the generated source")
+
+
+def without_backend_line(gradient: Callable) -> list[str]:
+    return [line for line in gradient.source.splitlines() if not line.startswith("# Backend:")]
+
+
+def parts(gradient) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(g) for g in (gradient if isinstance(gradient, tuple) else (gradient,)))
+
+
+def same_gradient(a, b) -> bool:
+    return all(np.allclose(x, y) for x, y in zip(parts(a), parts(b), strict=True))
+
+
+def backend_table(
+    problems: list[Problem],
+    srcdiff: types.ModuleType | None,
+    samples: int,
+    min_sample: float,
+    errors: list[str],
+    wrong: list[str],
+) -> list[str]:
+    """Warm `srcdiff.grad` times with backend="numba" and backend="numpy", and which one
+    backend="auto" picks. The two backends' gradients are checked against each other, and
+    auto's against the backend it picked, before timing. A backend srcdiff rejects for the
+    problem (SrcdiffError) reads n/a, with srcdiff's reason in a note under the table."""
+    rows = [
+        "| problem | auto picks | numba | numpy | numba/numpy | auto's pick / the faster "
+        "| numba vs numpy (rel. diff) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    notes: list[str] = []
+    # one gradient per function and backend, shared by the sizes: Numba compiles each once
+    gradients: dict[tuple[Callable, str], Callable] = {}
+    for p in problems:
+        results, cells = {}, {}
+        for backend in ("numba", "numpy", "auto") if srcdiff is not None else ():
+            key = (p.func, backend)
+            try:
+                if key not in gradients:
+                    gradients[key] = srcdiff.grad(p.func, wrt=p.wrt, backend=backend)
+                results[backend] = gradients[key](*p.args)  # also the warm-up call
+            except srcdiff.SrcdiffError as exc:
+                reason = one_line(exc).replace(f"{HERE}{os.sep}", "")
+                notes.append(f"{p.name}, backend='{backend}': {reason}")
+                cells[backend] = f"n/a [{len(notes)}]"
+            except Exception as exc:
+                errors.append(f"{p.name}: srcdiff, backend='{backend}', failed: {one_line(exc)}")
+        picked = diff = None
+        if "auto" in results:
+            auto = gradients[(p.func, "auto")]
+            try:
+                picked = backend_of(auto)
+            except RuntimeError as exc:
+                errors.append(f"{p.name}: auto's choice unknown: {exc}")
+            if picked in results:  # auto's code must be the picked backend's, bar that line
+                chosen = gradients[(p.func, picked)]
+                if without_backend_line(auto) != without_backend_line(chosen):
+                    errors.append(f"{p.name}: auto's code differs from backend='{picked}'s")
+                if not same_gradient(results["auto"], results[picked]):
+                    wrong.append(f"{p.name}: auto's gradient differs from backend='{picked}'s")
+        if "numba" in results and "numpy" in results:
+            numba_flat, numpy_flat = (
+                np.concatenate(parts(results[b]), axis=None) for b in BACKENDS
+            )
+            diff = rel_diff(numba_flat, numpy_flat)
+            if not same_gradient(results["numba"], results["numpy"]):
+                wrong.append(f"{p.name}: the numba and numpy gradients differ by {diff:.2e}")
+                results = {}  # a wrong gradient is not timed
+        calls = {b: make_timer(gradients[(p.func, b)], p.args) for b in BACKENDS if b in results}
+        med, ratio = median_times(calls, samples, min_sample) if calls else ({}, {})
+        speedup = ratio.get(("numba", "numpy"))
+        versus = None
+        if speedup is not None and picked is not None:
+            faster = "numba" if speedup < 1.0 else "numpy"
+            versus = 1.0 if picked == faster else ratio[(picked, faster)]
+        rows.append(
+            f"| {p.name} | {picked or 'n/a'} "
+            + "".join(f"| {cells.get(b) or fmt_time(med.get(b))} " for b in BACKENDS)
+            + f"| {fmt_ratio(speedup)} | {fmt_ratio(versus)} "
+            f"| {'n/a' if diff is None else f'{diff:.1e}'} |"
+        )
+    if notes:
+        rows += ["", *(f"[{i}] {note}" for i, note in enumerate(notes, 1))]
+    return rows
+
+
 def transform_times(srcdiff: types.ModuleType, p: Problem, samples: int) -> tuple[float, float]:
     """First and median decoration time; each decoration gets a fresh function object so a
     per-object cache cannot answer (a cache keyed by source text still could)."""
@@ -413,6 +514,7 @@ def main() -> None:
 
     problems = make_problems(quick)
     array_problems = make_array_problems(quick)
+    backend_problems = make_backend_problems(quick)
     primals = {p.name: njit_primal(p.func) for p in problems}
     check_hand_adjoints(problems, primals)  # also compiles primals and adjoints before timing
     check_array_hand_adjoints(array_problems)
@@ -429,6 +531,7 @@ def main() -> None:
         compiled = compile_table(everything, srcdiff, 3 if quick else 7, child_problems, errors)
         warm = warm_table(problems, primals, srcdiff, samples, min_sample, errors, wrong)
         arrays = array_table(array_problems, srcdiff, samples, min_sample, errors, wrong)
+        backends = backend_table(backend_problems, srcdiff, samples, min_sample, errors, wrong)
 
     print(f"# srcdiff benchmarks ({datetime.date.today()}, {'quick' if quick else 'full'} run)\n")
     print(
@@ -444,6 +547,12 @@ def main() -> None:
         "\nvalue and gradient; primal: the function itself on NumPy; hand: the faster"
         " hand-written adjoint; srcdiff/JAX > 1 means srcdiff is slower. One thread everywhere."
         f"\n{TARGETS}\n"
+    )
+    print("\n".join(backends))
+    print(
+        "\nbackend choice: srcdiff.grad with backend='numba' and 'numpy'; auto picks: what"
+        " backend='auto' generates (its '# Backend:' line); numba/numpy < 1 means Numba is faster;"
+        " auto's pick / the faster: 1.00 when auto picks the faster backend.\n"
     )
     print("\n".join(compiled))
     print(
