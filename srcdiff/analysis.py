@@ -436,12 +436,12 @@ def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stm
 INDEX_PRIMS = {"index1", "index2", "index3"}
 
 
-def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> str:
-    """Where the generated code runs: "numba" for loop and scalar code, and for loops
-    over small arrays (NumPy's overhead per call would dominate); "numpy" for array
-    statements outside loops (NumPy's transcendental functions are several times
-    faster than Numba's), with loops over elements moved into Numba kernels, and for
-    code Numba cannot compile. ``requested`` ("auto", "numba", "numpy") overrides."""
+def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tuple[str, str]:
+    """Where the generated code runs, and why: "numba" for loop and scalar code, and for
+    loops over small arrays (NumPy's overhead per call would dominate); "numpy" for array
+    statements outside loops (NumPy's transcendental functions are several times faster
+    than Numba's), with loops over elements moved into Numba kernels, and for code Numba
+    cannot compile. ``requested`` ("auto", "numba", "numpy") overrides."""
     arrays = whole_array_ops(fn, kinds)
 
     def numba_ok(op: Op) -> bool:
@@ -456,18 +456,20 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> st
                     f"`{PRIMITIVES[op.prim].source}` has no Numba version in srcdiff; "
                     "use backend='numpy' or 'auto'",
                 )
-        return "numba"
+        return "numba", "as requested"
     if requested == "numpy":
-        return "numpy"
+        return "numpy", "as requested"
     if not arrays:
-        return "numba"
+        return "numba", "loop and scalar code"
     in_loops = {id(s) for loop in ir.walk(fn.body) if isinstance(loop, (For, ir.While))
                 for s in ir.walk(loop.body)}  # fmt: skip
     if not any(id(stmt) in in_loops for stmt, _ in arrays):
-        return "numpy"
-    reassigned = definition_counts(fn, partial_writes=False)
-    array_tapes = any(is_array(kinds.get(v)) and n > 1 for v, n in reassigned.items())
-    return "numba" if all(numba_ok(op) for _, op in arrays) and not array_tapes else "numpy"
+        return "numpy", "array statements outside loops, which NumPy runs faster than Numba"
+    missing = next((op for _, op in arrays if not numba_ok(op)), None)
+    if missing is not None:
+        return "numpy", f"`{PRIMITIVES[missing.prim].source}` has no Numba form in srcdiff"
+    # (the transform falls back to NumPy if the reverse sweep must record a whole array)
+    return "numba", "loops over arrays, where NumPy's cost per call would dominate"
 
 
 def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:

@@ -15,33 +15,37 @@ from __future__ import annotations
 
 from . import ir
 from .analysis import whole_array_ops
-from .ir import Call, For, Name, Return, While
-from .rules import is_array
+from .ir import Assign, Call, Const, Expr, For, Name, Op, Return, While
+from .optimize import live_before
+from .rules import is_array, ndim_of
 
 
 def outline_loops(fn: ir.Function, taken: set[str]) -> list[ir.Function]:
-    """Replace ``fn``'s outermost element-level loops by calls of kernels; returns the
-    kernels (new functions, compiled with Numba)."""
+    """Replace ``fn``'s outermost loops over array elements by calls of kernels (new
+    functions, compiled with Numba), which it returns. Under the NumPy backend this is
+    what makes such loops fast; under Numba too, as LLVM vectorizes a loop on its own
+    where it did not inside the larger function (a Rosenbrock gradient ran twice as
+    fast)."""
     kernels: list[ir.Function] = []
-    fn.body = _outline_block(fn, fn.body, kernels, taken)
+    _outline_block(fn, fn.body, kernels, taken)
     return kernels
 
 
-def _outline_block(fn, block, kernels, taken) -> list[ir.Stmt]:
-    out: list[ir.Stmt] = []
-    for stmt in block:
-        if isinstance(stmt, (For, While)) and _runs_in_numba(fn, stmt):
-            kernel, call = _kernel_for(fn, stmt, out, _name(fn, kernels, taken))
+def _outline_block(fn, block: list[ir.Stmt], kernels, taken) -> None:
+    """Outline in place, in program order: the analysis of each loop sees the loops
+    before it as the calls they have become."""
+    k = 0
+    while k < len(block):
+        stmt = block[k]
+        if isinstance(stmt, (For, While)) and _worth_a_kernel(fn, stmt):
+            kernel, call = _kernel_for(fn, stmt, _name(fn, kernels, taken))
             kernels.append(kernel)
-            out.append(call)
+            block[k : k + 1] = call
+            k += len(call)
             continue
-        if isinstance(stmt, ir.If):
-            stmt.body = _outline_block(fn, stmt.body, kernels, taken)
-            stmt.orelse = _outline_block(fn, stmt.orelse, kernels, taken)
-        elif isinstance(stmt, (For, While)):
-            stmt.body = _outline_block(fn, stmt.body, kernels, taken)
-        out.append(stmt)
-    return out
+        for child in ir.child_blocks(stmt):
+            _outline_block(fn, child, kernels, taken)
+        k += 1
 
 
 def _name(fn: ir.Function, kernels: list[ir.Function], taken: set[str]) -> str:
@@ -50,6 +54,22 @@ def _name(fn: ir.Function, kernels: list[ir.Function], taken: set[str]) -> str:
         n += 1
     taken.add(f"{fn.name}_loop{n}")
     return f"{fn.name}_loop{n}"
+
+
+def _worth_a_kernel(fn: ir.Function, loop: For | While) -> bool:
+    """Under NumPy, every loop Numba can run on its own; under Numba, loops over array
+    elements (LLVM vectorizes them there, not inside a larger function); a loop over
+    numbers only reads better where it is."""
+    if fn.backend == "numpy":
+        return _runs_in_numba(fn, loop)
+    return any(
+        isinstance(s, (ir.IndexAdd, ir.SetItem))
+        or (isinstance(s, ir.Assign) and isinstance(s.value, Op) and s.value.prim in INDEXING)
+        for s in ir.walk([loop])
+    )
+
+
+INDEXING = {"index1", "index2", "index3"}
 
 
 def _runs_in_numba(fn: ir.Function, loop: For | While) -> bool:
@@ -74,18 +94,35 @@ def _numba_kind(kind: str | None) -> bool:
     return kind is None or kind in ("float", "int", "bool") or is_array(kind)
 
 
-def _kernel_for(fn, loop, before: list[ir.Stmt], name: str) -> tuple[ir.Function, Call]:
-    defined_before = set(fn.params) | ir.assigned_in(before) | _assigned_earlier(fn, loop)
+def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
+    """The kernel running ``loop``, and the statements that call it."""
+    defined_before = set(fn.params) | _assigned_earlier(fn, loop)
     reads = ir.read_in([loop]) | ir.reads_of(loop)
-    params = sorted(reads & defined_before)
     changed = ir.assigned_in([loop])
-    read_later = _read_outside(fn.body, loop)
+    read_later = _live_after(fn, loop)
     results = sorted(n for n in changed & read_later if not _mutated_only(loop, n))
+    # A result the loop may not assign (it may run no iteration) gets a stand-in of its kind
+    # first: a kernel cannot return an unassigned variable. Reads of it that Python would
+    # reject are guarded by the unassigned-read checks.
+    stand_ins = [
+        Assign(r, _placeholder(fn.kinds.get(r, "float")), loop.loc)
+        for r in results
+        if r not in defined_before
+    ]
+    # a result goes in as well as out: after no iteration it keeps the value it had
+    params = sorted(((reads | set(results)) & defined_before) | {s.target for s in stand_ins})
     kinds = {v: k for v, k in fn.kinds.items() if v in params or v in changed}
     body = [loop, Return(tuple(Name(r) for r in results))]
     kernel = ir.Function(name, params, body, loop.loc, kinds=kinds, backend="numba")
     call = Call(tuple(results), name, tuple(Name(p) for p in params), loop.loc)
-    return kernel, call
+    return kernel, [*stand_ins, call]
+
+
+def _placeholder(kind: str) -> Expr:
+    if is_array(kind):
+        rank = ndim_of(kind)
+        return Op("zeros", (Op(f"tuple{rank}", (Const(0),) * rank),)) if rank else Const(0.0)
+    return {"int": Const(0), "bool": Const(False)}.get(kind, Const(0.0))
 
 
 def _mutated_only(loop, name: str) -> bool:
@@ -104,6 +141,15 @@ def _assigned_earlier(fn: ir.Function, loop) -> set[str]:
             return found
         found |= set(ir.targets_of(stmt))
     return found
+
+
+def _live_after(fn: ir.Function, loop) -> set[str]:
+    """The variables read after ``loop`` before being assigned: exact for a loop at the
+    top of the function, else every variable read outside the loop."""
+    for k, stmt in enumerate(fn.body):
+        if stmt is loop:
+            return live_before(fn.body[k + 1 :], set())
+    return _read_outside(fn.body, loop)
 
 
 def _read_outside(block: list[ir.Stmt], loop) -> set[str]:

@@ -374,6 +374,11 @@ def eliminate_dead_code(block: list[ir.Stmt], live_out: set[str]) -> list[ir.Stm
     return _dce(block, set(live_out))[0]
 
 
+def live_before(block: list[ir.Stmt], live_after: set[str]) -> set[str]:
+    """The variables ``block`` may read before assigning them, given those live after it."""
+    return _dce(block, set(live_after), dry=True)[1]
+
+
 def _dce(block: list[ir.Stmt], live: set[str], dry: bool = False) -> tuple[list[ir.Stmt], set[str]]:
     """Liveness, backwards; unless ``dry``, drop the assignments nobody reads."""
     out: list[ir.Stmt] = []

@@ -44,6 +44,11 @@ AdjointNamer = Callable[
 ]
 
 
+class NeedsListTape(SrcdiffError):
+    """The reverse sweep needs the old value of a reassigned array, which only the NumPy
+    backend can record (on a list)."""
+
+
 @dataclass
 class AdjointRequest:
     """What to generate: the adjoint of ``fn`` with respect to ``wrt``."""
@@ -255,9 +260,10 @@ class _Reverser:
         if self.numpy:
             return "a"
         where = loc or self.fn.loc
-        raise where.error(
-            "an array is reassigned while the gradient still needs its old value, which "
-            "the Numba backend cannot record; use a new name, or backend='numpy'"
+        raise NeedsListTape(
+            f"{where.filename}:{where.line}:{where.col}: an array is reassigned while the "
+            "gradient still needs its old value, which the Numba backend cannot record; use "
+            "a new name, or backend='numpy'"
         )
 
     def distinct_indices(self, stmt: SetItem) -> list[ir.Stmt]:
