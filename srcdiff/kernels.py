@@ -1,4 +1,4 @@
-"""Stage 6b: in code that runs on NumPy, move loops over elements into Numba kernels.
+"""Stage 6b: move loops over array elements into Numba kernels of their own.
 
 A function whose array statements run best as NumPy calls may still loop over single
 elements (``for i in range(n - 1): s += (x[i + 1] - x[i] ** 2) ** 2``), which plain
@@ -8,7 +8,9 @@ the variables the loop reads and returns the ones it changes that are read later
 
     s, _top_f = f_adjoint_loop0(x, n, s, _tape_f, _top_f)
 
-Arrays the loop writes into (adjoints, tapes) are shared, not copied.
+Under the Numba backend the loops over array elements move too: LLVM vectorizes such a
+loop in a function of its own, and did not inside the larger adjoint. Arrays the loop
+writes into (adjoints, tapes) are shared, not copied.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class GeneratedModule:
     entry: str  # the adjoint of the differentiated function
     functions: list[str]  # every function the module defines, callees first
     backend: str = "numba"  # "numba" (compiled) or "numpy" (plain Python on NumPy)
-    kernels: list[str] = field(default_factory=list)  # under "numpy": loops run by Numba
+    kernels: list[str] = field(default_factory=list)  # loops in Numba functions of their own
 
 
 def generate(
