@@ -99,6 +99,14 @@ class _Reverser:
         self.materialized = self.materialized_adjoints()
         # assignments of whole values (not element writes): arrays assigned once need no tape
         self.whole_counts = definition_counts(self.fn, partial_writes=False)
+        self.aranges = {
+            s.target
+            for s in ir.walk(self.fn.body)
+            if isinstance(s, Assign)
+            and isinstance(s.value, Op)
+            and s.value.prim == "arange"
+            and self.whole_counts.get(s.target) == 1
+        }
 
     def grad(self, var: str) -> str:
         """The adjoint variable of ``var``: ``g_x`` holds dy/dx, as in the course notes."""
@@ -437,8 +445,17 @@ class _Reverser:
         if isinstance(term, Op) and term.prim in SCATTERS:  # g at position i of an array
             indices = term.args[:-1]
             fancy = any(is_array(self.expr_kind(i)) for i in indices)
-            return ir.IndexAdd(grad, indices, term.args[-1], loc, unbuffered=fancy)
+            repeats = fancy and not self.distinct_by_arange(indices)
+            return ir.IndexAdd(grad, indices, term.args[-1], loc, unbuffered=repeats)
         return Assign(grad, add(Name(grad), term), loc)
+
+    def distinct_by_arange(self, indices: tuple[Expr, ...]) -> bool:
+        """Whether 1-D integer-array indices name each position once because one of them
+        is an np.arange (``logp[np.arange(n), labels]``): then ``+=`` adds correctly."""
+        arrays = [i for i in indices if is_array(self.expr_kind(i))]
+        if any(ndim_of(self.expr_kind(i)) != 1 for i in arrays):
+            return False
+        return any(isinstance(i, Name) and i.id in self.aranges for i in arrays)
 
     def reverse_setitem(self, stmt: SetItem) -> list[ir.Stmt]:
         """``y[idx] = v``: v's adjoint takes g_y[idx], which the write then zeroes (the old
