@@ -1,8 +1,9 @@
 """The public API: ``grad`` and ``value_and_grad``.
 
-Decorating reads and checks the function and generates its adjoint for the argument
-kinds the signature suggests, so ``.source`` is there at once and unsupported code is
-reported at decoration. Each new combination of argument kinds (float, int, bool,
+Decorating reads and checks the function, so unsupported syntax is reported at once,
+and generates its adjoint for the argument kinds the signature suggests, so ``.source``
+is there at once. What depends on the argument types (array ranks, say) is checked when
+a call brings them. Each new combination of argument kinds (float, int, bool,
 array of a given rank) gets its own generated module, compiled on first call.
 """
 
