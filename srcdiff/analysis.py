@@ -4,7 +4,10 @@
 * activity: which float variables depend on a differentiated input AND influence a
   result; only those get adjoints;
 * to-be-recorded: which variables the reverse sweep reads after they may have been
-  overwritten; only those are saved on a tape.
+  overwritten; only those are saved on a tape;
+* writes into arrays: only into arrays the function made, never seen through stale views;
+* the backend: Numba or NumPy, from the code (``choose_backend``), and the printed form of
+  each primitive once every kind is known (``specialize``).
 
 Each analysis is a small fixed point over the statement list, insensitive to order
 (a sound over-approximation: an extra active or taped variable costs time, never
@@ -20,7 +23,7 @@ from . import ir
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, Name, Op
 from .rules import PRIMITIVES, KindError, is_array, join_kinds
-from .rules.arrays import ELEMENT_LEVEL
+from .rules.arrays import ELEMENT_LEVEL, INDEX_READS
 
 # result kinds of a called function, given its argument kinds
 CalleeKinds = Callable[[str, tuple[str, ...]], tuple[str, ...]]
@@ -350,7 +353,7 @@ def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
     view taken before a later write: srcdiff follows values, not memory."""
     written = {s.target: s for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)}
     for stmt in ir.walk(fn.body):
-        if stmt_target_is(stmt, written) and not _creates_array(stmt):
+        if _assigns_one_of(stmt, written) and not _creates_array(stmt):
             name = stmt.target
             raise _error(
                 written[name],
@@ -365,7 +368,7 @@ def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
     _check_views(fn.body, set(written), kinds)
 
 
-def stmt_target_is(stmt: ir.Stmt, names) -> bool:
+def _assigns_one_of(stmt: ir.Stmt, names) -> bool:
     return isinstance(stmt, (Assign, Call)) and any(t in names for t in ir.targets_of(stmt))
 
 
@@ -423,7 +426,7 @@ def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stm
             op = stmt.value
             if op.prim in ELEMENT_LEVEL and not is_array(kinds.get(stmt.target)):
                 continue
-            if op.prim in ELEMENT_LEVEL and op.prim not in INDEX_PRIMS:
+            if op.prim in ELEMENT_LEVEL and op.prim not in INDEX_READS:
                 continue  # creating an array, reading a size
             arg_kinds = [_kind_or_float(a, kinds) for a in op.args]
             if is_array(kinds.get(stmt.target)) or any(is_array(k) for k in arg_kinds):
@@ -431,9 +434,6 @@ def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stm
         elif isinstance(stmt, ir.SetItem) and is_array(expr_kind(stmt.value, kinds)):
             found.append((stmt, Op("copy", (stmt.value,))))
     return found
-
-
-INDEX_PRIMS = {"index1", "index2", "index3"}
 
 
 def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tuple[str, str]:

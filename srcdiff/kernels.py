@@ -20,6 +20,7 @@ from .analysis import whole_array_ops
 from .ir import Assign, Call, Const, Expr, For, Name, Op, Return, While
 from .optimize import live_before
 from .rules import is_array, ndim_of
+from .rules.arrays import INDEX_READS
 
 
 def outline_loops(fn: ir.Function, taken: set[str]) -> list[ir.Function]:
@@ -66,12 +67,9 @@ def _worth_a_kernel(fn: ir.Function, loop: For | While) -> bool:
         return _runs_in_numba(fn, loop)
     return any(
         isinstance(s, (ir.IndexAdd, ir.SetItem))
-        or (isinstance(s, ir.Assign) and isinstance(s.value, Op) and s.value.prim in INDEXING)
+        or (isinstance(s, ir.Assign) and isinstance(s.value, Op) and s.value.prim in INDEX_READS)
         for s in ir.walk([loop])
     )
-
-
-INDEXING = {"index1", "index2", "index3"}
 
 
 def _runs_in_numba(fn: ir.Function, loop: For | While) -> bool:

@@ -29,10 +29,10 @@ from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
 from .normalize import NameAllocator
 from .rules import PRIMITIVES, KindError, is_array, ndim_of, substitute
+from .rules.arrays import INDEX_READS
 
 TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
 DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
-INDEX_READS = {"index1", "index2", "index3"}
 ZERO = Const(0.0)
 ONE = Const(1)
 SCATTERS = {"at1", "at2", "at3"}

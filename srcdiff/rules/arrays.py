@@ -449,6 +449,9 @@ nondiff("tape_a", "[]", result=lambda kinds, args: "list", numba=False)
 nondiff("reserve", "reserve(x, y, z)", result=lambda kinds, args: kinds[0], arrays=(0,))
 nondiff("range_len", "len(range(x, y, z))", result="int")
 
+# Reading an element, a row or a slice: x[i], x[i, j], x[1:, None], x[rows, labels]
+INDEX_READS = {"index1", "index2", "index3"}
+
 # Array-valued operations that work on single elements rather than whole arrays: code
 # that uses only these (and scalars) is loop code, which Numba runs best.
 ELEMENT_LEVEL = {
