@@ -282,7 +282,7 @@ def find_recomputable(fn: ir.Function) -> dict[int, list[Assign]]:
 
 def _recomputable_in(fn: ir.Function, loop: For, sites: dict[str, int]) -> list[Assign]:
     changed_in_loop = ir.assigned_in(loop.body)
-    read_outside = _reads_outside(fn.body, loop)
+    read_outside = reads_outside(fn.body, loop)
 
     def iteration_local(target: str, k: int) -> bool:
         # one assignment, at the top of the body; read only after it, in the same iteration
@@ -313,15 +313,14 @@ def _recomputable_in(fn: ir.Function, loop: For, sites: dict[str, int]) -> list[
     return chosen
 
 
-def _reads_outside(block: list[ir.Stmt], loop: For) -> set[str]:
+def reads_outside(block: list[ir.Stmt], loop: For | ir.While) -> set[str]:
+    """Every variable read in ``block`` outside the body of ``loop``."""
     reads: set[str] = set()
     for stmt in block:
-        if stmt is loop:
-            reads |= ir.reads_of(stmt)
-            continue
         reads |= ir.reads_of(stmt)
-        for child in ir.child_blocks(stmt):
-            reads |= _reads_outside(child, loop)
+        if stmt is not loop:
+            for child in ir.child_blocks(stmt):
+                reads |= reads_outside(child, loop)
     return reads
 
 

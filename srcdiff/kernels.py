@@ -16,7 +16,7 @@ writes into (adjoints, tapes) are shared, not copied.
 from __future__ import annotations
 
 from . import ir
-from .analysis import whole_array_ops
+from .analysis import reads_outside, whole_array_ops
 from .ir import Assign, Call, Const, Expr, For, Name, Op, Return, While
 from .optimize import live_before
 from .rules import is_array, ndim_of
@@ -149,15 +149,4 @@ def _live_after(fn: ir.Function, loop) -> set[str]:
     for k, stmt in enumerate(fn.body):
         if stmt is loop:
             return live_before(fn.body[k + 1 :], set())
-    return _read_outside(fn.body, loop)
-
-
-def _read_outside(block: list[ir.Stmt], loop) -> set[str]:
-    reads: set[str] = set()
-    for stmt in block:
-        if stmt is loop:
-            continue
-        reads |= ir.reads_of(stmt)
-        for child in ir.child_blocks(stmt):
-            reads |= _read_outside(child, loop)
-    return reads
+    return reads_outside(fn.body, loop)

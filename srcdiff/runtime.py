@@ -171,10 +171,9 @@ def extremum_share(x, extremum, axis):
 
 
 def extremum_weight_along(x, extremum, axis, keepdims):
-    if not keepdims:
-        extremum = np.expand_dims(extremum, axis)
-    hits = (x == extremum).astype(x.dtype)
-    return hits / np.sum(hits, axis=axis, keepdims=True)
+    """extremum_weight along ``axis`` (NumPy: any rank, any dtype)."""
+    kept = extremum if keepdims else np.expand_dims(extremum, axis)
+    return extremum_share.py_func(x, kept, axis).astype(x.dtype, copy=False)
 
 
 def prod_others_along(x, axis):
