@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from . import ir
 from .analysis import reads_outside, whole_array_ops
-from .ir import Assign, Call, Const, Expr, For, Name, Op, Return, While
+from .ir import Assign, Call, For, Name, Op, Return, While
 from .optimize import live_before
-from .rules import is_array, ndim_of
+from .reverse import stand_in
+from .rules import is_array
 from .rules.arrays import INDEX_READS
 
 
@@ -105,7 +106,7 @@ def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
     # first: a kernel cannot return an unassigned variable. Reads of it that Python would
     # reject are guarded by the unassigned-read checks.
     stand_ins = [
-        Assign(r, _placeholder(fn.kinds.get(r, "float")), loop.loc)
+        Assign(r, stand_in(fn.kinds.get(r, "float")), loop.loc)
         for r in results
         if r not in defined_before
     ]
@@ -116,13 +117,6 @@ def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
     kernel = ir.Function(name, params, body, loop.loc, kinds=kinds, backend="numba")
     call = Call(tuple(results), name, tuple(Name(p) for p in params), loop.loc)
     return kernel, [*stand_ins, call]
-
-
-def _placeholder(kind: str) -> Expr:
-    if is_array(kind):
-        rank = ndim_of(kind)
-        return Op("zeros", (Op(f"tuple{rank}", (Const(0),) * rank),)) if rank else Const(0.0)
-    return {"int": Const(0), "bool": Const(False)}.get(kind, Const(0.0))
 
 
 def _mutated_only(loop, name: str) -> bool:

@@ -81,6 +81,14 @@ def adjoint(request: AdjointRequest, adjoint_name: AdjointNamer) -> ir.Function:
     return _Reverser(request, adjoint_name).build()
 
 
+def stand_in(kind: str) -> Expr:
+    """A value of ``kind`` for a variable not assigned yet: zero, or an empty array."""
+    rank = ndim_of(kind) if is_array(kind) else 0
+    if rank:
+        return Op("zeros", (Op(f"tuple{rank}", (Const(0),) * rank),))
+    return DUMMY_OF_KIND.get(kind, Const(0.0))
+
+
 def add(a: Expr, b: Expr) -> Expr:
     return Op("add", (a, b))
 
@@ -220,15 +228,12 @@ class _Reverser:
         # A recorded variable is saved before each assignment, the first one included.
         dummies = {v for v in taped - set(self.fn.params) if self.records_whole(v)}
         for var in sorted(dummies):
-            stmts.append(Assign(var, DUMMY_OF_KIND.get(self.kind(var), Const(None))))
+            stmts.append(Assign(var, stand_in(self.kind(var))))
         # An array whose adjoint starts as zeros like it, but that the forward sweep may
         # not assign (in a branch not taken, a loop that did not run): an empty stand-in.
         surely = ir.definitely_assigned(self.fn.body, set(self.fn.params))
         for var in sorted(self.materialized - surely - dummies - set(self.fn.params)):
-            if ndim_of(self.kind(var)) == 0:
-                continue
-            empty = Op(f"tuple{ndim_of(self.kind(var))}", (Const(0),) * ndim_of(self.kind(var)))
-            stmts.append(Assign(var, Op("zeros", (empty,))))
+            stmts.append(Assign(var, stand_in(self.kind(var))))
         return stmts
 
     def written(self) -> list[SetItem]:
