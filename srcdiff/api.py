@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .analysis import guess_kinds
+from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
 from .normalize import Program, normalize_program
@@ -84,7 +85,7 @@ class Gradient:
         self._with_value = with_value
         self._params = list(self.signature.parameters)
         self._wrt_tuple = isinstance(wrt, tuple)
-        self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
+        self._variants: dict[tuple, CompiledAdjoint] = {}  # by kinds and layouts
         self._by_types: dict[tuple, tuple[CompiledAdjoint, bool]] = {}
         with _no_gc_pauses():
             self._program: Program = normalize_program(f)
@@ -111,7 +112,7 @@ class Gradient:
         function.__srcdiff__ = self
         return function
 
-    def _guard_code(self, arrays: tuple[int, ...]):
+    def _guard_code(self, arrays: tuple[int, ...], laid_out: tuple[int, ...] = ()):
         params = []
         for i, (name, param) in enumerate(self.signature.parameters.items()):
             params.append(f"{name}=_D{i}" if param.default is not param.empty else name)
@@ -119,6 +120,8 @@ class Gradient:
         checks = [f"type({p}) is _T{i}" for i, p in enumerate(self._params)]
         for i in arrays:  # an array also needs the dtype and rank the variant was made for
             checks.append(f"{self._params[i]}.dtype is _A{i} and {self._params[i]}.ndim == _N{i}")
+        for i in laid_out:  # and, if its code relies on it, no dimension of length 1
+            checks.append(f"1 not in {self._params[i]}.shape")
         code = (
             f"def {self.__name__}({', '.join(params)}):\n"
             f"    if {' and '.join(checks) or 'True'}:\n"
@@ -185,16 +188,26 @@ class Gradient:
             kinds.append(_differentiable_kind(kind) if name in self._wrt else kind)
         return tuple(kinds)
 
-    def _generate(self, kinds: tuple[str, ...]) -> CompiledAdjoint:
-        if kinds not in self._variants:
-            param_kinds = dict(zip(self._program.main.ir.params, kinds, strict=True))
+    def _generate(
+        self, kinds: tuple[str, ...], layouts: tuple[Layout | None, ...] = ()
+    ) -> CompiledAdjoint:
+        if (kinds, layouts) not in self._variants:
+            params = self._program.main.ir.params
+            param_kinds = dict(zip(params, kinds, strict=True))
             returns = "value_and_grad" if self._with_value else "grad"
             # the generated code renames parameters that clash with its own names (np -> np_)
             wrt = tuple(self._program.main.ir.params[p] for p in self._wrt_positions)
+            known = {p: lay for p, lay in zip(params, layouts, strict=False) if lay is not None}
             module: GeneratedModule = generate(
-                self._program, wrt, param_kinds, returns, self._wrt_tuple, backend=self._backend
+                self._program,
+                wrt,
+                param_kinds,
+                returns,
+                self._wrt_tuple,
+                backend=self._backend,
+                layouts=known,
             )
-            self._variants[kinds] = CompiledAdjoint(
+            self._variants[kinds, layouts] = CompiledAdjoint(
                 module.source,
                 module.entry,
                 module.functions,
@@ -203,7 +216,7 @@ class Gradient:
                 module.backend,
                 tuple(module.kernels),
             )
-        return self._variants[kinds]
+        return self._variants[kinds, layouts]
 
     def _variant_for(self, args: tuple) -> tuple[CompiledAdjoint, bool]:
         key = tuple(_type_key(a) for a in args)
@@ -214,7 +227,8 @@ class Gradient:
             wanted = {p: _differentiable_kind(kinds[p]) for p in self._wrt_positions}
             convert = any(kinds[p] != k for p, k in wanted.items())
             kinds = tuple(wanted.get(i, k) for i, k in enumerate(kinds))
-            found = self._by_types[key] = (self._generate(kinds), convert)
+            layouts = () if convert else tuple(argument_layout(a) for a in args)
+            found = self._by_types[key] = (self._generate(kinds, layouts), convert)
         return found
 
     # --- calling -------------------------------------------------------------------------
@@ -237,7 +251,10 @@ class Gradient:
             self._default = variant
             self.function.source = variant.source
             namespace: dict[str, object] = {}
-            exec(self._guard_code(arrays), self._guards, namespace)
+            laid_out = tuple(
+                i for i in arrays if variant.backend == "numpy" and argument_layout(args[i])
+            )
+            exec(self._guard_code(arrays, laid_out), self._guards, namespace)
             self.function.__code__ = namespace[self.__name__].__code__
         return result
 
@@ -295,7 +312,7 @@ class _NeverMatches:
 
 def _type_key(value: object) -> object:
     if isinstance(value, np.ndarray):
-        return (np.ndarray, value.dtype.str, value.ndim)
+        return (np.ndarray, value.dtype.str, value.ndim, argument_layout(value))
     return type(value)
 
 

@@ -14,7 +14,7 @@ import re
 
 from . import ir, runtime
 from .ir import Const, Expr, Name, Op
-from .rules import PRIMITIVES
+from .rules import PRIMITIVES, ufunc_of
 
 RUNTIME_NAMES = tuple(sorted(runtime.PYTHON_VERSIONS))  # what generated code imports from it
 AUGMENTED = {"add": ast.Add, "sub": ast.Sub, "mul": ast.Mult, "div": ast.Div}
@@ -105,7 +105,9 @@ class Printer:
             self.last_line = None
             return
         self.locate(stmt, depth)
-        if isinstance(stmt, ir.Assign):
+        if isinstance(stmt, ir.Assign) and stmt.out is not None:
+            self.line(into_source(stmt), depth)
+        elif isinstance(stmt, ir.Assign):
             in_place = not self.kinds.get(stmt.target, "").startswith("array")
             self.line(assign_source(stmt, in_place), depth)
         elif isinstance(stmt, ir.Call):
@@ -203,6 +205,26 @@ def assign_source(stmt: ir.Assign, in_place: bool = True) -> str:
         rhs = expr_ast(value.args[1])
         return ast.unparse(ast.AugAssign(target, AUGMENTED[value.prim](), rhs))
     return f"{stmt.target} = {expr_source(value)}"
+
+
+UFUNC_AUGMENTED = {"add": ast.Add, "subtract": ast.Sub, "multiply": ast.Mult, "divide": ast.Div}
+
+
+def into_source(stmt: ir.Assign) -> str:
+    """An elementwise operation writing into the memory of ``stmt.out``: ``h *= g`` when
+    that is the target and an operand, else ``t = np.tanh(a, out=a)``."""
+    ufunc, order = ufunc_of(stmt.value.prim)
+    args = [stmt.value.args[k] for k in order]
+    out = Name(stmt.out)
+    if stmt.target == stmt.out and ufunc in UFUNC_AUGMENTED and out in args:
+        commutes = ufunc in ("add", "multiply")
+        other = args[1] if args[0] == out else args[0] if commutes else None
+        if other is not None:
+            operator = UFUNC_AUGMENTED[ufunc]()
+            node = ast.AugAssign(ast.Name(stmt.out, ast.Store()), operator, expr_ast(other))
+            return ast.unparse(node)
+    printed = ", ".join(expr_source(a) for a in args)
+    return f"{stmt.target} = np.{ufunc}({printed}, out={stmt.out})"
 
 
 def return_source(stmt: ir.Return) -> str:

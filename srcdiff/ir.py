@@ -52,11 +52,13 @@ Atom = Name | Const
 
 @dataclass
 class Assign:
-    """``target = value``; value is an atom or an ``Op`` (over atoms, once normalized)."""
+    """``target = value``; value is an atom or an ``Op`` (over atoms, once normalized).
+    ``out``: the array whose memory an elementwise value is written into (NumPy's ``out=``)."""
 
     target: str
     value: Expr
     loc: SourceLocation | None = None
+    out: str | None = None
 
 
 @dataclass

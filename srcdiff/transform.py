@@ -17,6 +17,7 @@ from .analysis import (
     lower_for_kinds,
     specialize,
 )
+from .buffers import Layout, resolve_broadcasts, reuse_buffers
 from .codegen import module_source
 from .errors import SrcdiffError
 from .kernels import outline_loops
@@ -43,17 +44,20 @@ def generate(
     grad_tuple: bool = True,
     optimized: bool = True,
     backend: str = "auto",
+    layouts: dict[str, Layout] | None = None,
 ) -> GeneratedModule:
     """The module for the gradient of ``program.main`` with respect to ``wrt``; its entry
     returns what ``returns`` names ("grad" or "value_and_grad"), the gradient as a tuple
-    when ``grad_tuple``. ``backend``: "auto", "numba" or "numpy" (see ``choose_backend``)."""
-    generator = _Generator(program, optimized, backend)
+    when ``grad_tuple``. ``backend``: "auto", "numba" or "numpy" (see ``choose_backend``).
+    ``layouts``: what the call shows of array arguments (see ``buffers``)."""
+    generator = _Generator(program, optimized, backend, layouts or {})
     return generator.module(wrt, param_kinds, returns, grad_tuple)
 
 
 class _Generator:
-    def __init__(self, program: Program, optimized: bool, backend: str):
+    def __init__(self, program: Program, optimized: bool, backend: str, layouts: dict[str, Layout]):
         self.program = program
+        self.layouts = layouts if optimized else {}
         self.optimized = optimized
         self.requested_backend = backend
         self.backend = "numba"
@@ -84,6 +88,8 @@ class _Generator:
         kernels: list[ir.Function] = []
         for function in functions:
             kernels += outline_loops(function, self.taken)
+        if self.backend == "numpy" and self.layouts:
+            reuse_buffers(fn, self.layouts)
         header = _header(main, wrt, returns, grad_tuple, self.backend, reason)
         if kernels:
             header += "\nLoops run in Numba kernels of their own: " + ", ".join(
@@ -97,7 +103,8 @@ class _Generator:
         self.adjoints, self.emitted = {}, []
         self.taken = set(self.program.functions)
         entry = self.fresh_function_name(f"{main.ir.name}_adjoint")
-        return self.adjoint_of(main, kinds, wrt, entry, returns, grad_tuple), entry
+        layouts = self.layouts if self.backend == "numpy" else {}
+        return self.adjoint_of(main, kinds, wrt, entry, returns, grad_tuple, layouts=layouts), entry
 
     def choose_backend(self) -> tuple[str, str]:
         """One backend for the module (generated functions call each other): NumPy if
@@ -118,6 +125,7 @@ class _Generator:
         returns: str = "grads",
         grad_tuple: bool = False,
         handed_over: tuple[str, ...] = (),
+        layouts: dict[str, Layout] | None = None,
     ) -> ir.Function:
         function = self.prepare(fn)
         lower_for_kinds(function, [kinds])
@@ -137,6 +145,8 @@ class _Generator:
         )
         result = self.finish(adjoint(request, self.callee_adjoint))
         specialize(result, result.kinds)
+        if layouts:
+            resolve_broadcasts(result, layouts)
         if self.optimized:  # forms specialized alike may now simplify (e + e -> 2 * e)
             result.body = simplify_block(result.body)
         renumber_temporaries(result, request.names.temporaries)

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..ir import Const, Expr, Name, Op
 
@@ -338,6 +341,41 @@ def _parse_templates() -> None:
         called = {e.prim for v in vjps if v is not None for e in _ops_in(v)}
         compiles = [PRIMITIVES[c].numba or PRIMITIVES[c].numba_lower for c in called]
         prim.numba = prim.numba and all(compiles)
+
+
+UFUNC_OPERATORS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide"}
+
+
+@functools.cache
+def ufunc_of(name: str) -> tuple[str, tuple[int, ...]] | None:
+    """For an elementwise primitive that is a NumPy arithmetic ufunc on floats (which can
+    write its result into an array given as ``out=``): the ufunc's name and which
+    argument goes where (``atan2(x, y)`` is ``np.arctan2(y, x)``); else None."""
+    prim = PRIMITIVES[name]
+    if not prim.elementwise:
+        return None
+    form = prim.form
+    if isinstance(form, ast.BinOp) and type(form.op) in UFUNC_OPERATORS:
+        ufunc, operands = UFUNC_OPERATORS[type(form.op)], [form.left, form.right]
+    elif isinstance(form, ast.UnaryOp) and isinstance(form.op, ast.USub):
+        ufunc, operands = "negative", [form.operand]
+    elif (
+        isinstance(form, ast.Call)
+        and isinstance(form.func, ast.Attribute)
+        and isinstance(form.func.value, ast.Name)
+        and form.func.value.id == "np"
+        and not form.keywords
+    ):
+        ufunc, operands = form.func.attr, form.args
+    else:
+        return None
+    found = getattr(np, ufunc, None)
+    float_to_float = {"d->d", "dd->d"}
+    if not isinstance(found, np.ufunc) or not float_to_float & set(found.types):
+        return None
+    if not all(isinstance(o, ast.Name) and o.id in prim.params for o in operands):
+        return None
+    return ufunc, tuple(prim.params.index(o.id) for o in operands)
 
 
 def _ops_in(expr: Expr):

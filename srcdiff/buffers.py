@@ -1,0 +1,380 @@
+"""Stage 6c, NumPy backend: array layouts, broadcasting adjoints worked out ahead of time,
+and the memory of dead arrays reused.
+
+NumPy allocates a new array for every operation, where a hand-written adjoint overwrites
+the arrays it no longer needs (``h *= h`` rather than ``h * h``). The call that compiles
+an entry point shows each array argument's dtype and whether any of its dimensions has
+length 1; from those, a forward walk over the entry's straight-line code knows, for many
+arrays it computes, the rank, the dtype and which dimensions have length 1: a *layout*.
+Layouts are enough to
+
+* print ``unbroadcast(g, x)`` as the sums it stands for (or as ``g`` itself), and
+* let an elementwise operation write its result into an operand's memory (NumPy's
+  ``out=``) when that operand is dead afterwards, has the result's shape and dtype, and
+  shares its memory with nothing alive: an array the function made itself, never a
+  caller's, never one kept on a tape, returned or passed to a kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ir
+from .ir import Assign, Const, Expr, Name, Op
+from .rules import is_array, ufunc_of
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What is known of an array before it exists: its dtype (None: not known) and, per
+    dimension, whether its length is 1 (True), is not 1 (False) or is not known (None)."""
+
+    dtype: str | None
+    ones: tuple[bool | None, ...]
+
+    @property
+    def known(self) -> bool:
+        return self.dtype is not None and None not in self.ones
+
+
+def argument_layout(value: object) -> Layout | None:
+    """The layout of an argument, for the entry point's parameters; None unless an array
+    without dimensions of length 1 (the common case, so one variant serves)."""
+    if not isinstance(value, np.ndarray) or 1 in value.shape:
+        return None
+    return Layout(value.dtype.name, (False,) * value.ndim)
+
+
+class _Scalar:
+    """A number operand: ``weak`` for a literal (NumPy keeps the array's dtype), else a
+    variable that may be a NumPy scalar of its own dtype."""
+
+    def __init__(self, weak: bool):
+        self.weak = weak
+
+
+Operand = Layout | _Scalar | None
+
+FRESH = {  # results always in new memory, for any arguments
+    "matmul", "outer", "inner", "einsum2", "sum_axis", "mean_axis", "amax_axis", "amin_axis",
+    "prod_axis", "zeros_like", "ones_like", "full_like", "array_copy", "concatenate",
+    "extremum_weight", "extremum_weight_along", "prod_others", "prod_others_along", "zeros",
+    "ones", "empty", "sum", "mean", "amax", "amin", "prod", "norm", "trace", "arange",
+}  # fmt: skip
+# argument positions read only for their shape and dtype
+SHAPE_ONLY = {
+    "unbroadcast": (1,), "expand_like": (1,), "as_grad": (1,), "reshape_like": (1,),
+    "full_like": (0,), "zeros_like": (0,), "ones_like": (0,), "eye_like": (0,),
+    "shape": (0,), "shape_of": (0,), "size": (0,), "ndim": (0,), "len": (0,),
+}  # fmt: skip
+# the shape and dtype of the first argument
+SHAPE_OF_FIRST = {
+    "zeros_like", "ones_like", "full_like", "extremum_weight", "extremum_weight_along",
+    "prod_others", "prod_others_along",
+}  # fmt: skip
+REDUCTIONS_ALONG = {"sum_axis", "mean_axis", "amax_axis", "amin_axis", "prod_axis"}
+
+
+# --- layouts -------------------------------------------------------------------------------
+class Layouts:
+    """Layouts of the variables of straight-line code, statement after statement."""
+
+    def __init__(self, kinds: dict[str, str], params: dict[str, Layout]):
+        self.kinds = kinds
+        self.known: dict[str, Layout] = dict(params)
+
+    def after(self, stmt: ir.Stmt) -> None:
+        """Update for a top-level statement: what it assigns has the value's layout, or,
+        if assigned in a nested block, none known."""
+        if isinstance(stmt, Assign):
+            layout = self.of(stmt.value)
+            if isinstance(layout, Layout) and is_array(self.kinds.get(stmt.target)):
+                self.known[stmt.target] = layout
+            else:
+                self.known.pop(stmt.target, None)
+            return
+        if isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
+            return  # writes into some elements: the same array
+        for name in ir.targets_of(stmt) + tuple(_assigned_in_children(stmt)):
+            self.known.pop(name, None)
+
+    def of(self, expr: Expr) -> Operand:
+        if isinstance(expr, Const):
+            return _Scalar(weak=True) if isinstance(expr.value, (int, float)) else None
+        if isinstance(expr, Name):
+            if is_array(self.kinds.get(expr.id)):
+                return self.known.get(expr.id)
+            return _Scalar(weak=False) if self.kinds.get(expr.id) in ("float", "int") else None
+        operands = [self.of(a) for a in expr.args]
+        if ufunc_of(expr.prim) is not None:
+            return _broadcast(operands)
+        if expr.prim == "matmul":
+            return _matmul(*operands)
+        if expr.prim in REDUCTIONS_ALONG:
+            return _reduce(operands[0], expr.args[1], expr.args[2])
+        if expr.prim == "transpose" and isinstance(operands[0], Layout):
+            return Layout(operands[0].dtype, operands[0].ones[::-1])
+        if expr.prim in SHAPE_OF_FIRST and isinstance(operands[0], Layout):
+            return operands[0]
+        if expr.prim in ("expand_like", "unbroadcast"):  # g spread over (summed to) x's shape
+            g, x = operands[:2]
+            if isinstance(g, Layout) and isinstance(x, Layout):
+                return Layout(g.dtype, x.ones)
+        if expr.prim in ("einsum1", "einsum2") and isinstance(expr.args[0], Const):
+            return _einsum(expr.args[0].value, operands[1:])
+        return None
+
+
+def _assigned_in_children(stmt: ir.Stmt) -> set[str]:
+    return {t for block in ir.child_blocks(stmt) for t in ir.assigned_in(block)}
+
+
+def _broadcast(operands: list[Operand]) -> Layout | None:
+    arrays = [o for o in operands if isinstance(o, Layout)]
+    if not arrays or any(o is None for o in operands):
+        return None
+    ndim = max(len(a.ones) for a in arrays)
+    ones = []
+    for k in range(ndim):
+        dims = [a.ones[k - ndim + len(a.ones)] for a in arrays if k >= ndim - len(a.ones)]
+        if False in dims:
+            ones.append(False)
+        else:
+            ones.append(True if all(dims) else None)
+    scalars = [o for o in operands if isinstance(o, _Scalar)]
+    return Layout(_result_dtype([a.dtype for a in arrays], scalars), tuple(ones))
+
+
+def _result_dtype(dtypes: list[str | None], scalars: list[_Scalar]) -> str | None:
+    """The dtype of an arithmetic ufunc's result; None where it is not sure."""
+    if None in dtypes:
+        return None
+    dtype = np.result_type(*dtypes)
+    if dtype.kind != "f":
+        return None  # integer arithmetic may give floats (true division): leave it
+    if dtype != np.float64 and not all(s.weak for s in scalars):
+        return None  # a NumPy float64 scalar would widen the result
+    return dtype.name
+
+
+def _matmul(x: Operand, y: Operand) -> Layout | None:
+    if not (isinstance(x, Layout) and isinstance(y, Layout)) or None in (x.dtype, y.dtype):
+        return None
+    dtype = np.result_type(x.dtype, y.dtype).name
+    ones = {(2, 2): x.ones[:1] + y.ones[1:], (2, 1): x.ones[:1], (1, 2): y.ones[1:]}
+    found = ones.get((len(x.ones), len(y.ones)))
+    return None if found is None else Layout(dtype, found)
+
+
+def _einsum(subscripts: str, operands: list[Operand]) -> Layout | None:
+    inputs, output = subscripts.replace(" ", "").split("->")
+    if not all(isinstance(o, Layout) and o.dtype for o in operands) or "." in subscripts:
+        return None
+    dims: dict[str, list[bool | None]] = {}
+    for letters, layout in zip(inputs.split(","), operands, strict=True):
+        for letter, one in zip(letters, layout.ones, strict=True):
+            dims.setdefault(letter, []).append(one)
+    ones = tuple(False if False in dims[c] else (True if all(dims[c]) else None) for c in output)
+    dtype = np.result_type(*(o.dtype for o in operands)).name
+    return Layout(dtype, ones) if ones else None
+
+
+def _reduce(x: Operand, axis: Expr, keepdims: Expr) -> Layout | None:
+    if not isinstance(x, Layout) or not isinstance(axis, Const) or not isinstance(keepdims, Const):
+        return None
+    k = axis.value % len(x.ones)
+    if keepdims.value:
+        return Layout(x.dtype, x.ones[:k] + (True,) + x.ones[k + 1 :])
+    rest = x.ones[:k] + x.ones[k + 1 :]
+    return Layout(x.dtype, rest) if rest else None
+
+
+def _fits(part: Operand, whole: Layout | None) -> bool:
+    """Whether an operand of a broadcast certainly has the result's shape and dtype."""
+    if not isinstance(part, Layout) or whole is None or not whole.known or not part.known:
+        return False
+    if part.dtype != whole.dtype or len(part.ones) != len(whole.ones):
+        return False
+    return all(p is False or w is True for p, w in zip(part.ones, whole.ones, strict=True))
+
+
+# --- broadcasting adjoints ahead of time ---------------------------------------------------
+def resolve_broadcasts(fn: ir.Function, params: dict[str, Layout]) -> None:
+    """Replace ``unbroadcast(g, x)`` in ``fn``'s top-level code by the sums it stands for,
+    where both layouts are known."""
+    layouts = Layouts(fn.kinds, params)
+
+    def resolve(expr: Expr) -> Expr:
+        if not isinstance(expr, Op):
+            return expr
+        expr = Op(expr.prim, tuple(resolve(a) for a in expr.args))
+        if expr.prim != "unbroadcast":
+            return expr
+        return _sums_for(expr.args[0], layouts.of(expr.args[0]), layouts.of(expr.args[1])) or expr
+
+    for stmt in fn.body:
+        if isinstance(stmt, Assign):
+            stmt.value = resolve(stmt.value)
+        layouts.after(stmt)
+
+
+def _sums_for(g: Expr, layout: Operand, target: Operand) -> Expr | None:
+    if not (isinstance(layout, Layout) and isinstance(target, Layout)):
+        return None
+    if None in layout.ones or None in target.ones or len(layout.ones) < len(target.ones):
+        return None
+    ones = layout.ones
+    for _ in range(len(ones) - len(target.ones)):  # leading axes the target lacks
+        g, ones = Op("sum_axis", (g, Const(0), Const(False))), ones[1:]
+    for k, (mine, theirs) in enumerate(zip(ones, target.ones, strict=True)):
+        if theirs and not mine:  # stretched from length 1
+            g = Op("sum_axis", (g, Const(k), Const(True)))
+    return g
+
+
+# --- reusing memory --------------------------------------------------------------------------
+def reuse_buffers(fn: ir.Function, params: dict[str, Layout]) -> None:
+    """Let elementwise operations in ``fn``'s top-level code write into the memory of an
+    operand that is dead afterwards (or, for a nested expression, into the memory of its
+    own innermost result), where layouts show the shapes and dtypes agree."""
+    owners = _Owners(fn)
+    layouts = Layouts(fn.kinds, params)
+    body: list[ir.Stmt] = []
+    for i, stmt in enumerate(fn.body):
+        steps = None
+        if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+            steps = _in_place(stmt, i, layouts, owners)
+        body += steps or [stmt]
+        for step in steps or ():
+            owners.share(step.target, step.out)
+        layouts.after(stmt)
+    fn.body = body
+
+
+def _in_place(stmt: Assign, i: int, layouts: Layouts, owners: _Owners) -> list[Assign] | None:
+    root = stmt.value
+    result = layouts.of(root)
+    if not isinstance(result, Layout) or ufunc_of(root.prim) is None:
+        return None
+    spine = [root]  # root, then the operand it can write into, and so on down
+    while True:
+        child = next(
+            (
+                a
+                for a in spine[-1].args
+                if isinstance(a, Op) and ufunc_of(a.prim) and _fits(layouts.of(a), result)
+            ),
+            None,
+        )
+        if child is None:
+            break
+        spine.append(child)
+    bottom = spine[-1]
+    names = list(ir.names_in(root))
+    buffer = next(
+        (
+            a.id
+            for a in bottom.args
+            if isinstance(a, Name)
+            and names.count(a.id) == 1
+            and _fits(layouts.of(a), result)
+            and owners.free_after(a.id, i)
+            and sum(owners.root(n) == owners.root(a.id) for n in names) == 1
+        ),
+        None,
+    )
+    if buffer is None and (len(spine) == 1 or stmt.target in names):
+        return None
+    if buffer is not None and len(spine) > 1 and stmt.target in names:
+        return None  # the first step would rebind the target before the others read it
+    steps = [Assign(stmt.target, bottom, stmt.loc, out=buffer)]
+    for op, inner in zip(reversed(spine[:-1]), reversed(spine[1:]), strict=True):
+        args = tuple(Name(stmt.target) if a is inner else a for a in op.args)
+        steps.append(Assign(stmt.target, Op(op.prim, args), stmt.loc, out=stmt.target))
+    return steps
+
+
+class _Owners:
+    """Which variables may share memory, and which memory the function owns outright: a
+    variable's memory is free once every variable that may share it is dead."""
+
+    def __init__(self, fn: ir.Function):
+        self.group: dict[str, str] = {}
+        self.last_read: dict[str, int] = {}
+        self.blocked = set(fn.params)  # the caller's arrays
+        for i, stmt in enumerate(fn.body):
+            self._scan(stmt, i, top=True)
+
+    def _scan(self, stmt: ir.Stmt, i: int, top: bool) -> None:
+        for name in _value_reads(stmt):
+            self.last_read[name] = i
+        if isinstance(stmt, Assign):
+            for name in _may_share(stmt.value):
+                self.share(stmt.target, name)
+            if not top:
+                self.blocked.add(stmt.target)
+        elif isinstance(stmt, (ir.Call, ir.Return, ir.Push)):  # kept or handed elsewhere
+            exprs = {ir.Call: "args", ir.Return: "values", ir.Push: "value"}[type(stmt)]
+            values = getattr(stmt, exprs)
+            for value in values if isinstance(values, tuple) else (values,):
+                self.blocked.update(_may_share(value))
+            self.blocked.update(ir.targets_of(stmt))
+        else:
+            self.blocked.update(ir.targets_of(stmt))
+        for block in ir.child_blocks(stmt):
+            for inner in block:
+                self._scan(inner, i, top=False)
+
+    def root(self, name: str) -> str:
+        while self.group.get(name, name) != name:
+            name = self.group[name]
+        return name
+
+    def share(self, a: str, b: str | None) -> None:
+        if b is not None:
+            self.group[self.root(a)] = self.root(b)
+
+    def free_after(self, name: str, i: int) -> bool:
+        root = self.root(name)
+        members = [m for m in {*self.group, *self.last_read, name} if self.root(m) == root]
+        if any(m in self.blocked for m in members):
+            return False
+        return all(self.last_read.get(m, -1) <= i for m in members)
+
+
+def _may_share(expr: Expr) -> set[str]:
+    """The variables whose memory ``expr``'s value may share (a view, or the value itself)."""
+    if isinstance(expr, Name):
+        return {expr.id}
+    if isinstance(expr, Const) or expr.prim in FRESH or ufunc_of(expr.prim) is not None:
+        return set()
+    skip = SHAPE_ONLY.get(expr.prim, ())
+    return {n for k, a in enumerate(expr.args) if k not in skip for n in _may_share(a)}
+
+
+def _value_reads(stmt: ir.Stmt) -> set[str]:
+    """What a statement reads, leaving out reads of only a shape or dtype."""
+    if isinstance(stmt, Assign):
+        return set(_values_in(stmt.value))
+    exprs: list[Expr] = []
+    for attr in ("value", "test", "start", "stop", "step", "exit_test"):
+        if getattr(stmt, attr, None) is not None:
+            exprs.append(getattr(stmt, attr))
+    exprs += list(getattr(stmt, "args", ())) + list(getattr(stmt, "values", ()))
+    exprs += list(getattr(stmt, "indices", ()))
+    reads = {n for e in exprs for n in _values_in(e)}
+    if isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
+        reads.add(stmt.target)
+    return reads
+
+
+def _values_in(expr: Expr):
+    if isinstance(expr, Name):
+        yield expr.id
+    elif isinstance(expr, Op):
+        skip = SHAPE_ONLY.get(expr.prim, ())
+        for k, arg in enumerate(expr.args):
+            if k not in skip:
+                yield from _values_in(arg)
