@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ir
+from .analysis import expr_kind
 from .ir import Assign, Const, Expr, Name, Op
-from .rules import is_array, ufunc_of
+from .rules import KindError, element_of, is_array, ndim_of, ufunc_of
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,28 @@ def argument_layout(value: object) -> Layout | None:
 
 class _Scalar:
     """A number operand: ``weak`` for a literal (NumPy keeps the array's dtype), else a
-    variable that may be a NumPy scalar of its own dtype."""
+    variable that may be a NumPy scalar of its own dtype. ``one``: for a length read off
+    a shape (or a product of such), whether it is 1."""
 
-    def __init__(self, weak: bool):
+    def __init__(self, weak: bool, one: bool | None = None):
         self.weak = weak
+        self.one = one
 
 
-Operand = Layout | _Scalar | None
+@dataclass(frozen=True)
+class _Shape:
+    """A tuple of lengths, as ``np.reshape`` takes: which of them are 1."""
+
+    ones: tuple[bool | None, ...]
+
+
+Operand = Layout | _Scalar | _Shape | None
 
 FRESH = {  # results always in new memory, for any arguments
     "matmul", "outer", "inner", "einsum2", "sum_axis", "mean_axis", "amax_axis", "amin_axis",
     "prod_axis", "zeros_like", "ones_like", "full_like", "array_copy", "concatenate",
-    "extremum_weight", "extremum_weight_along", "prod_others", "prod_others_along", "zeros",
+    "extremum_weight", "extremum_weight_along", "extremum_adjoint", "prod_others",
+    "prod_others_along", "zeros",
     "ones", "empty", "sum", "mean", "amax", "amin", "prod", "norm", "trace", "arange",
 }  # fmt: skip
 # argument positions read only for their shape and dtype
@@ -74,6 +85,8 @@ SHAPE_OF_FIRST = {
     "zeros_like", "ones_like", "full_like", "extremum_weight", "extremum_weight_along",
     "prod_others", "prod_others_along",
 }  # fmt: skip
+# views that repeat elements along a dimension: never written into
+STRETCHING = {"expand_like", "unbroadcast", "broadcast_like", "as_grad"}
 REDUCTIONS_ALONG = {"sum_axis", "mean_axis", "amax_axis", "amin_axis", "prod_axis"}
 
 
@@ -81,9 +94,23 @@ REDUCTIONS_ALONG = {"sum_axis", "mean_axis", "amax_axis", "amin_axis", "prod_axi
 class Layouts:
     """Layouts of the variables of straight-line code, statement after statement."""
 
-    def __init__(self, kinds: dict[str, str], params: dict[str, Layout]):
-        self.kinds = kinds
-        self.known: dict[str, Layout] = dict(params)
+    def __init__(self, fn: ir.Function, params: dict[str, Layout]):
+        self.kinds = fn.kinds
+        self.known: dict[str, Operand] = dict(params)
+        # every float array is float64 if every float array argument is
+        floats = [p for p in fn.params if _is_float_array(fn.kinds.get(p))]
+        self.float64 = all(p in params and params[p].dtype == "float64" for p in floats)
+
+    def kind_of(self, expr: Expr) -> str | None:
+        try:
+            return expr_kind(expr, self.kinds)
+        except KindError:  # an adjoint that is still the number 0.0, indexed
+            return None
+
+    def dtype_of(self, expr: Expr) -> str | None:
+        """The dtype of a float array whose layout is not known, when it can only be one."""
+        kind = self.kind_of(expr)
+        return "float64" if self.float64 and _is_float_array(kind) else None
 
     def after(self, stmt: ir.Stmt) -> None:
         """Update for a top-level statement: what it assigns has the value's layout, or,
@@ -91,6 +118,8 @@ class Layouts:
         if isinstance(stmt, Assign):
             layout = self.of(stmt.value)
             if isinstance(layout, Layout) and is_array(self.kinds.get(stmt.target)):
+                self.known[stmt.target] = layout
+            elif isinstance(layout, _Shape) or isinstance(layout, _Scalar) and layout.one is False:
                 self.known[stmt.target] = layout
             else:
                 self.known.pop(stmt.target, None)
@@ -101,13 +130,27 @@ class Layouts:
             self.known.pop(name, None)
 
     def of(self, expr: Expr) -> Operand:
+        found = self._of(expr)
+        if found is None and not isinstance(expr, Const):  # an array: its rank at least
+            kind = self.kind_of(expr)
+            if is_array(kind):
+                return Layout(self.dtype_of(expr), (None,) * ndim_of(kind))
+        return found
+
+    def _of(self, expr: Expr) -> Operand:
         if isinstance(expr, Const):
             return _Scalar(weak=True) if isinstance(expr.value, (int, float)) else None
         if isinstance(expr, Name):
             if is_array(self.kinds.get(expr.id)):
                 return self.known.get(expr.id)
+            if expr.id in self.known:
+                return self.known[expr.id]
             return _Scalar(weak=False) if self.kinds.get(expr.id) in ("float", "int") else None
         operands = [self.of(a) for a in expr.args]
+        if expr.prim in SHAPES:
+            found = SHAPES[expr.prim](self, expr.args, operands)
+            if found is not None:
+                return found
         if ufunc_of(expr.prim) is not None:
             return _broadcast(operands)
         if expr.prim == "matmul":
@@ -118,6 +161,8 @@ class Layouts:
             return Layout(operands[0].dtype, operands[0].ones[::-1])
         if expr.prim in SHAPE_OF_FIRST and isinstance(operands[0], Layout):
             return operands[0]
+        if expr.prim == "extremum_adjoint":
+            return operands[1]
         if expr.prim in ("expand_like", "unbroadcast"):  # g spread over (summed to) x's shape
             g, x = operands[:2]
             if isinstance(g, Layout) and isinstance(x, Layout):
@@ -125,6 +170,61 @@ class Layouts:
         if expr.prim in ("einsum1", "einsum2") and isinstance(expr.args[0], Const):
             return _einsum(expr.args[0].value, operands[1:])
         return None
+
+
+def _is_float_array(kind: str | None) -> bool:
+    return is_array(kind) and element_of(kind) == "float"
+
+
+def _length(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> _Scalar | None:
+    x, axis = operands[0], args[1]
+    if not isinstance(x, Layout) or not isinstance(axis, Const):
+        return None
+    return _Scalar(weak=False, one=x.ones[axis.value])
+
+
+def _product(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> _Scalar | None:
+    """Lengths are never negative: a product of lengths other than 1 is not 1."""
+    if all(isinstance(o, _Scalar) and o.one is False for o in operands):
+        return _Scalar(weak=False, one=False)
+    return None
+
+
+def _tuple(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> _Shape | None:
+    if all(isinstance(o, _Scalar) and o.one is not None for o in operands):
+        return _Shape(tuple(o.one for o in operands))
+    return None
+
+
+def _reshaped(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Layout | None:
+    x, shape = operands
+    dtype = x.dtype if isinstance(x, Layout) else layouts.dtype_of(args[0])
+    return Layout(dtype, shape.ones) if isinstance(shape, _Shape) else None
+
+
+def _indexed(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Layout | None:
+    """``x[:, 0, None]``: whole slices keep a dimension, integers drop one, None adds one."""
+    x = operands[0]
+    if not isinstance(x, Layout) or len(args) - 1 > len(x.ones) + list(args).count(Const(None)):
+        return None
+    ones, k = [], 0
+    for index in args[1:]:
+        if index == Const(None):
+            ones.append(True)
+        elif index == Op("slice", (Const(None), Const(None), Const(None))):
+            ones.append(x.ones[k])
+            k += 1
+        elif layouts.kind_of(index) == "int":
+            k += 1
+        else:
+            return None
+    return Layout(x.dtype, (*ones, *x.ones[k:]))
+
+
+SHAPES = {
+    "shape": _length, "mul": _product, "tuple1": _tuple, "tuple2": _tuple, "tuple3": _tuple,
+    "reshape": _reshaped, "index1": _indexed, "index2": _indexed, "index3": _indexed,
+}  # fmt: skip
 
 
 def _assigned_in_children(stmt: ir.Stmt) -> set[str]:
@@ -204,7 +304,7 @@ def _fits(part: Operand, whole: Layout | None) -> bool:
 def resolve_broadcasts(fn: ir.Function, params: dict[str, Layout]) -> None:
     """Replace ``unbroadcast(g, x)`` in ``fn``'s top-level code by the sums it stands for,
     where both layouts are known."""
-    layouts = Layouts(fn.kinds, params)
+    layouts = Layouts(fn, params)
 
     def resolve(expr: Expr) -> Expr:
         if not isinstance(expr, Op):
@@ -240,7 +340,7 @@ def reuse_buffers(fn: ir.Function, params: dict[str, Layout]) -> None:
     operand that is dead afterwards (or, for a nested expression, into the memory of its
     own innermost result), where layouts show the shapes and dtypes agree."""
     owners = _Owners(fn)
-    layouts = Layouts(fn.kinds, params)
+    layouts = Layouts(fn, params)
     body: list[ir.Stmt] = []
     for i, stmt in enumerate(fn.body):
         steps = None
@@ -301,9 +401,11 @@ class _Owners:
     variable's memory is free once every variable that may share it is dead."""
 
     def __init__(self, fn: ir.Function):
+        self.kinds = fn.kinds
         self.group: dict[str, str] = {}
         self.last_read: dict[str, int] = {}
         self.blocked = set(fn.params)  # the caller's arrays
+        self.stretched: set[str] = set()  # views that repeat elements (np.broadcast_to)
         for i, stmt in enumerate(fn.body):
             self._scan(stmt, i, top=True)
 
@@ -311,15 +413,18 @@ class _Owners:
         for name in _value_reads(stmt):
             self.last_read[name] = i
         if isinstance(stmt, Assign):
-            for name in _may_share(stmt.value):
+            shared = _may_share(stmt.value, self.kinds)
+            for name in shared:
                 self.share(stmt.target, name)
+            if shared & self.stretched or _stretches(stmt.value):
+                self.stretched.add(stmt.target)
             if not top:
                 self.blocked.add(stmt.target)
         elif isinstance(stmt, (ir.Call, ir.Return, ir.Push)):  # kept or handed elsewhere
             exprs = {ir.Call: "args", ir.Return: "values", ir.Push: "value"}[type(stmt)]
             values = getattr(stmt, exprs)
             for value in values if isinstance(values, tuple) else (values,):
-                self.blocked.update(_may_share(value))
+                self.blocked.update(_may_share(value, self.kinds))
             self.blocked.update(ir.targets_of(stmt))
         else:
             self.blocked.update(ir.targets_of(stmt))
@@ -339,19 +444,26 @@ class _Owners:
     def free_after(self, name: str, i: int) -> bool:
         root = self.root(name)
         members = [m for m in {*self.group, *self.last_read, name} if self.root(m) == root]
-        if any(m in self.blocked for m in members):
+        if name in self.stretched or any(m in self.blocked for m in members):
             return False
         return all(self.last_read.get(m, -1) <= i for m in members)
 
 
-def _may_share(expr: Expr) -> set[str]:
-    """The variables whose memory ``expr``'s value may share (a view, or the value itself)."""
+def _may_share(expr: Expr, kinds: dict[str, str]) -> set[str]:
+    """The arrays whose memory ``expr``'s value may share (a view, or the value itself)."""
     if isinstance(expr, Name):
-        return {expr.id}
+        return {expr.id} if kinds.get(expr.id, "array").startswith("array") else set()
     if isinstance(expr, Const) or expr.prim in FRESH or ufunc_of(expr.prim) is not None:
         return set()
     skip = SHAPE_ONLY.get(expr.prim, ())
-    return {n for k, a in enumerate(expr.args) if k not in skip for n in _may_share(a)}
+    return {n for k, a in enumerate(expr.args) if k not in skip for n in _may_share(a, kinds)}
+
+
+def _stretches(expr: Expr) -> bool:
+    """Whether ``expr`` may be a view repeating elements (its memory smaller than it)."""
+    if not isinstance(expr, Op) or expr.prim in FRESH or ufunc_of(expr.prim) is not None:
+        return False
+    return expr.prim in STRETCHING or any(_stretches(a) for a in expr.args)
 
 
 def _value_reads(stmt: ir.Stmt) -> set[str]:

@@ -176,6 +176,17 @@ def extremum_weight_along(x, extremum, axis, keepdims):
     return extremum_share.py_func(x, kept, axis).astype(x.dtype, copy=False)
 
 
+def extremum_adjoint(g, x, extremum, axis, keepdims):
+    """The adjoint of ``np.max(x, axis)`` (or min) given its own, ``g``: each slice's share
+    at its extremum, split evenly between ties; zero elsewhere (NumPy: any rank)."""
+    g = np.broadcast_to(g, np.shape(extremum))
+    if not keepdims:
+        g, extremum = np.expand_dims(g, axis), np.expand_dims(extremum, axis)
+    hits = x == extremum
+    share = (g / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype, copy=False)
+    return hits * share
+
+
 def prod_others_along(x, axis):
     """d prod(x, axis) / d x: along ``axis``, the product of the other elements."""
     x = np.moveaxis(x, axis, -1)

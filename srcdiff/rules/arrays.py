@@ -228,6 +228,12 @@ def _lower_extremum_weight(kinds, args):
     return Op("extremum_share", (x, kept, axis))
 
 
+def _lower_extremum_adjoint(kinds, args):
+    g, x, extremum, axis, keepdims = args
+    spread = Op("expand_like", (g, x, axis, keepdims))
+    return Op("mul", (spread, Op("extremum_weight_along", (x, extremum, axis, keepdims))))
+
+
 def _lower_prod_others(kinds, args):
     rank = ndim_of(kinds[0])
     if rank == 1:
@@ -303,13 +309,11 @@ defrule(
 defrule("amax", "np.max(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
 defrule("amin", "np.min(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
 defrule(
-    "amax_axis", "np.max(x, axis=y, keepdims=z)",
-    "expand_like(g, x, y, z) * extremum_weight_along(x, ans, y, z)", None, None,
+    "amax_axis", "np.max(x, axis=y, keepdims=z)", "extremum_adjoint(g, x, ans, y, z)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("max_along"),
 )  # fmt: skip
 defrule(
-    "amin_axis", "np.min(x, axis=y, keepdims=z)",
-    "expand_like(g, x, y, z) * extremum_weight_along(x, ans, y, z)", None, None,
+    "amin_axis", "np.min(x, axis=y, keepdims=z)", "extremum_adjoint(g, x, ans, y, z)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("min_along"),
 )  # fmt: skip
 defrule("prod", "np.prod(x)", "g * prod_others(x)", result="float", arrays=(0,))
@@ -370,6 +374,29 @@ def _expand_einsum_grad(kinds, args):
     return Op(f"einsum{1 + len(other)}", (Const(adjoint), g, *other))
 
 
+def _einsum_as_product(kinds, args):
+    """An einsum that sums over nothing, like ``'nk,nki->nki'``, is a broadcast product:
+    ``x[:, :, None] * y`` (NumPy's einsum loops over it more slowly)."""
+    subscripts, x, y = args
+    operands, output = einsum_parts(subscripts.value, 2)
+    if set(output) != set("".join(operands)) or not 0 < len(output) <= 3:
+        return None
+    if not all(ndim_of(kind) == len(part) for kind, part in zip(kinds[1:], operands, strict=True)):
+        return None  # an adjoint that is still the number 0.0
+    views = []
+    for letters, operand in zip(operands, (x, y), strict=True):
+        if [c for c in output if c in letters] != list(letters):
+            return None  # the operand's axes in another order: a transpose, left to einsum
+        if letters in (output, ""):  # its own shape, or a number
+            views.append(operand)
+            continue
+        full = Op("slice", (Const(None), Const(None), Const(None)))
+        indices = tuple(full if c in letters else Const(None) for c in output)
+        views.append(Op(f"index{len(indices)}", (operand, *indices)))
+    return Op("mul", tuple(views))
+
+
+PRIMITIVES["einsum2"].expand = _einsum_as_product
 PRIMITIVES["einsum_grad"].expand = _expand_einsum_grad
 PRIMITIVES["einsum_grad"].loose = True
 
@@ -408,6 +435,10 @@ nondiff(
     "extremum_weight_along", "extremum_weight_along(x, y, z, a)",
     result=float_like(0), arrays=(0,), numba_lower=_lower_extremum_weight,
 )  # fmt: skip
+nondiff(
+    "extremum_adjoint", "extremum_adjoint(x, y, z, a, b)",
+    result=float_like(1), numba_lower=_lower_extremum_adjoint,
+)  # fmt: skip
 nondiff("prod_others", "prod_others(x)", result=float_like(0), arrays=(0,))
 nondiff(
     "prod_others_along", "prod_others_along(x, y)",
@@ -423,8 +454,8 @@ nondiff(
 
 # An adjoint may still be the number 0.0 where an array is expected: the helpers take both.
 for _name in (
-    "expand_like", "reshape_like", "unbroadcast", "as_grad", "head_along", "tail_along",
-    "distinct_positions1", "distinct_positions2", "distinct_positions3",
+    "expand_like", "extremum_adjoint", "reshape_like", "unbroadcast", "as_grad", "head_along",
+    "tail_along", "distinct_positions1", "distinct_positions2", "distinct_positions3",
 ):  # fmt: skip
     PRIMITIVES[_name].loose = True
 
