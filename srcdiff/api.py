@@ -112,7 +112,7 @@ class Gradient:
         function.__srcdiff__ = self
         return function
 
-    def _guard_code(self, arrays: tuple[int, ...], laid_out: tuple[int, ...] = ()):
+    def _guard_code(self, arrays: tuple[int, ...], ones: dict[int, bool] | None = None):
         params = []
         for i, (name, param) in enumerate(self.signature.parameters.items()):
             params.append(f"{name}=_D{i}" if param.default is not param.empty else name)
@@ -120,8 +120,9 @@ class Gradient:
         checks = [f"type({p}) is _T{i}" for i, p in enumerate(self._params)]
         for i in arrays:  # an array also needs the dtype and rank the variant was made for
             checks.append(f"{self._params[i]}.dtype is _A{i} and {self._params[i]}.ndim == _N{i}")
-        for i in laid_out:  # and, if its code relies on it, no dimension of length 1
-            checks.append(f"1 not in {self._params[i]}.shape")
+        for i, one in (ones or {}).items():  # and, where the code relies on it, whether a
+            # dimension has length 1
+            checks.append(f"1 {'in' if one else 'not in'} {self._params[i]}.shape")
         code = (
             f"def {self.__name__}({', '.join(params)}):\n"
             f"    if {' and '.join(checks) or 'True'}:\n"
@@ -251,10 +252,10 @@ class Gradient:
             self._default = variant
             self.function.source = variant.source
             namespace: dict[str, object] = {}
-            laid_out = tuple(
-                i for i in arrays if variant.backend == "numpy" and argument_layout(args[i])
-            )
-            exec(self._guard_code(arrays, laid_out), self._guards, namespace)
+            ones = {  # NumPy-backend code is written for the layouts of its arguments
+                i: 1 in args[i].shape for i in arrays if variant.backend == "numpy" and args[i].ndim
+            }
+            exec(self._guard_code(arrays, ones), self._guards, namespace)
             self.function.__code__ = namespace[self.__name__].__code__
         return result
 

@@ -24,7 +24,7 @@ import numpy as np
 from . import ir
 from .analysis import expr_kind
 from .ir import Assign, Const, Expr, Name, Op
-from .rules import KindError, element_of, is_array, ndim_of, ufunc_of
+from .rules import KindError, is_array, ndim_of, ufunc_of
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,9 @@ class Layout:
 
 def argument_layout(value: object) -> Layout | None:
     """The layout of an argument, for the entry point's parameters; None unless an array
-    without dimensions of length 1 (the common case, so one variant serves)."""
-    if not isinstance(value, np.ndarray) or 1 in value.shape:
+    of rank 1 or more without dimensions of length 1 (the common case: one variant
+    serves)."""
+    if not isinstance(value, np.ndarray) or value.ndim == 0 or 1 in value.shape:
         return None
     return Layout(value.dtype.name, (False,) * value.ndim)
 
@@ -87,6 +88,10 @@ SHAPE_OF_FIRST = {
 }  # fmt: skip
 # views that repeat elements along a dimension: never written into
 STRETCHING = {"expand_like", "unbroadcast", "broadcast_like", "as_grad"}
+# views, copies and rearrangements: the first argument's dtype
+KEEPS_DTYPE = {
+    "index1", "index2", "index3", "reshape", "ravel", "transpose", "expand_dims", "array_copy",
+}  # fmt: skip
 REDUCTIONS_ALONG = {"sum_axis", "mean_axis", "amax_axis", "amin_axis", "prod_axis"}
 
 
@@ -97,9 +102,6 @@ class Layouts:
     def __init__(self, fn: ir.Function, params: dict[str, Layout]):
         self.kinds = fn.kinds
         self.known: dict[str, Operand] = dict(params)
-        # every float array is float64 if every float array argument is
-        floats = [p for p in fn.params if _is_float_array(fn.kinds.get(p))]
-        self.float64 = all(p in params and params[p].dtype == "float64" for p in floats)
 
     def kind_of(self, expr: Expr) -> str | None:
         try:
@@ -108,9 +110,18 @@ class Layouts:
             return None
 
     def dtype_of(self, expr: Expr) -> str | None:
-        """The dtype of a float array whose layout is not known, when it can only be one."""
-        kind = self.kind_of(expr)
-        return "float64" if self.float64 and _is_float_array(kind) else None
+        """The dtype of an array whose layout is not known, where it follows from how it
+        was made (a view or a copy of a known array, a new array of zeros)."""
+        if not isinstance(expr, Op):
+            return None
+        if expr.prim in KEEPS_DTYPE:
+            first = self.of(expr.args[0])
+            return first.dtype if isinstance(first, Layout) else None
+        if expr.prim == "concatenate":
+            parts = [self.of(a) for a in expr.args[:2]]
+            if all(isinstance(p, Layout) and p.dtype for p in parts):
+                return np.result_type(*(p.dtype for p in parts)).name
+        return "float64" if expr.prim in ("zeros", "ones", "empty", "eye") else None
 
     def after(self, stmt: ir.Stmt) -> None:
         """Update for a top-level statement: what it assigns has the value's layout, or,
@@ -172,10 +183,6 @@ class Layouts:
         return None
 
 
-def _is_float_array(kind: str | None) -> bool:
-    return is_array(kind) and element_of(kind) == "float"
-
-
 def _length(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> _Scalar | None:
     x, axis = operands[0], args[1]
     if not isinstance(x, Layout) or not isinstance(axis, Const):
@@ -198,7 +205,7 @@ def _tuple(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) ->
 
 def _reshaped(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Layout | None:
     x, shape = operands
-    dtype = x.dtype if isinstance(x, Layout) else layouts.dtype_of(args[0])
+    dtype = x.dtype if isinstance(x, Layout) else None
     return Layout(dtype, shape.ones) if isinstance(shape, _Shape) else None
 
 
@@ -284,6 +291,8 @@ def _einsum(subscripts: str, operands: list[Operand]) -> Layout | None:
 def _reduce(x: Operand, axis: Expr, keepdims: Expr) -> Layout | None:
     if not isinstance(x, Layout) or not isinstance(axis, Const) or not isinstance(keepdims, Const):
         return None
+    if x.dtype is None or np.dtype(x.dtype).kind != "f":
+        x = Layout(None, x.ones)  # integer sums widen, means become floats
     k = axis.value % len(x.ones)
     if keepdims.value:
         return Layout(x.dtype, x.ones[:k] + (True,) + x.ones[k + 1 :])
@@ -295,8 +304,8 @@ def _fits(part: Operand, whole: Layout | None) -> bool:
     """Whether an operand of a broadcast certainly has the result's shape and dtype."""
     if not isinstance(part, Layout) or whole is None or not whole.known or not part.known:
         return False
-    if part.dtype != whole.dtype or len(part.ones) != len(whole.ones):
-        return False
+    if part.dtype != whole.dtype or len(part.ones) != len(whole.ones) or not part.ones:
+        return False  # (a 0-D result is a NumPy scalar, not memory to write into)
     return all(p is False or w is True for p, w in zip(part.ones, whole.ones, strict=True))
 
 
@@ -378,22 +387,34 @@ def _in_place(stmt: Assign, i: int, layouts: Layouts, owners: _Owners) -> list[A
             a.id
             for a in bottom.args
             if isinstance(a, Name)
-            and names.count(a.id) == 1
             and _fits(layouts.of(a), result)
             and owners.free_after(a.id, i)
-            and sum(owners.root(n) == owners.root(a.id) for n in names) == 1
+            and _read_only_by(bottom, a.id, names, owners)
         ),
         None,
     )
     if buffer is None and (len(spine) == 1 or stmt.target in names):
-        return None
-    if buffer is not None and len(spine) > 1 and stmt.target in names:
-        return None  # the first step would rebind the target before the others read it
-    steps = [Assign(stmt.target, bottom, stmt.loc, out=buffer)]
-    for op, inner in zip(reversed(spine[:-1]), reversed(spine[1:]), strict=True):
-        args = tuple(Name(stmt.target) if a is inner else a for a in op.args)
-        steps.append(Assign(stmt.target, Op(op.prim, args), stmt.loc, out=stmt.target))
+        return None  # nothing to reuse; or the target, still to be read, as scratch
+    # the steps below the root hold their results in the memory they write (its variable
+    # is dead, so it may be rebound), the root in the target
+    scratch = buffer or stmt.target
+    steps = [Assign(scratch if len(spine) > 1 else stmt.target, bottom, stmt.loc, out=buffer)]
+    for k in range(len(spine) - 2, -1, -1):
+        op, inner = spine[k], spine[k + 1]
+        args = tuple(Name(scratch) if a is inner else a for a in op.args)
+        target = stmt.target if k == 0 else scratch
+        steps.append(Assign(target, Op(op.prim, args), stmt.loc, out=scratch))
     return steps
+
+
+def _read_only_by(op: Op, name: str, names: list[str], owners: _Owners) -> bool:
+    """Whether, of the whole expression, only ``op`` itself reads ``name``'s memory: the
+    later steps would read it overwritten. (A ufunc reading its own output is fine.)"""
+    group = owners.root(name)
+    direct = [a.id for a in op.args if isinstance(a, Name)]
+    return sum(owners.root(n) == group for n in names) == sum(
+        owners.root(n) == group for n in direct
+    )
 
 
 class _Owners:
