@@ -6,7 +6,6 @@ the plain ones serve code that runs on NumPy."""
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import sys
 
@@ -179,33 +178,13 @@ def extremum_weight_along(x, extremum, axis, keepdims):
 
 def extremum_adjoint(g, x, extremum, axis, keepdims):
     """The adjoint of ``np.max(x, axis)`` (or min) given its own, ``g``: each slice's share
-    at its extremum, split evenly between ties; zero elsewhere (NumPy: any rank)."""
-    g = np.broadcast_to(g, np.shape(extremum))
+    at its extremum, split evenly between ties; zero elsewhere. Plain NumPy (a Numba
+    kernel is faster per call, but would cost loop-free NumPy code Numba's start-up)."""
     if not keepdims:
-        g, extremum = np.expand_dims(g, axis), np.expand_dims(extremum, axis)
-    if x.ndim == 2 and x.dtype.kind == "f":  # one pass in Numba, not five in NumPy
-        if axis % 2:
-            return extremum_adjoint_rows(g, x, extremum)
-        return extremum_adjoint_rows(g.T, x.T, extremum.T).T
+        extremum = np.expand_dims(extremum, axis)
+        g = np.expand_dims(g, axis) if np.ndim(g) else g
     hits = x == extremum
-    share = (g / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype, copy=False)
-    return hits * share
-
-
-@njit(cache=True)
-def extremum_adjoint_rows(g, x, extremum):
-    """extremum_adjoint of a 2-D ``x`` along its rows; ``g`` and ``extremum`` are columns.
-    A row without its extremum (a NaN in it) gets NaN, as in NumPy's form."""
-    out = np.zeros_like(x)
-    for i in range(x.shape[0]):
-        ties = 0
-        for j in range(x.shape[1]):
-            ties += x[i, j] == extremum[i, 0]
-        share = g[i, 0] / ties if ties else math.nan
-        for j in range(x.shape[1]):
-            if x[i, j] == extremum[i, 0] or not ties:
-                out[i, j] = share
-    return out
+    return np.multiply(hits, g / np.sum(hits, axis=axis, keepdims=True), dtype=x.dtype)
 
 
 def prod_others_along(x, axis):
