@@ -388,7 +388,7 @@ def _in_place(stmt: Assign, i: int, layouts: Layouts, owners: _Owners) -> list[A
             for a in bottom.args
             if isinstance(a, Name)
             and _fits(layouts.of(a), result)
-            and owners.free_after(a.id, i)
+            and owners.free_after(a.id, i, stmt.target)
             and _read_only_by(bottom, a.id, names, owners)
         ),
         None,
@@ -462,12 +462,14 @@ class _Owners:
         if b is not None:
             self.group[self.root(a)] = self.root(b)
 
-    def free_after(self, name: str, i: int) -> bool:
+    def free_after(self, name: str, i: int, rebound: str) -> bool:
+        """Whether ``name``'s memory is unused after statement ``i``, which assigns
+        ``rebound`` (whose later reads are of the new value: ``g = g + e``)."""
         root = self.root(name)
         members = [m for m in {*self.group, *self.last_read, name} if self.root(m) == root]
         if name in self.stretched or any(m in self.blocked for m in members):
             return False
-        return all(self.last_read.get(m, -1) <= i for m in members)
+        return all(self.last_read.get(m, -1) <= i for m in members if m != rebound)
 
 
 def _may_share(expr: Expr, kinds: dict[str, str]) -> set[str]:

@@ -311,6 +311,20 @@ def alias_by_name(a):
     return np.sum(e * c) + np.sum(c)
 
 
+def rebound_while_aliased(a):
+    b = np.exp(a)
+    c = b  # keeps b's first value
+    b = b + np.sin(a)  # b's old memory is c's: b = b + e may not write into it
+    return np.sum(b * c)
+
+
+def used_twice(a):
+    b = np.exp(a)
+    c = np.tanh(b)
+    d = np.max(c, axis=1, keepdims=True)
+    return np.sum(c * b) + np.sum(d * d)  # g_c = g_c + (the max's adjoint), in place
+
+
 def same_array_twice(a):
     b = a * 1.5
     c = b * b + b
@@ -400,6 +414,7 @@ ALIASING = [
     (reshaped_view_used_later, lambda: (normal(3, 4),), (0,)),
     (einsum_view_used_later, lambda: (normal(3, 4),), (0,)),
     (alias_by_name, lambda: (normal(3, 4),), (0,)),
+    (rebound_while_aliased, lambda: (normal(3, 4),), (0,)),
     (same_array_twice, lambda: (normal(3, 4, scale=0.5),), (0,)),
     (same_array_in_nested_expression, lambda: (normal(3, 4), normal(4)), (0, 1)),
     (intermediate_used_in_a_later_loop, lambda: (normal(3, 4), normal(3, 4)), (0, 1)),
@@ -422,6 +437,13 @@ def test_aliasing_hazards_do_reuse_memory():
     for f, make_args, wrt in ALIASING[:7]:
         g = check(f, make_args(), wrt=wrt)
         assert reuses_memory(g.source), g.source
+
+
+def test_rebinding_accumulates_in_place():
+    g = check(used_twice, (normal(3, 4),), value=True)
+    assert "g_c += " in g.source, g.source
+    g = check(rebound_while_aliased, (normal(3, 4),), value=True)
+    assert "b += " not in g.source and "out=b" not in g.source, g.source
 
 
 def test_same_array_passed_for_two_parameters():
