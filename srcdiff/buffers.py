@@ -344,10 +344,11 @@ def _sums_for(g: Expr, layout: Operand, target: Operand) -> Expr | None:
 
 
 # --- reusing memory --------------------------------------------------------------------------
-def reuse_buffers(fn: ir.Function, params: dict[str, Layout]) -> None:
+def reuse_buffers(fn: ir.Function, params: dict[str, Layout]) -> bool:
     """Let elementwise operations in ``fn``'s top-level code write into the memory of an
     operand that is dead afterwards (or, for a nested expression, into the memory of its
-    own innermost result), where layouts show the shapes and dtypes agree."""
+    own innermost result), where layouts show the shapes and dtypes agree. Returns whether
+    any does."""
     owners = _Owners(fn)
     layouts = Layouts(fn, params)
     body: list[ir.Stmt] = []
@@ -360,6 +361,7 @@ def reuse_buffers(fn: ir.Function, params: dict[str, Layout]) -> None:
             owners.share(step.target, step.out)
         layouts.after(stmt)
     fn.body = body
+    return any(isinstance(s, Assign) and s.out for s in body)
 
 
 def _in_place(stmt: Assign, i: int, layouts: Layouts, owners: _Owners) -> list[Assign] | None:

@@ -88,9 +88,12 @@ class _Generator:
         kernels: list[ir.Function] = []
         for function in functions:
             kernels += outline_loops(function, self.taken)
-        if self.backend == "numpy" and self.layouts:
-            reuse_buffers(fn, self.layouts)
         header = _header(main, wrt, returns, grad_tuple, self.backend, reason)
+        if self.backend == "numpy" and self.layouts and reuse_buffers(fn, self.layouts):
+            header += (
+                "\nArrays nothing reads any more are overwritten (out=, *=): this variant is for "
+                "arrays without dimensions of length 1."
+            )
         if kernels:
             header += "\nLoops run in Numba kernels of their own: " + ", ".join(
                 k.name for k in kernels
