@@ -7,6 +7,15 @@
 __version__ = "0.1.0"
 
 from .api import grad, value_and_grad  # noqa: E402
+from .check import GradReport, check_grad  # noqa: E402
 from .errors import SrcdiffError, UnsupportedSyntaxError  # noqa: E402
 
-__all__ = ["grad", "value_and_grad", "SrcdiffError", "UnsupportedSyntaxError", "__version__"]
+__all__ = [
+    "grad",
+    "value_and_grad",
+    "check_grad",
+    "GradReport",
+    "SrcdiffError",
+    "UnsupportedSyntaxError",
+    "__version__",
+]
