@@ -35,6 +35,7 @@ def grad(
     wrt: Wrt = 0,
     jit: bool | None = None,
     backend: Backend = "auto",
+    optimize: bool = True,
 ) -> Callable:
     """The gradient of ``f`` with respect to the argument(s) ``wrt``.
 
@@ -46,10 +47,13 @@ def grad(
     as plain Python on NumPy (faster there); ``"numba"`` or ``"numpy"`` forces one. With
     Numba, ``jit=None`` falls back to Python with a warning if Numba cannot compile;
     ``jit=True`` requires Numba; ``jit=False`` runs plain Python.
+
+    ``optimize=False`` skips the optimization passes, leaving the adjoint as the reverse
+    transformation wrote it (for reading and debugging the transformation).
     """
     if f is None:
-        return functools.partial(grad, wrt=wrt, jit=jit, backend=backend)
-    return Gradient(f, wrt, jit, backend, with_value=False).function
+        return functools.partial(grad, wrt=wrt, jit=jit, backend=backend, optimize=optimize)
+    return Gradient(f, wrt, jit, backend, with_value=False, optimize=optimize).function
 
 
 def value_and_grad(
@@ -58,11 +62,14 @@ def value_and_grad(
     wrt: Wrt = 0,
     jit: bool | None = None,
     backend: Backend = "auto",
+    optimize: bool = True,
 ) -> Callable:
     """Like ``grad``, but returns ``(f(*args), gradient)``."""
     if f is None:
-        return functools.partial(value_and_grad, wrt=wrt, jit=jit, backend=backend)
-    return Gradient(f, wrt, jit, backend, with_value=True).function
+        return functools.partial(
+            value_and_grad, wrt=wrt, jit=jit, backend=backend, optimize=optimize
+        )
+    return Gradient(f, wrt, jit, backend, with_value=True, optimize=optimize).function
 
 
 class Gradient:
@@ -74,7 +81,15 @@ class Gradient:
     point directly, so a warm call costs little more than Numba's own dispatch.
     """
 
-    def __init__(self, f: Callable, wrt: Wrt, jit: bool | None, backend: str, with_value: bool):
+    def __init__(
+        self,
+        f: Callable,
+        wrt: Wrt,
+        jit: bool | None,
+        backend: str,
+        with_value: bool,
+        optimize: bool = True,
+    ):
         if backend not in ("auto", "numba", "numpy"):
             raise SrcdiffError(f"backend must be 'auto', 'numba' or 'numpy', not {backend!r}")
         self.f = f
@@ -83,6 +98,7 @@ class Gradient:
         self.signature = inspect.signature(f)
         self._jit = jit
         self._with_value = with_value
+        self._optimize = optimize
         self._params = list(self.signature.parameters)
         self._wrt_tuple = isinstance(wrt, tuple)
         self._variants: dict[tuple, CompiledAdjoint] = {}  # by kinds and layouts
@@ -205,6 +221,7 @@ class Gradient:
                 param_kinds,
                 returns,
                 self._wrt_tuple,
+                optimized=self._optimize,
                 backend=self._backend,
                 layouts=known,
             )
