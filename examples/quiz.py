@@ -24,6 +24,9 @@ def main() -> None:
     print()
     print(quiz.source)
     print(f"Rounded to the nearest integer: [{round(dy_dx)}, {round(dy_dz)}]")
+    print()
+    print("Cross-checked against finite differences and SymPy:")
+    print(srcdiff.check_grad(quiz, 2.0, 3.0))
 
 
 if __name__ == "__main__":

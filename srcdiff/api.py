@@ -148,6 +148,11 @@ class Gradient:
         return compile(code, f"<srcdiff {self.__name__}>", "exec")
 
     @property
+    def wrt(self) -> str | tuple[str, ...]:
+        """The differentiated parameters' names, as ``wrt`` gave them (a tuple or one)."""
+        return self._wrt if self._wrt_tuple else self._wrt[0]
+
+    @property
     def source(self) -> str:
         """The generated module: the forward and adjoint sweeps as Python source, for
         the argument kinds of the latest call (before any call: as guessed)."""

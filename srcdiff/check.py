@@ -67,13 +67,15 @@ class GradReport:
 def check_grad(
     f: Callable,
     *args: Any,
-    wrt: int | str | tuple[int | str, ...] = 0,
+    wrt: int | str | tuple[int | str, ...] | None = None,
     methods: Sequence[str] = METHODS,
     rtol: float = 1e-6,
     atol: float = 1e-9,
     seed: int = 0,
 ) -> GradReport:
-    """Compare ``srcdiff.grad(f, wrt)`` at ``args`` with reference gradients.
+    """Compare ``srcdiff.grad(f, wrt)`` at ``args`` with reference gradients. ``f`` may be
+    a function or one decorated with ``srcdiff.grad`` (whose ``wrt`` is then the default;
+    else the first parameter).
 
     ``"finite_differences"``: centred differences of ``f`` itself, in float64, with the step
     ``h = eps**(1/3) * max(1, |x_i|)`` per coordinate (eps the float64 machine epsilon: the
@@ -89,6 +91,10 @@ def check_grad(
     A coordinate disagrees when ``|srcdiff - reference| > atol + rtol * |reference|``;
     float32 arguments are checked with ``rtol`` at least 1e-3.
     """
+    decorated = getattr(f, "__srcdiff__", None)
+    if decorated is not None:
+        f, wrt = decorated.f, decorated.wrt if wrt is None else wrt
+    wrt = 0 if wrt is None else wrt
     wrt_all = wrt if isinstance(wrt, tuple) else (wrt,)
     positions = tuple(_position(f, w) for w in wrt_all)
     gradient = grad(f, wrt=wrt)(*args)

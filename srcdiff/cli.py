@@ -213,7 +213,7 @@ def load_function(target: str) -> tuple[Callable, str | tuple[str, ...]]:
         raise CliError(f"{path}: no function {name!r} (functions defined there: {defined})")
     gradient = getattr(found, "__srcdiff__", None)  # already decorated with srcdiff.grad
     if gradient is not None:
-        return gradient.f, gradient._wrt if gradient._wrt_tuple else gradient._wrt[0]
+        return gradient.f, gradient.wrt
     if not isinstance(found, types.FunctionType):
         raise CliError(f"{path}: {name} is a {type(found).__name__}, not a function")
     params = list(inspect.signature(found).parameters)

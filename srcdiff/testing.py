@@ -11,7 +11,7 @@ from .check import METHODS, GradReport, check_grad
 def assert_grad_close(
     f: Callable,
     *args: Any,
-    wrt: int | str | tuple[int | str, ...] = 0,
+    wrt: int | str | tuple[int | str, ...] | None = None,
     methods: Sequence[str] = METHODS,
     rtol: float = 1e-6,
     atol: float = 1e-9,

@@ -128,6 +128,12 @@ def test_assert_grad_close_raises_with_the_table(wrong_sine_rule):
     assert "gradient check of sine: FAILED" in str(raised.value)
 
 
+def test_a_decorated_function_is_checked_with_its_own_wrt():
+    decorated = srcdiff.grad(quiz, wrt=("x", "z"))
+    report = srcdiff.check_grad(decorated, 2.0, 3.0)
+    assert report.ok and len(report.gradient) == 2, report
+
+
 def test_assert_grad_close_returns_the_report():
     assert assert_grad_close(sine, 0.7, 1.3, wrt=(0, 1)).ok
 
