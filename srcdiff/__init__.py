@@ -9,10 +9,14 @@ __version__ = "0.1.0"
 from .api import grad, value_and_grad  # noqa: E402
 from .check import GradReport, check_grad  # noqa: E402
 from .errors import SrcdiffError, UnsupportedSyntaxError  # noqa: E402
+from .forward_api import derivative, jacobian, jvp  # noqa: E402
 
 __all__ = [
     "grad",
     "value_and_grad",
+    "jvp",
+    "derivative",
+    "jacobian",
     "check_grad",
     "GradReport",
     "SrcdiffError",

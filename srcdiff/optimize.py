@@ -438,26 +438,31 @@ def _dce_loop(stmt: ir.For | ir.While, live_after: set[str], dry: bool) -> set[s
 
 def renumber_temporaries(fn: ir.Function, temporaries: list[str]) -> None:
     """Number the surviving temporaries t0, t1, ... in order of appearance, and their
-    adjoints g_t0, g_t1, ... to match, so optimization leaves no gaps in the names."""
+    adjoints g_t0, g_t1, ... (or tangents d_t0, ...) to match, so optimization leaves no
+    gaps in the names."""
     temps = set(temporaries)
     # order of appearance in the code proper: the prologue's placeholders come first otherwise
     start = next((k for k, s in enumerate(fn.body) if isinstance(s, ir.Comment)), 0)
     used = ir.names_used(fn.body[start:] + fn.body[:start])
     bases: list[str] = []
     for name in used:
-        base = name[2:] if name.startswith("g_") and name[2:] in temps else name
+        base = name[2:] if name[:2] in DERIVED and name[2:] in temps else name
         if base in temps and base not in bases:
             bases.append(base)
-    renamed = {b for b in bases} | {f"g_{b}" for b in bases}
+    renamed = set(bases) | {f"{p}{b}" for b in bases for p in DERIVED}
     called = {s.func for s in ir.walk(fn.body) if isinstance(s, ir.Call)}
     taken = (set(used) | set(fn.params) | called) - renamed
     mapping: dict[str, str] = {}
     number = 0
     for base in bases:
-        while f"t{number}" in taken or f"g_t{number}" in taken:
+        while any(f"{p}t{number}" in taken for p in ("", *DERIVED)):
             number += 1
-        mapping[base], mapping[f"g_{base}"] = f"t{number}", f"g_t{number}"
+        mapping[base] = f"t{number}"
+        mapping.update({f"{p}{base}": f"{p}t{number}" for p in DERIVED})
         number += 1
     ir.rename(fn.body, mapping)
     moved = {mapping[name]: fn.kinds.pop(name) for name in mapping if name in fn.kinds}
     fn.kinds.update(moved)
+
+
+DERIVED = ("g_", "d_")  # prefixes of a variable's adjoint and tangent

@@ -136,6 +136,11 @@ class Primitive:
     # (argument kinds, arguments) -> an equivalent expression Numba compiles, for a
     # primitive whose printed form it does not (None where there is none for these kinds)
     numba_lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
+    # forward mode, for primitives of arrays that are not elementwise: per argument, its
+    # tangent's contribution to the result's, a template in which ``t`` is that tangent
+    # (elementwise and scalar primitives take theirs from the VJPs: g * J becomes J * t)
+    tangent_sources: tuple[str | None, ...] = ()
+    tangents: tuple[Expr | None, ...] = ()
 
     def numba_ok(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> bool:
         if any(is_array(kinds[i]) for i in self.integers):
@@ -238,6 +243,16 @@ def elementwise(name: str, array_form: str | None = None) -> None:
     prim.array_variant = variant
 
 
+def tangent(name: str, *templates: str | None) -> None:
+    """Give array primitive ``name`` its forward-mode rule: per argument, the tangent of
+    the result that a tangent ``t`` of that argument makes (``x @ y``: ``t @ y``,
+    ``x @ t``); None for an argument with none."""
+    prim = PRIMITIVES[name]
+    if len(templates) != len(prim.params):
+        raise ValueError(f"rule {name!r}: {len(prim.params)} tangents expected")
+    prim.tangent_sources = templates
+
+
 def nondiff(name: str, form: str, result: str | KindRule, **options) -> None:
     """Register a primitive whose derivative is zero wherever it is defined."""
     n_params = len(_form_params(ast.parse(form, mode="eval").body))
@@ -336,6 +351,9 @@ def _parse_templates() -> None:
             ranks: tuple(None if v is None else template(v, prim.params) for v in vjps)
             for ranks, vjps in prim.rank_vjp_sources.items()
         }
+        prim.tangents = tuple(
+            None if t is None else template(t, (*prim.params, "t")) for t in prim.tangent_sources
+        )
     for prim in PRIMITIVES.values():  # Numba compiles a rule only if it compiles its VJPs
         vjps = [*prim.vjps, *(v for vs in prim.rank_vjps.values() for v in vs)]
         called = {e.prim for v in vjps if v is not None for e in _ops_in(v)}

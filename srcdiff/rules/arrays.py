@@ -24,6 +24,7 @@ from . import (
     is_array,
     ndim_of,
     nondiff,
+    tangent,
 )
 
 # --- kind rules ----------------------------------------------------------------------
@@ -544,3 +545,33 @@ SIGNATURES = {
 # is einsum1 or einsum2 by its number of operands
 alias("stack", np.stack)
 alias("einsum", np.einsum)
+
+
+# --- forward mode: how a tangent t of an argument moves the result ---------------------------
+# (elementwise primitives need no entry: their VJPs g * J give J * t)
+tangent("index1", "index1(t, y)", None)
+tangent("index2", "index2(t, y, z)", None, None)
+tangent("index3", "index3(t, y, z, a)", None, None, None)
+tangent("sum", "sum(t)")
+tangent("sum_axis", "sum_axis(t, y, z)", None, None)
+tangent("mean", "mean(t)")
+tangent("mean_axis", "mean_axis(t, y, z)", None, None)
+tangent("amax", "sum(extremum_weight(x, ans) * t)")
+tangent("amin", "sum(extremum_weight(x, ans) * t)")
+tangent("amax_axis", "sum_axis(extremum_weight_along(x, ans, y, z) * t, y, z)", None, None)
+tangent("amin_axis", "sum_axis(extremum_weight_along(x, ans, y, z) * t, y, z)", None, None)
+tangent("prod", "sum(prod_others(x) * t)")
+tangent("prod_axis", "sum_axis(prod_others_along(x, y) * t, y, z)", None, None)
+tangent("norm", "sum(div0(x, ans) * t)")
+tangent("matmul", "t @ y", "x @ t")
+tangent("outer", "outer(t, y)", "outer(x, t)")
+tangent("inner", "inner(t, y)", "inner(x, t)")
+tangent("transpose", "transpose(t)")
+tangent("trace", "trace(t)")
+tangent("einsum1", None, "einsum1(s, t)")
+tangent("einsum2", None, "einsum2(s, t, y)", "einsum2(s, x, t)")
+tangent("reshape", "reshape(t, y)", None)
+tangent("ravel", "ravel(t)")
+tangent("expand_dims", "expand_dims(t, y)", None)
+tangent("concatenate", "concatenate(t, zeros_like(y), z)", "concatenate(zeros_like(x), t, z)", None)
+tangent("array_copy", "array_copy(t)")

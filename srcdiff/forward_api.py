@@ -1,0 +1,185 @@
+"""The forward-mode API: ``jvp``, ``derivative`` and ``jacobian``.
+
+``jvp(f, wrt)`` generates, per combination of argument kinds, a tangent function (see
+``forward.py``) that computes ``f``'s value and its derivative along a tangent in one
+pass; ``.source`` shows it. ``derivative`` and ``jacobian`` are built on it (and, for a
+Jacobian with one output, on ``grad``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+
+from .api import Backend, Wrt, _as_differentiable, _differentiable_kind, _kind_of, grad
+from .errors import SrcdiffError
+from .jit import CompiledAdjoint
+from .normalize import normalize_program
+from .transform import generate_tangent
+
+
+class Jvp:
+    """``f``'s value and directional derivative: ``jvp(*args, tangent)``."""
+
+    def __init__(self, f: Callable, wrt: Wrt, jit: bool | None, backend: Backend):
+        if backend not in ("auto", "numba", "numpy"):
+            raise SrcdiffError(f"backend must be 'auto', 'numba' or 'numpy', not {backend!r}")
+        self.f, self._jit, self._backend = f, jit, backend
+        self.__name__ = getattr(f, "__name__", "f")
+        self._program = normalize_program(f)
+        self._params = list(inspect.signature(f).parameters)
+        self._wrt_tuple = isinstance(wrt, tuple)
+        self._positions = [self._position(w) for w in (wrt if self._wrt_tuple else (wrt,))]
+        self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
+        self._latest: CompiledAdjoint | None = None
+
+    def _position(self, w: int | str) -> int:
+        if isinstance(w, str):
+            if w not in self._params:
+                raise SrcdiffError(f"{self.__name__} has no parameter {w!r}")
+            return self._params.index(w)
+        if not -len(self._params) <= w < len(self._params):
+            raise SrcdiffError(f"{self.__name__} has no parameter at position {w}")
+        return w % len(self._params)
+
+    @property
+    def source(self) -> str:
+        """The tangent function last called (generated at the first call)."""
+        if self._latest is None:
+            return f"# srcdiff generates {self.__name__}'s tangent function at its first call\n"
+        return self._latest.source
+
+    def __call__(self, *args: Any) -> tuple[Any, Any]:
+        if len(args) != len(self._params) + 1:
+            raise SrcdiffError(
+                f"{self.__name__}'s jvp takes its {len(self._params)} arguments, then the tangent"
+            )
+        *primal, tangent = args
+        tangents = tangent if self._wrt_tuple else (tangent,)
+        if len(tangents) != len(self._positions):
+            raise SrcdiffError(f"{len(self._positions)} tangents expected, one per wrt")
+        primal = [
+            _as_differentiable(a) if i in self._positions else a for i, a in enumerate(primal)
+        ]
+        kinds = tuple(_kind_of(a, p) for a, p in zip(primal, self._params, strict=True))
+        kinds = tuple(
+            _differentiable_kind(k) if i in self._positions else k for i, k in enumerate(kinds)
+        )
+        variant = self._variant(kinds)
+        tangents = [
+            _tangent_like(t, primal[p], variant.backend)
+            for t, p in zip(tangents, self._positions, strict=True)
+        ]
+        if variant.backend == "numba":
+            primal = [_float64(a) for a in primal]
+        return variant.call(*primal, *tangents)
+
+    def _variant(self, kinds: tuple[str, ...]) -> CompiledAdjoint:
+        if kinds not in self._variants:
+            params = self._program.main.ir.params
+            wrt = tuple(params[p] for p in self._positions)
+            module = generate_tangent(
+                self._program,
+                wrt,
+                dict(zip(params, kinds, strict=True)),
+                backend=self._backend,
+            )
+            self._variants[kinds] = CompiledAdjoint(
+                module.source,
+                module.entry,
+                module.functions,
+                self._jit,
+                self.__name__,
+                module.backend,
+                tuple(module.kernels),
+            )
+        self._latest = self._variants[kinds]
+        return self._latest
+
+
+def _tangent_like(tangent: Any, value: Any, backend: str) -> Any:
+    if isinstance(value, np.ndarray):
+        dtype = np.float64 if backend == "numba" else value.dtype
+        found = np.asarray(tangent, dtype=dtype)
+        if found.shape != value.shape:
+            raise SrcdiffError(f"a tangent of shape {found.shape} for an array of {value.shape}")
+        return found
+    return float(tangent)
+
+
+def _float64(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float64:
+        return value.astype(np.float64)
+    return value
+
+
+def jvp(
+    f: Callable, *, wrt: Wrt = 0, jit: bool | None = None, backend: Backend = "auto"
+) -> Jvp:
+    """Forward mode: ``jvp(f, wrt=0)(*args, tangent)`` returns ``(f(*args), d)``, where d
+    is the derivative of ``f`` at ``args`` along ``tangent`` (a number or an array shaped
+    like the ``wrt`` argument; a tuple of them for a tuple ``wrt``). One pass computes both,
+    through generated code (``.source``) that follows each statement by its tangent."""
+    return Jvp(f, wrt, jit, backend)
+
+
+def derivative(
+    f: Callable, wrt: int | str = 0, *, jit: bool | None = None, backend: Backend = "auto"
+) -> Callable:
+    """For ``f`` of a number (argument ``wrt``): the function returning df/dwrt at its
+    arguments, of ``f``'s result's shape."""
+    tangent_fn = Jvp(f, wrt, jit, backend)
+
+    def df(*args: Any) -> Any:
+        position = tangent_fn._positions[0]
+        if isinstance(args[position], np.ndarray):
+            raise SrcdiffError("derivative is for a number argument; use jacobian for arrays")
+        return tangent_fn(*args, 1.0)[1]
+
+    df.source = lambda: tangent_fn.source  # type: ignore[attr-defined]
+    return df
+
+
+def jacobian(
+    f: Callable,
+    wrt: int | str = 0,
+    *,
+    mode: Literal["forward", "reverse"] | None = None,
+    jit: bool | None = None,
+    backend: Backend = "auto",
+) -> Callable:
+    """The function returning the Jacobian of ``f`` with respect to argument ``wrt``, of
+    shape ``result.shape + wrt.shape``. ``mode="forward"`` builds it a column at a time
+    (one tangent per input element), ``"reverse"`` a row at a time (one gradient per
+    output element; srcdiff's reverse mode takes functions returning a number, so only
+    those); without ``mode``, reverse for a number result, else forward."""
+    if mode not in (None, "forward", "reverse"):
+        raise SrcdiffError(f"mode must be 'forward' or 'reverse', not {mode!r}")
+    tangent_fn = Jvp(f, wrt, jit, backend)
+    gradient = grad(f, wrt=wrt, jit=jit, backend=backend) if mode != "forward" else None
+
+    def jac(*args: Any) -> Any:
+        position = tangent_fn._positions[0]
+        x = args[position]
+        if mode == "reverse" or (mode is None and np.ndim(f(*args)) == 0):
+            if np.ndim(f(*args)) != 0:
+                raise SrcdiffError(
+                    "reverse-mode Jacobians of functions returning arrays are not available "
+                    "yet; use mode='forward'"
+                )
+            return gradient(*args)
+        columns = []
+        for index in np.ndindex(np.shape(x)):
+            tangent = np.zeros(np.shape(x)) if np.ndim(x) else 1.0
+            if np.ndim(x):
+                tangent[index] = 1.0
+            columns.append(np.asarray(tangent_fn(*args, tangent)[1], dtype=float))
+        if not np.ndim(x):
+            return columns[0]
+        stacked = np.stack(columns, axis=-1)
+        return stacked.reshape(*np.shape(columns[0]), *np.shape(x))
+
+    return jac
