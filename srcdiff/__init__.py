@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from .api import grad, value_and_grad  # noqa: E402
 from .check import GradReport, check_grad  # noqa: E402
+from .custom import register_rule  # noqa: E402
 from .errors import SrcdiffError, UnsupportedSyntaxError  # noqa: E402
 from .forward_api import derivative, jacobian, jvp  # noqa: E402
 
@@ -18,6 +19,7 @@ __all__ = [
     "derivative",
     "jacobian",
     "check_grad",
+    "register_rule",
     "GradReport",
     "SrcdiffError",
     "UnsupportedSyntaxError",

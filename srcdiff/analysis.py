@@ -458,6 +458,9 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tu
         return "numba", "as requested"
     if requested == "numpy":
         return "numpy", "as requested"
+    python_only = next((op for op in primitive_ops(fn) if not PRIMITIVES[op.prim].numba), None)
+    if python_only is not None:  # a user's function that is not a Numba function
+        return "numpy", f"`{PRIMITIVES[python_only.prim].source}` is not a Numba function"
     if not arrays:
         return "numba", "loop and scalar code"
     in_loops = {id(s) for loop in ir.walk(fn.body) if isinstance(loop, (For, ir.While))
@@ -469,6 +472,26 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tu
         return "numpy", f"`{PRIMITIVES[missing.prim].source}` has no Numba form in srcdiff"
     # (the transform falls back to NumPy if the reverse sweep must record a whole array)
     return "numba", "loops over arrays, where NumPy's cost per call would dominate"
+
+
+def primitive_ops(fn: ir.Function):
+    """Every primitive application in ``fn``."""
+    for stmt in ir.walk(fn.body):
+        for expr in _exprs_of(stmt):
+            yield from _ops_in(expr)
+
+
+def _exprs_of(stmt: ir.Stmt) -> list[Expr]:
+    found = [getattr(stmt, a, None) for a in ("value", "test", "start", "stop", "step")]
+    found += list(getattr(stmt, "args", ())) + list(getattr(stmt, "values", ()))
+    return [e for e in found if e is not None]
+
+
+def _ops_in(expr: Expr):
+    if isinstance(expr, Op):
+        yield expr
+        for arg in expr.args:
+            yield from _ops_in(arg)
 
 
 def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:

@@ -12,7 +12,7 @@ import functools
 import math
 import re
 
-from . import ir, runtime
+from . import custom, ir, runtime
 from .ir import Const, Expr, Name, Op
 from .rules import PRIMITIVES, ufunc_of
 
@@ -258,6 +258,9 @@ def module_source(functions: list[ir.Function], header: str) -> str:
     runtime = [n for n in RUNTIME_NAMES if n in used]
     if runtime:
         imports.append(f"from srcdiff.runtime import {', '.join(runtime)}")
+    registered = [n for n in custom.NAMES if n in used]  # functions given rules by the user
+    if registered:
+        imports.append(f"from srcdiff.custom import {', '.join(registered)}")
     head = "\n".join(f"# {line}".rstrip() for line in header.splitlines())
     imports_block = "\n".join(imports) + "\n" if imports else ""
     return f"{head}\n{imports_block}\n\n{body}"

@@ -116,9 +116,7 @@ def _float64(value: Any) -> Any:
     return value
 
 
-def jvp(
-    f: Callable, *, wrt: Wrt = 0, jit: bool | None = None, backend: Backend = "auto"
-) -> Jvp:
+def jvp(f: Callable, *, wrt: Wrt = 0, jit: bool | None = None, backend: Backend = "auto") -> Jvp:
     """Forward mode: ``jvp(f, wrt=0)(*args, tangent)`` returns ``(f(*args), d)``, where d
     is the derivative of ``f`` at ``args`` along ``tangent`` (a number or an array shaped
     like the ``wrt`` argument; a tuple of them for a tuple ``wrt``). One pass computes both,

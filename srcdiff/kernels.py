@@ -16,11 +16,11 @@ writes into (adjoints, tapes) are shared, not copied.
 from __future__ import annotations
 
 from . import ir
-from .analysis import reads_outside, whole_array_ops
+from .analysis import primitive_ops, reads_outside, whole_array_ops
 from .ir import Assign, Call, For, Name, Op, Return, While
 from .optimize import live_before
 from .reverse import stand_in
-from .rules import is_array
+from .rules import PRIMITIVES, is_array
 from .rules.arrays import INDEX_READS
 
 
@@ -75,10 +75,12 @@ def _worth_a_kernel(fn: ir.Function, loop: For | While) -> bool:
 
 def _runs_in_numba(fn: ir.Function, loop: For | While) -> bool:
     """A loop Numba can run on its own: elements and scalars only, no list tape, no
-    calls of other generated functions, no np.add.at."""
+    calls of other generated functions or of Python functions, no np.add.at."""
     body = ir.Function("loop", [], [loop], fn.loc, kinds=fn.kinds)
     if whole_array_ops(body, fn.kinds):
         return False
+    if any(not PRIMITIVES[op.prim].numba for op in primitive_ops(body)):
+        return False  # a user's function that is not a Numba function
     for stmt in ir.walk([loop]):
         if isinstance(stmt, Call):
             return False

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from . import ir, runtime
+from . import custom, ir, runtime
 from .ir import Const, Expr, Name
 from .normalize import Program, normalize_program
 from .rules import PRIMITIVES
@@ -249,8 +249,14 @@ def _numeric(prim: str, args: list[Any]) -> Any:
     if primitive.array_variant is not None and any(isinstance(a, np.ndarray) for a in args):
         primitive = PRIMITIVES[primitive.array_variant]
     function = _compiled(primitive.name)
-    plain = [a.astype(float) if _object_numbers(a) else a for a in args]
-    return function(*plain)
+    return function(*(_plain(a) for a in args))
+
+
+def _plain(value: Any) -> Any:
+    """SymPy numbers (what is left of an expression times 0) as Python numbers."""
+    if isinstance(value, sympy.Basic) and value.is_number:
+        return int(value) if value.is_Integer else float(value)
+    return value.astype(float) if _object_numbers(value) else value
 
 
 def _object_numbers(value: Any) -> bool:
@@ -265,7 +271,8 @@ def _compiled(name: str) -> Callable:
         primitive = PRIMITIVES[name]
         source = ast.unparse(primitive.form)
         code = f"lambda {', '.join(primitive.params)}: {source}"
-        _COMPILED[name] = eval(code, _NAMESPACE)  # noqa: S307 (srcdiff's own rule table)
+        registered = {n: getattr(custom, n) for n in custom.NAMES}  # users' rules
+        _COMPILED[name] = eval(code, {**_NAMESPACE, **registered})  # noqa: S307 (the rule table)
     return _COMPILED[name]
 
 

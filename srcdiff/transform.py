@@ -271,9 +271,7 @@ class _TangentGenerator(_Generator):
         lower_for_kinds(function, [kinds])
         results = {v.id for v in function.body[-1].values if isinstance(v, ir.Name)}
         active = find_active(function, kinds, set(wrt), results)
-        request = TangentRequest(
-            function, copy.deepcopy(fn.names), dict(kinds), active, wrt, name
-        )
+        request = TangentRequest(function, copy.deepcopy(fn.names), dict(kinds), active, wrt, name)
         result = self.finish(tangent_function(request, self.callee_tangent))
         result.backend = self.backend
         specialize(result, result.kinds)

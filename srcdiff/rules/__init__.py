@@ -345,20 +345,35 @@ def global_names() -> set[str]:
 
 def _parse_templates() -> None:
     # Templates call other primitives, so they are parsed after every table has registered.
+    for name in PRIMITIVES:
+        _parse_vjps(PRIMITIVES[name])
     for prim in PRIMITIVES.values():
-        prim.vjps = tuple(None if v is None else template(v, prim.params) for v in prim.vjp_sources)
-        prim.rank_vjps = {
-            ranks: tuple(None if v is None else template(v, prim.params) for v in vjps)
-            for ranks, vjps in prim.rank_vjp_sources.items()
-        }
-        prim.tangents = tuple(
-            None if t is None else template(t, (*prim.params, "t")) for t in prim.tangent_sources
-        )
-    for prim in PRIMITIVES.values():  # Numba compiles a rule only if it compiles its VJPs
-        vjps = [*prim.vjps, *(v for vs in prim.rank_vjps.values() for v in vs)]
-        called = {e.prim for v in vjps if v is not None for e in _ops_in(v)}
-        compiles = [PRIMITIVES[c].numba or PRIMITIVES[c].numba_lower for c in called]
-        prim.numba = prim.numba and all(compiles)
+        _check_numba(prim)
+
+
+def parse_rule(name: str) -> None:
+    """Parse the templates of a primitive registered after the tables (a user's rule)."""
+    _parse_vjps(PRIMITIVES[name])
+    _check_numba(PRIMITIVES[name])
+
+
+def _parse_vjps(prim: Primitive) -> None:
+    prim.vjps = tuple(None if v is None else template(v, prim.params) for v in prim.vjp_sources)
+    prim.rank_vjps = {
+        ranks: tuple(None if v is None else template(v, prim.params) for v in vjps)
+        for ranks, vjps in prim.rank_vjp_sources.items()
+    }
+    prim.tangents = tuple(
+        None if t is None else template(t, (*prim.params, "t")) for t in prim.tangent_sources
+    )
+
+
+def _check_numba(prim: Primitive) -> None:
+    """Numba compiles a rule only if it compiles its VJPs."""
+    vjps = [*prim.vjps, *(v for vs in prim.rank_vjps.values() for v in vs)]
+    called = {e.prim for v in vjps if v is not None for e in _ops_in(v)}
+    compiles = [PRIMITIVES[c].numba or PRIMITIVES[c].numba_lower for c in called]
+    prim.numba = prim.numba and all(compiles)
 
 
 UFUNC_OPERATORS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide"}
