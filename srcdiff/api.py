@@ -201,14 +201,7 @@ class Gradient:
 
     # --- kinds and variants --------------------------------------------------------------
     def _guess_kinds(self) -> tuple[str, ...]:
-        """Argument kinds for ``.source`` before any call: annotations, else how the
-        parameter is used (indexed -> array, a range bound -> int), else float."""
-        usage = guess_kinds(self._program)
-        kinds = []
-        for name, param in self.signature.parameters.items():
-            kind = _annotation_kind(param.annotation) or usage.get(name, "float")
-            kinds.append(_differentiable_kind(kind) if name in self._wrt else kind)
-        return tuple(kinds)
+        return guessed_kinds(self._program, self.signature, self._wrt)
 
     def _generate(
         self, kinds: tuple[str, ...], layouts: tuple[Layout | None, ...] = ()
@@ -337,6 +330,19 @@ def _type_key(value: object) -> object:
     if isinstance(value, np.ndarray):
         return (np.ndarray, value.dtype.str, value.ndim, argument_layout(value))
     return type(value)
+
+
+def guessed_kinds(
+    program: Program, signature: inspect.Signature, wrt: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Argument kinds for ``.source`` before any call: annotations, else how the
+    parameter is used (indexed -> array, a range bound -> int), else float."""
+    usage = guess_kinds(program)
+    kinds = []
+    for name, param in signature.parameters.items():
+        kind = _annotation_kind(param.annotation) or usage.get(name, "float")
+        kinds.append(_differentiable_kind(kind) if name in wrt else kind)
+    return tuple(kinds)
 
 
 def _kind_of(value: object, name: str) -> str:

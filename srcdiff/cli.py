@@ -29,6 +29,7 @@ import numpy as np
 from . import __version__
 from .api import grad
 from .errors import SrcdiffError
+from .forward_api import jvp
 
 EPILOG = """examples:
   srcdiff show examples/quiz.py:quiz
@@ -143,27 +144,35 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _show(args: argparse.Namespace) -> int:
-    if args.mode == "forward":
-        raise CliError(
-            "--mode forward: forward mode is not implemented yet; srcdiff generates reverse "
-            "mode (--mode reverse) only"
-        )
     func, default_wrt = load_function(args.target)
+    wrt = _wrt(args.wrt, default_wrt)
     # the source does not depend on Numba, so a call at --at need not wait for it to compile
-    gradient = grad(
-        func,
-        wrt=_wrt(args.wrt, default_wrt),
-        backend=args.backend,
-        optimize=not args.no_optimize,
-        jit=False,
-    )
-    if args.at:
-        gradient(*bind_arguments(func, args.at, args.seed))
-    source = gradient.source
+    options = {"wrt": wrt, "backend": args.backend, "optimize": not args.no_optimize}
+    if args.mode == "forward":
+        generated = jvp(func, jit=False, **options)
+        if args.at:
+            values = bind_arguments(func, args.at, args.seed)
+            generated(*values, _unit_tangents(func, values, wrt))
+    else:
+        generated = grad(func, jit=False, **options)
+        if args.at:
+            generated(*bind_arguments(func, args.at, args.seed))
+    source = generated.source
     if not source.endswith("\n"):
         source += "\n"
     print(highlight(source) if use_colour(sys.stdout) else source, end="")
     return 0
+
+
+def _unit_tangents(func: Callable, values: list, wrt: str | tuple[str, ...]) -> object:
+    """Tangents of ones for the arguments ``wrt`` names (to generate the code at --at)."""
+    params = list(inspect.signature(func).parameters)
+    names = wrt if isinstance(wrt, tuple) else (wrt,)
+    ones = [
+        np.ones_like(v, dtype=float) if np.ndim(v) else 1.0
+        for v in (values[params.index(n)] for n in names)
+    ]
+    return tuple(ones) if isinstance(wrt, tuple) else ones[0]
 
 
 def _check(args: argparse.Namespace) -> int:

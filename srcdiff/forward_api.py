@@ -14,7 +14,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .api import Backend, Wrt, _as_differentiable, _differentiable_kind, _kind_of, grad
+from .api import (
+    Backend,
+    Wrt,
+    _as_differentiable,
+    _differentiable_kind,
+    _kind_of,
+    grad,
+    guessed_kinds,
+)
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
 from .normalize import normalize_program
@@ -24,10 +32,12 @@ from .transform import generate_tangent
 class Jvp:
     """``f``'s value and directional derivative: ``jvp(*args, tangent)``."""
 
-    def __init__(self, f: Callable, wrt: Wrt, jit: bool | None, backend: Backend):
+    def __init__(
+        self, f: Callable, wrt: Wrt, jit: bool | None, backend: Backend, optimize: bool = True
+    ):
         if backend not in ("auto", "numba", "numpy"):
             raise SrcdiffError(f"backend must be 'auto', 'numba' or 'numpy', not {backend!r}")
-        self.f, self._jit, self._backend = f, jit, backend
+        self.f, self._jit, self._backend, self._optimize = f, jit, backend, optimize
         self.__name__ = getattr(f, "__name__", "f")
         self._program = normalize_program(f)
         self._params = list(inspect.signature(f).parameters)
@@ -47,9 +57,13 @@ class Jvp:
 
     @property
     def source(self) -> str:
-        """The tangent function last called (generated at the first call)."""
+        """The generated tangent function: for the argument kinds of the latest call
+        (before any call: as guessed from annotations and usage)."""
         if self._latest is None:
-            return f"# srcdiff generates {self.__name__}'s tangent function at its first call\n"
+            params = self._program.main.ir.params
+            wrt = tuple(params[p] for p in self._positions)
+            signature = inspect.signature(self.f)
+            self._variant(guessed_kinds(self._program, signature, wrt))
         return self._latest.source
 
     def __call__(self, *args: Any) -> tuple[Any, Any]:
@@ -85,6 +99,7 @@ class Jvp:
                 self._program,
                 wrt,
                 dict(zip(params, kinds, strict=True)),
+                optimized=self._optimize,
                 backend=self._backend,
             )
             self._variants[kinds] = CompiledAdjoint(
@@ -116,12 +131,19 @@ def _float64(value: Any) -> Any:
     return value
 
 
-def jvp(f: Callable, *, wrt: Wrt = 0, jit: bool | None = None, backend: Backend = "auto") -> Jvp:
+def jvp(
+    f: Callable,
+    *,
+    wrt: Wrt = 0,
+    jit: bool | None = None,
+    backend: Backend = "auto",
+    optimize: bool = True,
+) -> Jvp:
     """Forward mode: ``jvp(f, wrt=0)(*args, tangent)`` returns ``(f(*args), d)``, where d
     is the derivative of ``f`` at ``args`` along ``tangent`` (a number or an array shaped
     like the ``wrt`` argument; a tuple of them for a tuple ``wrt``). One pass computes both,
     through generated code (``.source``) that follows each statement by its tangent."""
-    return Jvp(f, wrt, jit, backend)
+    return Jvp(f, wrt, jit, backend, optimize)
 
 
 def derivative(

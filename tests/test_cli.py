@@ -135,9 +135,10 @@ def test_missing_function_and_forward_mode(tmp_path):
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "no function 'K'" in error_line(missing.stderr)
     assert "J" in missing.stderr  # lists what the file does define
-    forward = run_srcdiff("show", f"{path}:J", "--mode", "forward")
-    assert forward.returncode == 2
-    assert "forward mode is not implemented" in error_line(forward.stderr)
+    forward = run_srcdiff("show", f"{path}:J", "--mode", "forward", "--at", "x=0.7")
+    assert forward.returncode == 0, forward.stderr
+    assert "def J_jvp(x, d_x):" in forward.stdout
+    assert "forward mode" in forward.stdout.splitlines()[0]
 
 
 def test_check_a_good_gradient():
