@@ -10,7 +10,7 @@ from .api import grad, value_and_grad  # noqa: E402
 from .check import GradReport, check_grad  # noqa: E402
 from .custom import register_rule  # noqa: E402
 from .errors import SrcdiffError, UnsupportedSyntaxError  # noqa: E402
-from .forward_api import derivative, jacobian, jvp  # noqa: E402
+from .forward_api import derivative, hessian, hvp, jacobian, jvp  # noqa: E402
 
 __all__ = [
     "grad",
@@ -18,6 +18,8 @@ __all__ = [
     "jvp",
     "derivative",
     "jacobian",
+    "hessian",
+    "hvp",
     "check_grad",
     "register_rule",
     "GradReport",

@@ -48,11 +48,18 @@ def grad(
     Numba, ``jit=None`` falls back to Python with a warning if Numba cannot compile;
     ``jit=True`` requires Numba; ``jit=False`` runs plain Python.
 
+    ``f`` may itself be a gradient of a number, ``grad(grad(g))``: the second derivative
+    (or, with another ``wrt``, a mixed one), by reverse mode over forward mode.
+
     ``optimize=False`` skips the optimization passes, leaving the adjoint as the reverse
     transformation wrote it (for reading and debugging the transformation).
     """
     if f is None:
         return functools.partial(grad, wrt=wrt, jit=jit, backend=backend, optimize=optimize)
+    if hasattr(f, "__srcdiff__"):  # the gradient of a gradient
+        from .forward_api import gradient_of_gradient
+
+        return gradient_of_gradient(f.__srcdiff__, wrt, backend)
     return Gradient(f, wrt, jit, backend, with_value=False, optimize=optimize).function
 
 

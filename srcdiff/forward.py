@@ -180,3 +180,63 @@ class _Forward:
         tangents = [self.tangent_of(a) for a, m in zip(stmt.args, mask, strict=True) if m]
         outputs = (*targets, *(self.d(t) for t in targets))
         return [Call(outputs, callee, (*stmt.args, *tangents), stmt.loc, stmt.pure)]
+
+
+# --- back to three-address code, to differentiate a tangent function again ---------------------
+def three_address(fn: ir.Function, names: NameAllocator) -> None:
+    """Give every nested expression of ``fn`` a temporary of its own, as the normalizer
+    does (the reverse transform differentiates one primitive of atoms per statement)."""
+    fn.body = _Flattener(names, fn.kinds).block(fn.body)
+
+
+class _Flattener:
+    def __init__(self, names: NameAllocator, kinds: dict[str, str]):
+        self.names = names
+        self.kinds = kinds
+
+    def block(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
+        out: list[ir.Stmt] = []
+        for stmt in block:
+            before: list[ir.Stmt] = []
+            self.statement(stmt, before)
+            out += before + [stmt]
+        return out
+
+    def statement(self, stmt: ir.Stmt, before: list[ir.Stmt]) -> None:
+        loc = getattr(stmt, "loc", None)
+        if isinstance(stmt, Assign):
+            stmt.value = self.operands(stmt.value, before, loc)
+        elif isinstance(stmt, (ir.SetItem, ir.IndexAdd)):
+            stmt.value = self.atom(stmt.value, before, loc)
+            stmt.indices = tuple(self.operands(i, before, loc) for i in stmt.indices)
+        elif isinstance(stmt, Call):
+            stmt.args = tuple(self.atom(a, before, loc) for a in stmt.args)
+        elif isinstance(stmt, Return):
+            stmt.values = tuple(self.atom(v, before, loc) for v in stmt.values)
+        elif isinstance(stmt, If):
+            stmt.test = self.atom(stmt.test, before, loc)
+            stmt.body, stmt.orelse = self.block(stmt.body), self.block(stmt.orelse)
+        elif isinstance(stmt, For):
+            stmt.body = self.block(stmt.body)
+        elif isinstance(stmt, While):
+            stmt.test_block, stmt.body = self.block(stmt.test_block), self.block(stmt.body)
+
+    def operands(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:
+        """One primitive of atoms (slices stay in place, as the normalizer leaves them)."""
+        if not isinstance(expr, Op) or expr.prim == "slice":
+            return expr
+        return Op(expr.prim, tuple(self.inline(a, before, loc) for a in expr.args))
+
+    def inline(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:
+        if isinstance(expr, Op) and expr.prim == "slice":
+            return Op("slice", tuple(self.atom(a, before, loc) for a in expr.args))
+        return self.atom(expr, before, loc)
+
+    def atom(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:
+        if not isinstance(expr, Op):
+            return expr
+        value = self.operands(expr, before, loc)
+        name = self.names.fresh("t")
+        self.kinds[name] = expr_kind(value, self.kinds) or "float"
+        before.append(Assign(name, value, loc))
+        return Name(name)

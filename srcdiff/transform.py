@@ -20,9 +20,9 @@ from .analysis import (
 from .buffers import Layout, resolve_broadcasts, reuse_buffers
 from .codegen import module_source
 from .errors import SrcdiffError
-from .forward import TangentRequest, tangent_function
+from .forward import TangentRequest, tangent_function, three_address
 from .kernels import outline_loops
-from .normalize import NormalizedFunction, Program
+from .normalize import NameAllocator, NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries, simplify_block
 from .reverse import AdjointRequest, NeedsListTape, adjoint
 from .rules import is_array
@@ -239,14 +239,8 @@ class _TangentGenerator(_Generator):
 
     def module(self, wrt: tuple[str, ...], param_kinds: dict[str, str]) -> GeneratedModule:
         main = self.program.main
-        kinds = self.kinds(main.ir.name, tuple(param_kinds[p] for p in main.ir.params))
-        self.backend, reason = self.choose_backend()
-        self.emitted, self.adjoints = [], {}
-        self.taken = set(self.program.functions)
-        entry = self.fresh_function_name(f"{main.ir.name}_jvp")
-        fn = self.tangent_of(main, kinds, wrt, entry)
-        primals = [f for name, f in self.program.functions.items() if name != main.ir.name]
-        functions = [self.primal(f) for f in primals] + self.emitted + [fn]
+        functions, reason = self.functions(wrt, param_kinds)
+        entry = functions[-1].name
         kernels: list[ir.Function] = []
         for function in functions:
             kernels += outline_loops(function, self.taken)
@@ -263,6 +257,21 @@ class _TangentGenerator(_Generator):
         source = module_source(kernels + functions, header)
         names = [f.name for f in kernels + functions]
         return GeneratedModule(source, entry, names, self.backend, [k.name for k in kernels])
+
+    def functions(
+        self, wrt: tuple[str, ...], param_kinds: dict[str, str]
+    ) -> tuple[list[ir.Function], str]:
+        """The module's functions, callees first (the entry last), and why the backend."""
+        main = self.program.main
+        kinds = self.kinds(main.ir.name, tuple(param_kinds[p] for p in main.ir.params))
+        self.backend, reason = self.choose_backend()
+        self.emitted, self.adjoints, self.origins = [], {}, {}
+        self.taken = set(self.program.functions)
+        entry = self.fresh_function_name(f"{main.ir.name}_jvp")
+        self.origins[entry] = main.ir.name
+        fn = self.tangent_of(main, kinds, wrt, entry)
+        primals = [f for name, f in self.program.functions.items() if name != main.ir.name]
+        return [self.primal(f) for f in primals] + self.emitted + [fn], reason
 
     def tangent_of(
         self, fn: NormalizedFunction, kinds: dict[str, str], wrt: tuple[str, ...], name: str
@@ -286,9 +295,59 @@ class _TangentGenerator(_Generator):
             fn = self.program.functions[callee]
             name = self.fresh_function_name(f"{callee}_jvp")
             self.adjoints[key] = name
+            self.origins[name] = callee
             wrt = tuple(p for p, m in zip(fn.ir.params, mask, strict=True) if m)
             self.emitted.append(self.tangent_of(fn, self.kinds(callee, arg_kinds), wrt, name))
         return self.adjoints[key]
+
+
+def generate_second_order(
+    program: Program,
+    wrt: tuple[str, ...],
+    direction: str,
+    param_kinds: dict[str, str],
+    grad_tuple: bool,
+    backend: str = "auto",
+) -> GeneratedModule:
+    """Reverse over forward: the gradient with respect to ``wrt`` of ``f``'s derivative
+    along a direction for parameter ``direction``, whose value the entry takes after
+    ``f``'s parameters. With a direction of 1.0 for a number, the gradient of df/dx (what
+    ``grad(grad(f))`` is); with a vector v, a Hessian-vector product H v."""
+    tangents = _TangentGenerator(program, True, backend, {})
+    functions, _ = tangents.functions((direction,), param_kinds)
+    derivative = _tangent_program(program, functions, tangents.origins)
+    kinds = dict(param_kinds)
+    along = derivative.main.ir.params[-1]
+    kinds[along] = param_kinds[direction]
+    module = generate(derivative, wrt, kinds, "grad", grad_tuple, backend=backend)
+    lines = module.source.split("\n")
+    name = program.main.source.name
+    lines[1] = (
+        f"# {module.entry}(..., {along}) returns the gradient with respect to "
+        f"{', '.join(wrt)} of {name}'s derivative along {along} (reverse mode over forward)."
+    )
+    module.source = "\n".join(lines)
+    return module
+
+
+def _tangent_program(
+    program: Program, functions: list[ir.Function], origins: dict[str, str]
+) -> Program:
+    """Tangent functions as a program to differentiate again: in three-address form, the
+    entry returning only its derivative."""
+    normalized: dict[str, NormalizedFunction] = {}
+    for fn in functions:
+        origin = program.functions[origins.get(fn.name, fn.name)]
+        fn = copy.deepcopy(fn)
+        names = NameAllocator(set(ir.names_used(fn.body)) | set(fn.params))
+        three_address(fn, names)
+        normalized[fn.name] = NormalizedFunction(fn, origin.source, 0, names)
+    main = normalized[functions[-1].name]
+    ret = main.ir.body[-1]
+    main.ir.body[-1] = ir.Return(ret.values[len(ret.values) // 2 :], ret.loc)
+    for fn in normalized.values():
+        fn.n_results = len(fn.ir.body[-1].values)
+    return Program(main, normalized)
 
 
 def _check_scalar_result(main: NormalizedFunction, kinds: dict[str, str]) -> None:
