@@ -151,3 +151,17 @@ def test_gradient_of_a_gradient_of_several_arguments_is_an_error():
     d2 = srcdiff.grad(srcdiff.grad(loops_over_an_array))
     with pytest.raises(srcdiff.SrcdiffError, match="use srcdiff.hessian"):
         d2(np.array([0.1, 0.2]))
+
+
+def polynomial_and_sine(x):
+    return x[0] ** 2 * x[1] + math.sin(x[2] * x[0]) - x[1] * x[2] ** 3
+
+
+def test_hessian_matches_sympy_hessian():
+    symbols = sympy.symbols("x0:3")
+    expression = symbols[0] ** 2 * symbols[1] + sympy.sin(symbols[2] * symbols[0])
+    expression -= symbols[1] * symbols[2] ** 3
+    point = np.array([0.4, -1.2, 0.9])
+    expected = sympy.hessian(expression, symbols).subs(dict(zip(symbols, point, strict=True)))
+    got = srcdiff.hessian(polynomial_and_sine)(point)
+    np.testing.assert_allclose(got, np.array(expected, dtype=float), rtol=1e-12)
