@@ -157,9 +157,11 @@ def derivative(
         position = tangent_fn._positions[0]
         if isinstance(args[position], np.ndarray):
             raise SrcdiffError("derivative is for a number argument; use jacobian for arrays")
-        return tangent_fn(*args, 1.0)[1]
+        result = tangent_fn(*args, 1.0)[1]
+        df.source = tangent_fn.source  # type: ignore[attr-defined]
+        return result
 
-    df.source = lambda: tangent_fn.source  # type: ignore[attr-defined]
+    df.source = ""  # type: ignore[attr-defined]  (the tangent function, after a call)
     return df
 
 
@@ -184,13 +186,15 @@ def jacobian(
     def jac(*args: Any) -> Any:
         position = tangent_fn._positions[0]
         x = args[position]
-        if mode == "reverse" or (mode is None and np.ndim(f(*args)) == 0):
-            if np.ndim(f(*args)) != 0:
+        if mode != "forward":
+            number = np.ndim(f(*args)) == 0
+            if mode == "reverse" and not number:
                 raise SrcdiffError(
                     "reverse-mode Jacobians of functions returning arrays are not available "
                     "yet; use mode='forward'"
                 )
-            return gradient(*args)
+            if number:
+                return gradient(*args)
         columns = []
         for index in np.ndindex(np.shape(x)):
             tangent = np.zeros(np.shape(x)) if np.ndim(x) else 1.0
