@@ -20,13 +20,12 @@ from .api import (
     _as_differentiable,
     _differentiable_kind,
     _kind_of,
-    grad,
     guessed_kinds,
 )
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
 from .normalize import normalize_program
-from .transform import generate_second_order, generate_tangent
+from .transform import generate, generate_second_order, generate_tangent
 
 
 class Jvp:
@@ -175,38 +174,75 @@ def jacobian(
 ) -> Callable:
     """The function returning the Jacobian of ``f`` with respect to argument ``wrt``, of
     shape ``result.shape + wrt.shape``. ``mode="forward"`` builds it a column at a time
-    (one tangent per input element), ``"reverse"`` a row at a time (one gradient per
-    output element; srcdiff's reverse mode takes functions returning a number, so only
-    those); without ``mode``, reverse for a number result, else forward."""
+    (one tangent per input element), ``"reverse"`` a row at a time (one vector-Jacobian
+    product per output element); without ``mode``, whichever takes fewer passes."""
     if mode not in (None, "forward", "reverse"):
         raise SrcdiffError(f"mode must be 'forward' or 'reverse', not {mode!r}")
-    tangent_fn = Jvp(f, wrt, jit, backend)
-    gradient = grad(f, wrt=wrt, jit=jit, backend=backend) if mode != "forward" else None
+    columns = Jvp(f, wrt, jit, backend)
+    rows = _Rows(f, wrt, jit, backend)
 
     def jac(*args: Any) -> Any:
-        position = tangent_fn._positions[0]
-        x = args[position]
-        if mode != "forward":
-            number = np.ndim(f(*args)) == 0
-            if mode == "reverse" and not number:
-                raise SrcdiffError(
-                    "reverse-mode Jacobians of functions returning arrays are not available "
-                    "yet; use mode='forward'"
-                )
-            if number:
-                return gradient(*args)
-        columns = []
-        for index in np.ndindex(np.shape(x)):
-            tangent = np.zeros(np.shape(x)) if np.ndim(x) else 1.0
-            if np.ndim(x):
-                tangent[index] = 1.0
-            columns.append(np.asarray(tangent_fn(*args, tangent)[1], dtype=float))
-        if not np.ndim(x):
-            return columns[0]
-        stacked = np.stack(columns, axis=-1)
-        return stacked.reshape(*np.shape(columns[0]), *np.shape(x))
+        x = args[columns._positions[0]]
+        result = f(*args)
+        chosen = mode or ("reverse" if np.size(result) < np.size(x) else "forward")
+        if chosen == "reverse":
+            found = [rows(args, seed) for seed in _units(np.shape(result))]
+            shape = np.shape(result)
+        else:
+            found = [columns(*args, tangent)[1] for tangent in _units(np.shape(x))]
+            shape = np.shape(x)
+        stacked = np.stack([np.asarray(v, dtype=float) for v in found])
+        if chosen == "reverse":  # rows: one per result element
+            return stacked.reshape(*shape, *np.shape(x)) if shape else stacked[0]
+        moved = np.moveaxis(stacked, 0, -1)  # columns: one per input element
+        return moved.reshape(*np.shape(result), *shape) if shape else moved[..., 0]
 
     return jac
+
+
+def _units(shape: tuple[int, ...]):
+    """The unit tangents (or seeds) of an array of ``shape``; 1.0 for a number."""
+    if not shape:
+        yield 1.0
+        return
+    for index in np.ndindex(shape):
+        unit = np.zeros(shape)
+        unit[index] = 1.0
+        yield unit
+
+
+class _Rows:
+    """Vector-Jacobian products of a function that may return an array: the adjoint with
+    an array seed."""
+
+    def __init__(self, f: Callable, wrt: int | str, jit: bool | None, backend: Backend):
+        self._jvp = Jvp(f, wrt, jit, backend)  # for the parameters and the position
+        self._jit, self._backend = jit, backend
+        self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
+
+    def __call__(self, args: tuple, seed: Any) -> Any:
+        position = self._jvp._positions[0]
+        primal = [_as_differentiable(a) if i == position else a for i, a in enumerate(args)]
+        params = self._jvp._params
+        kinds = tuple(
+            _differentiable_kind(_kind_of(a, p)) if i == position else _kind_of(a, p)
+            for i, (a, p) in enumerate(zip(primal, params, strict=True))
+        )
+        if kinds not in self._variants:
+            program = self._jvp._program
+            names = program.main.ir.params
+            module = generate(
+                program, (names[position],), dict(zip(names, kinds, strict=True)), "grad",
+                False, backend=self._backend, array_result=True,
+            )  # fmt: skip
+            self._variants[kinds] = CompiledAdjoint(
+                module.source, module.entry, module.functions, self._jit, self._jvp.__name__,
+                module.backend, tuple(module.kernels),
+            )  # fmt: skip
+        variant = self._variants[kinds]
+        if variant.backend == "numba":
+            primal = [_float64(a) for a in primal]
+        return variant.call(*primal, seed)
 
 
 # --- second order: reverse mode over forward mode ----------------------------------------------

@@ -46,12 +46,17 @@ def generate(
     optimized: bool = True,
     backend: str = "auto",
     layouts: dict[str, Layout] | None = None,
+    array_result: bool = False,
 ) -> GeneratedModule:
     """The module for the gradient of ``program.main`` with respect to ``wrt``; its entry
     returns what ``returns`` names ("grad" or "value_and_grad"), the gradient as a tuple
     when ``grad_tuple``. ``backend``: "auto", "numba" or "numpy" (see ``choose_backend``).
-    ``layouts``: what the call shows of array arguments (see ``buffers``)."""
+    ``layouts``: what the call shows of array arguments (see ``buffers``).
+    ``array_result``: ``f`` may return an array; the seed ``g_y`` is then an array of its
+    shape, and the entry returns the vector-Jacobian product (a Jacobian's row for a seed
+    of one 1.0)."""
     generator = _Generator(program, optimized, backend, layouts or {})
+    generator.array_result = array_result
     return generator.module(wrt, param_kinds, returns, grad_tuple)
 
 
@@ -66,13 +71,15 @@ class _Generator:
         self.adjoints: dict[tuple, str] = {}  # (callee, mask, kinds) -> adjoint name
         self.emitted: list[ir.Function] = []  # callee adjoints, callees first
         self.taken = set(program.functions)
+        self.array_result = False
 
     def module(
         self, wrt: tuple[str, ...], param_kinds: dict[str, str], returns: str, grad_tuple: bool
     ) -> GeneratedModule:
         main = self.program.main
         kinds = self.kinds(main.ir.name, tuple(param_kinds[p] for p in main.ir.params))
-        _check_scalar_result(main, kinds)
+        if not self.array_result:
+            _check_scalar_result(main, kinds)
         self.backend, reason = self.choose_backend()
         try:
             fn, entry = self.entry_adjoint(main, kinds, wrt, returns, grad_tuple)
