@@ -165,3 +165,23 @@ def test_hessian_matches_sympy_hessian():
     expected = sympy.hessian(expression, symbols).subs(dict(zip(symbols, point, strict=True)))
     got = srcdiff.hessian(polynomial_and_sine)(point)
     np.testing.assert_allclose(got, np.array(expected, dtype=float), rtol=1e-12)
+
+
+def layer_output(x, W):
+    return np.tanh(W @ x) * x[0]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_jacobian_rows_and_columns_agree_with_finite_differences(backend):
+    x, W = np.array([0.1, 0.2, 0.3, -0.4]), np.arange(8.0).reshape(2, 4) / 5
+    eps = 1e-6
+    columns = []
+    for k in range(x.size):
+        step = np.zeros_like(x)
+        step[k] = eps
+        columns.append((layer_output(x + step, W) - layer_output(x - step, W)) / (2 * eps))
+    reference = np.stack(columns, axis=-1)
+    for mode in ("forward", "reverse", None):
+        J = srcdiff.jacobian(layer_output, mode=mode, backend=backend)(x, W)
+        assert J.shape == (2, 4)
+        np.testing.assert_allclose(J, reference, rtol=1e-7, atol=1e-9)
