@@ -71,7 +71,9 @@ class Jvp:
                 f"{self.__name__}'s jvp takes its {len(self._params)} arguments, then the tangent"
             )
         *primal, tangent = args
-        tangents = tangent if self._wrt_tuple else (tangent,)
+        if self._wrt_tuple and not isinstance(tangent, (tuple, list)):
+            raise SrcdiffError(f"a tuple of {len(self._positions)} tangents expected, one per wrt")
+        tangents = tuple(tangent) if self._wrt_tuple else (tangent,)
         if len(tangents) != len(self._positions):
             raise SrcdiffError(f"{len(self._positions)} tangents expected, one per wrt")
         primal = [
@@ -88,7 +90,11 @@ class Jvp:
         ]
         if variant.backend == "numba":
             primal = [_float64(a) for a in primal]
-        return variant.call(*primal, *tangents)
+        found = variant.call(*primal, *tangents)
+        results = self._program.main.n_results
+        if results == 1:
+            return found
+        return tuple(found[:results]), tuple(found[results:])  # f returns a tuple
 
     def _variant(self, kinds: tuple[str, ...]) -> CompiledAdjoint:
         if kinds not in self._variants:
@@ -115,6 +121,8 @@ class Jvp:
 
 
 def _tangent_like(tangent: Any, value: Any, backend: str) -> Any:
+    if not isinstance(value, np.ndarray) and np.ndim(tangent):
+        raise SrcdiffError(f"a tangent of shape {np.shape(tangent)} for a number")
     if isinstance(value, np.ndarray):
         dtype = np.float64 if backend == "numba" else value.dtype
         found = np.asarray(tangent, dtype=dtype)
@@ -141,7 +149,8 @@ def jvp(
     """Forward mode: ``jvp(f, wrt=0)(*args, tangent)`` returns ``(f(*args), d)``, where d
     is the derivative of ``f`` at ``args`` along ``tangent`` (a number or an array shaped
     like the ``wrt`` argument; a tuple of them for a tuple ``wrt``). One pass computes both,
-    through generated code (``.source``) that follows each statement by its tangent."""
+    through generated code (``.source``) that follows each statement by its tangent. For
+    ``f`` returning a tuple, both are tuples."""
     return Jvp(f, wrt, jit, backend, optimize)
 
 

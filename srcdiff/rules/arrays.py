@@ -461,15 +461,15 @@ for _name in (
     PRIMITIVES[_name].loose = True
 
 # --- their Numba forms (2-D kernels where Numba has no axis argument) -------------------------
-nondiff("sum_along", "np.sum(x, axis=y)", result=lambda kinds, args: _dropped(kinds, args))
-nondiff("max_along", "max_along(x, y)", result=lambda kinds, args: _dropped(kinds, args))
-nondiff("min_along", "min_along(x, y)", result=lambda kinds, args: _dropped(kinds, args))
-nondiff("prod_along", "prod_along(x, y)", result=lambda kinds, args: _dropped(kinds, args))
+nondiff("sum_along", "np.sum(x, axis=y)", result=_dropped, arrays=(0,))
+nondiff("max_along", "max_along(x, y)", result=_dropped, arrays=(0,))
+nondiff("min_along", "min_along(x, y)", result=_dropped, arrays=(0,))
+nondiff("prod_along", "prod_along(x, y)", result=_dropped, arrays=(0,))
 nondiff("broadcast_like", "np.broadcast_to(x, y.shape)", result=float_like(1))
 nondiff("sum_if_stretched", "sum_if_stretched(x, y, z)", result=same_as(0))
 nondiff("sum_if_stretched1", "sum_if_stretched1(x, y)", result=same_as(0))
 nondiff("extremum_share", "extremum_share(x, y, z)", result=float_like(0))
-nondiff("prod_others_along2", "prod_others_along2(x, y)", result=float_like(0))
+nondiff("prod_others_along2", "prod_others_along2(x, y)", result=float_like(0), arrays=(0,))
 for _name in ("broadcast_like", "sum_if_stretched", "sum_if_stretched1", "extremum_share"):
     PRIMITIVES[_name].loose = True
 
