@@ -6,6 +6,7 @@
 
 __version__ = "0.1.0"
 
+from . import optim  # noqa: E402
 from .api import grad, value_and_grad  # noqa: E402
 from .check import GradReport, check_grad  # noqa: E402
 from .custom import register_rule  # noqa: E402
@@ -20,6 +21,7 @@ __all__ = [
     "jacobian",
     "hessian",
     "hvp",
+    "optim",
     "check_grad",
     "register_rule",
     "GradReport",
