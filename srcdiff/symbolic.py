@@ -293,7 +293,10 @@ def _operator(function: Callable) -> Callable:
 
 
 def _objects(value: Any) -> Any:
-    return value.astype(object) if isinstance(value, np.ndarray) else value
+    """Float arrays as arrays that can hold expressions; integer arrays (indices) as they are."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(object)
+    return value
 
 
 def _decided(choose: Callable) -> Callable:
