@@ -72,7 +72,7 @@ def main(
     optimizer: str = "adam",
     epochs: int = 40,
     batch: int = 32,
-    hidden: int = 64,
+    hidden: int = 128,
     seed: int = 0,
     plot: str | None = "mlp_digits.png",
     progress: bool = True,
