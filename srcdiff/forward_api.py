@@ -76,13 +76,7 @@ class Jvp:
         tangents = tuple(tangent) if self._wrt_tuple else (tangent,)
         if len(tangents) != len(self._positions):
             raise SrcdiffError(f"{len(self._positions)} tangents expected, one per wrt")
-        primal = [
-            _as_differentiable(a) if i in self._positions else a for i, a in enumerate(primal)
-        ]
-        kinds = tuple(_kind_of(a, p) for a, p in zip(primal, self._params, strict=True))
-        kinds = tuple(
-            _differentiable_kind(k) if i in self._positions else k for i, k in enumerate(kinds)
-        )
+        primal, kinds = _prepared(primal, self._params, set(self._positions))
         variant = self._variant(kinds)
         tangents = [
             _tangent_like(t, primal[p], variant.backend)
@@ -118,6 +112,17 @@ class Jvp:
             )
         self._latest = self._variants[kinds]
         return self._latest
+
+
+def _prepared(args, params: list[str], varied: set[int]) -> tuple[list, tuple[str, ...]]:
+    """The arguments, those at the ``varied`` positions as floats (or float arrays), and
+    their kinds: what picks the generated variant."""
+    primal = [_as_differentiable(a) if i in varied else a for i, a in enumerate(args)]
+    kinds = tuple(
+        _differentiable_kind(_kind_of(a, p)) if i in varied else _kind_of(a, p)
+        for i, (a, p) in enumerate(zip(primal, params, strict=True))
+    )
+    return primal, kinds
 
 
 def _tangent_like(tangent: Any, value: Any, backend: str) -> Any:
@@ -231,12 +236,7 @@ class _Rows:
 
     def __call__(self, args: tuple, seed: Any) -> Any:
         position = self._jvp._positions[0]
-        primal = [_as_differentiable(a) if i == position else a for i, a in enumerate(args)]
-        params = self._jvp._params
-        kinds = tuple(
-            _differentiable_kind(_kind_of(a, p)) if i == position else _kind_of(a, p)
-            for i, (a, p) in enumerate(zip(primal, params, strict=True))
-        )
+        primal, kinds = _prepared(args, self._jvp._params, {position})
         if kinds not in self._variants:
             program = self._jvp._program
             names = program.main.ir.params
@@ -272,12 +272,7 @@ class SecondOrder:
         """``(*f_args, direction)``: the gradient of ``<grad f, direction>``."""
         *primal, direction = args
         varied = {*self._positions, self._direction}
-        primal = [_as_differentiable(a) if i in varied else a for i, a in enumerate(primal)]
-        params = self._jvp._params
-        kinds = tuple(
-            _differentiable_kind(_kind_of(a, p)) if i in varied else _kind_of(a, p)
-            for i, (a, p) in enumerate(zip(primal, params, strict=True))
-        )
+        primal, kinds = _prepared(primal, self._jvp._params, varied)
         variant = self._variant(kinds)
         direction = _tangent_like(direction, primal[self._direction], variant.backend)
         if variant.backend == "numba":
