@@ -1,7 +1,8 @@
-"""srcdiff: reverse-mode automatic differentiation of Python by source transformation.
+"""srcdiff: automatic differentiation of Python by source transformation.
 
 ``@srcdiff.grad`` reads a function's source, generates a forward sweep and an adjoint
-(reverse) sweep as new Python source, and compiles it with Numba.
+(reverse) sweep as new Python source, and compiles it with Numba; ``jvp`` generates the
+forward-mode (tangent) version, and ``hessian``/``hvp`` differentiate that again.
 """
 
 __version__ = "0.1.0"
