@@ -230,15 +230,7 @@ class Gradient:
                 backend=self._backend,
                 layouts=known,
             )
-            self._variants[kinds, layouts] = CompiledAdjoint(
-                module.source,
-                module.entry,
-                module.functions,
-                self._jit,
-                self.__name__,
-                module.backend,
-                tuple(module.kernels),
-            )
+            self._variants[kinds, layouts] = CompiledAdjoint.of(module, self._jit, self.__name__)
         return self._variants[kinds, layouts]
 
     def _variant_for(self, args: tuple) -> tuple[CompiledAdjoint, bool]:

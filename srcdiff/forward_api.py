@@ -101,15 +101,7 @@ class Jvp:
                 optimized=self._optimize,
                 backend=self._backend,
             )
-            self._variants[kinds] = CompiledAdjoint(
-                module.source,
-                module.entry,
-                module.functions,
-                self._jit,
-                self.__name__,
-                module.backend,
-                tuple(module.kernels),
-            )
+            self._variants[kinds] = CompiledAdjoint.of(module, self._jit, self.__name__)
         self._latest = self._variants[kinds]
         return self._latest
 
@@ -244,10 +236,7 @@ class _Rows:
                 program, (names[position],), dict(zip(names, kinds, strict=True)), "grad",
                 False, backend=self._backend, array_result=True,
             )  # fmt: skip
-            self._variants[kinds] = CompiledAdjoint(
-                module.source, module.entry, module.functions, self._jit, self._jvp.__name__,
-                module.backend, tuple(module.kernels),
-            )  # fmt: skip
+            self._variants[kinds] = CompiledAdjoint.of(module, self._jit, self._jvp.__name__)
         variant = self._variants[kinds]
         if variant.backend == "numba":
             primal = [_float64(a) for a in primal]
@@ -291,10 +280,7 @@ class SecondOrder:
                 self._wrt_tuple,
                 backend=self._backend,
             )
-            self._variants[kinds] = CompiledAdjoint(
-                module.source, module.entry, module.functions, None, self._jvp.__name__,
-                module.backend, tuple(module.kernels),
-            )  # fmt: skip
+            self._variants[kinds] = CompiledAdjoint.of(module, None, self._jvp.__name__)
         self.source = self._variants[kinds].source
         return self._variants[kinds]
 

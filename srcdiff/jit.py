@@ -17,11 +17,15 @@ import types
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import __version__, runtime
 from .errors import SrcdiffError
+
+if TYPE_CHECKING:  # for the annotation only: jit does not depend on the pipeline
+    from .transform import GeneratedModule
 
 
 def cache_dir() -> Path:
@@ -134,6 +138,14 @@ class CompiledAdjoint:
         self.path = write_module(source)
         uses_numba = jit is not False and self.compiled
         self.call: Callable = self.first_numba_call if uses_numba else self.python
+
+    @classmethod
+    def of(cls, module: GeneratedModule, jit: bool | None, what: str) -> CompiledAdjoint:
+        """The compiled entry of a generated module (``what`` names it in messages)."""
+        return cls(
+            module.source, module.entry, module.functions, jit, what, module.backend,
+            tuple(module.kernels),
+        )  # fmt: skip
 
     def python(self, *args):
         self.call = self.plain_python_entry()
