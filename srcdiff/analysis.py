@@ -397,10 +397,50 @@ def _check_views(block: list[ir.Stmt], written: set[str], kinds: dict[str, str])
                     f"`{view}` is a view of `{source}`, which is written in place after it "
                     f"was taken; take a copy instead ({view} = ... .copy())",
                 )
-            if source in ir.assigned_in([later]):
+            if source in ir.assigned_in([later]) and not _disjoint(stmt.value, source, later):
                 later_write = True
             if view in ir.assigned_in([later]):
                 break
+
+
+def _disjoint(view: Expr, source: str, later: ir.Stmt) -> bool:
+    """Whether every write into ``source`` in ``later`` misses the row ``view`` reads:
+    both at different constant non-negative first indices (``h = s[0]``, ``s[1] = e``)."""
+    row = _constant_row(view)
+    if row is None:
+        return False
+    for stmt in ir.walk([later]):
+        if source not in ir.targets_of(stmt):
+            continue
+        if not isinstance(stmt, ir.SetItem) or _constant_row(stmt.indices[0]) in (None, row):
+            return False
+    return True
+
+
+def _constant_row(expr: Expr) -> int | None:
+    if isinstance(expr, Op) and expr.prim in INDEX_READS:
+        expr = expr.args[1]
+    if isinstance(expr, Const) and type(expr.value) is int and expr.value >= 0:
+        return expr.value
+    return None
+
+
+def views_of_written(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
+    """Variables that may share memory with an array written in place later (``r = s[0]``
+    before ``s[0] = e``): their values change under them, so what the reverse sweep reads
+    of them must be a copy taken when they were assigned."""
+    written = {s.target for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)}
+    sharing = set(written)
+    views: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for stmt in ir.walk(fn.body):
+            if _viewed(stmt, sharing, kinds) is not None and stmt.target not in views:
+                views.add(stmt.target)
+                sharing.add(stmt.target)
+                changed = True
+    return views
 
 
 def _viewed(stmt: ir.Stmt, written: set[str], kinds: dict[str, str]) -> str | None:

@@ -24,7 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import ir
-from .analysis import definition_counts, expr_kind, find_recomputable, to_be_recorded
+from .analysis import (
+    definition_counts,
+    expr_kind,
+    find_recomputable,
+    to_be_recorded,
+    views_of_written,
+)
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
 from .normalize import NameAllocator
@@ -103,6 +109,7 @@ class _Reverser:
         self.adjoint_name = adjoint_name
         self.grad_names: dict[str, str] = {}
         self.state = _State(taped=set())
+        self.snapshots: set[str] = set()
         self.numpy = request.backend == "numpy"
         self.materialized = self.materialized_adjoints()
         # assignments of whole values (not element writes): arrays assigned once need no tape
@@ -168,6 +175,8 @@ class _Reverser:
             if needed <= taped:
                 break
             taped |= needed
+        # views the reverse sweep reads, of arrays written after them: copied when taken
+        self.snapshots = views_of_written(self.fn, self.kinds) & self.state.reads
         forward = self.forward_block(body)
         top_level = _own_pushes(forward)
         forward = _with_reserves(forward, Counter())
@@ -313,6 +322,9 @@ class _Reverser:
         return [Push(self.tape(t, loc), Name(t), loc) for t in targets if self.records_whole(t)]
 
     def forward_stmt(self, stmt: ir.Stmt) -> list[ir.Stmt]:
+        if isinstance(stmt, Assign) and stmt.target in self.snapshots:
+            copied = Op("array_copy", (stmt.value,))
+            return [*self.record((stmt.target,), stmt.loc), Assign(stmt.target, copied, stmt.loc)]
         if isinstance(stmt, (Assign, Call)):
             return [*self.record(ir.targets_of(stmt), stmt.loc), stmt]
         if isinstance(stmt, SetItem):
