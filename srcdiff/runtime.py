@@ -10,7 +10,8 @@ import os
 import sys
 
 import numpy as np
-from numba import njit
+
+from .numba_cache import njit  # numba.njit; without a place for its cache, compiles uncached
 
 
 @njit(cache=True)
