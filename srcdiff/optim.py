@@ -20,9 +20,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 
 from .errors import SrcdiffError
+from .numba_cache import njit
 
 
 class Optimizer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -92,7 +93,9 @@ def child_env(cache: Path, *paths: Path) -> dict[str, str]:
     return env
 
 
-def run_children(script: str, args_per_child: list[list[str]], env: dict[str, str]) -> list[dict]:
+def run_children(
+    script: str, args_per_child: list[list[str]], env: dict[str, str], cwd: Path | None = None
+) -> list[dict]:
     """Start one child per argument list at once; return each one's JSON report."""
     children = [
         subprocess.Popen(
@@ -101,6 +104,7 @@ def run_children(script: str, args_per_child: list[list[str]], env: dict[str, st
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=cwd,
         )
         for args in args_per_child
     ]
@@ -316,3 +320,89 @@ def test_jit_false_writes_the_module_and_runs_it_as_plain_python(program, fresh_
     assert isinstance(entry, types.FunctionType), entry
     assert entry.__code__.co_filename == str(path), "tracebacks should show the generated file"
     assert numba_files(fresh_cache) == {}
+
+
+# --- nowhere to write --------------------------------------------------------------------------
+
+# Checks first that Numba itself finds no place for a cache of a function in the package, then
+# imports srcdiff and runs its Numba-compiled optimizers.
+NO_LOCATOR_CHILD = """
+import importlib.util, json, os, sys, warnings
+import numba
+import numpy as np
+
+package = os.path.dirname(importlib.util.find_spec("srcdiff").origin)
+probe = {}
+exec(compile("def probe(x):\\n    return x\\n", os.path.join(package, "optim.py"), "exec"), probe)
+try:
+    numba.njit(cache=True)(probe["probe"])
+    no_locator = False
+except RuntimeError as error:
+    no_locator = "no locator available" in str(error)
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import srcdiff
+    from srcdiff import optim
+
+    params = (np.ones(3), np.ones(2))
+    grads = (np.full(3, 2.0), np.full(2, -1.0))
+    optim.SGD(params, lr=0.5, momentum=0.9).step(grads)
+    optim.Adam(params, lr=0.25).step(grads)
+print(json.dumps({
+    "no_locator": no_locator,
+    "package": os.path.dirname(srcdiff.__file__),
+    "params": [p.tolist() for p in params],
+    "warnings": [str(w.message) for w in caught if "srcdiff" in str(w.message)],
+}))
+"""
+
+
+def read_only_install(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the package where Numba cannot cache, and a home where nothing can be written:
+    (the directory to put on PYTHONPATH, HOME).
+
+    Read-only for real (``chmod``) for a normal user; root writes through permissions, so there
+    the package's ``__pycache__`` is a regular file and HOME lies under a regular file: Numba
+    then finds no cache directory either (the child checks that it does not)."""
+    site = tmp_path / "site"
+    shutil.copytree(
+        PACKAGE_ROOT / "srcdiff", site / "srcdiff", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    if os.geteuid() == 0:
+        (site / "srcdiff" / "__pycache__").write_text("not a directory")
+        (tmp_path / "not-a-directory").write_text("")
+        return site, tmp_path / "not-a-directory" / "home"
+    home = tmp_path / "home"
+    home.mkdir()
+    for directory, _, files in os.walk(site):
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o444)
+    for directory in [home, *(Path(d) for d, _, _ in os.walk(site))]:
+        os.chmod(directory, 0o555)
+    return site, home
+
+
+@pytest.fixture
+def writable_again(tmp_path):
+    """Give tmp_path's directories their write permission back, so pytest can remove them."""
+    yield
+    for directory, _, _ in os.walk(tmp_path):
+        os.chmod(directory, 0o755)
+
+
+def test_processes_import_srcdiff_where_numba_cannot_cache(program, tmp_path, writable_again):
+    site, home = read_only_install(tmp_path)
+    env = child_env(tmp_path / "unused", site, program_dir(program))
+    for name in ("SRCDIFF_CACHE_DIR", "NUMBA_CACHE_DIR", "XDG_CACHE_HOME"):
+        env.pop(name, None)
+    env.update(HOME=str(home), PYTHONDONTWRITEBYTECODE="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(program_dir(program))])
+
+    # cwd: `python -c` puts it first on sys.path, and the repository's package must not be found
+    (report,) = run_children(NO_LOCATOR_CHILD, [[]], env, cwd=tmp_path)
+    assert report["no_locator"], f"the setup left Numba a place for its cache: {report}"
+    assert report["package"] == str(site / "srcdiff")
+    # by hand: SGD's first step is p - lr g, whatever the momentum; Adam's is p - lr sign(g)
+    assert report["params"] == [pytest.approx([-0.25] * 3), pytest.approx([1.75] * 2)]
+    assert report["warnings"] == []
