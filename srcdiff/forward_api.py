@@ -41,9 +41,15 @@ class Jvp:
         self._program = normalize_program(f)
         self._params = list(inspect.signature(f).parameters)
         self._wrt_tuple = isinstance(wrt, tuple)
-        self._positions = [self._position(w) for w in (wrt if self._wrt_tuple else (wrt,))]
+        self._positions = self._positions_of(wrt)
         self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
         self._latest: CompiledAdjoint | None = None
+
+    def _positions_of(self, wrt: Wrt) -> list[int]:
+        positions = [self._position(w) for w in (wrt if isinstance(wrt, tuple) else (wrt,))]
+        if len(set(positions)) < len(positions):
+            raise SrcdiffError(f"wrt={wrt!r} names a parameter of {self.__name__} twice")
+        return positions
 
     def _position(self, w: int | str) -> int:
         if isinstance(w, str):
@@ -172,38 +178,96 @@ def derivative(
 
 def jacobian(
     f: Callable,
-    wrt: int | str = 0,
+    wrt: Wrt = 0,
     *,
     mode: Literal["forward", "reverse"] | None = None,
     jit: bool | None = None,
     backend: Backend = "auto",
 ) -> Callable:
     """The function returning the Jacobian of ``f`` with respect to argument ``wrt``, of
-    shape ``result.shape + wrt.shape``. ``mode="forward"`` builds it a column at a time
-    (one tangent per input element), ``"reverse"`` a row at a time (one vector-Jacobian
-    product per output element); without ``mode``, whichever takes fewer passes."""
+    shape ``result.shape + wrt.shape`` (a float for a number of a number).
+    ``mode="forward"`` builds it a column at a time (one tangent per input element),
+    ``"reverse"`` a row at a time (one vector-Jacobian product per output element, the
+    adjoint seeded with a unit vector); without ``mode``, whichever takes fewer passes.
+    Both modes return the same structure.
+
+    As ``jax.jacfwd`` and ``jax.jacrev`` do: for ``f`` returning a tuple, a tuple of
+    Jacobians, one per result, of shape ``result_i.shape + wrt.shape``; for a tuple
+    ``wrt``, a tuple of Jacobians, one per argument in ``wrt``. With both,
+    ``jac(*args)[i][j]`` is the Jacobian of result i with respect to ``args[wrt[j]]``."""
     if mode not in (None, "forward", "reverse"):
         raise SrcdiffError(f"mode must be 'forward' or 'reverse', not {mode!r}")
-    columns = Jvp(f, wrt, jit, backend)
+    wrt_tuple = isinstance(wrt, tuple)
     rows = _Rows(f, wrt, jit, backend)
+    columns = [Jvp(f, w, jit, backend) for w in (wrt if wrt_tuple else (wrt,))]
+    several = rows.n_results > 1
 
     def jac(*args: Any) -> Any:
-        x = args[columns._positions[0]]
+        n = len(rows.params)
+        _check_count(args, n, f"{rows.name}'s jacobian takes its {n} arguments")
         result = f(*args)
-        chosen = mode or ("reverse" if np.size(result) < np.size(x) else "forward")
+        outputs = tuple(result) if several else (result,)
+        inputs = [args[p] for p in rows.positions]
+        reverse_passes = sum(np.size(out) for out in outputs)
+        chosen = mode or ("reverse" if reverse_passes < sum(map(np.size, inputs)) else "forward")
         if chosen == "reverse":
-            found = [rows(args, seed) for seed in _units(np.shape(result))]
-            shape = np.shape(result)
+            blocks = _jacobian_by_rows(rows, args, outputs)
         else:
-            found = [columns(*args, tangent)[1] for tangent in _units(np.shape(x))]
-            shape = np.shape(x)
-        stacked = np.stack([np.asarray(v, dtype=float) for v in found])
-        if chosen == "reverse":  # rows: one per result element
-            return stacked.reshape(*shape, *np.shape(x)) if shape else stacked[0]
-        moved = np.moveaxis(stacked, 0, -1)  # columns: one per input element
-        return moved.reshape(*np.shape(result), *shape) if shape else moved[..., 0]
+            blocks = _jacobian_by_columns(columns, args, outputs, several)
+        per_result = [tuple(row) if wrt_tuple else row[0] for row in blocks]
+        return tuple(per_result) if several else per_result[0]
 
     return jac
+
+
+def _jacobian_by_rows(rows: _Rows, args: tuple, outputs: tuple) -> list[list[Any]]:
+    """``blocks[i][j]``, the Jacobian of result i with respect to wrt j: a vector-Jacobian
+    product per element of result i, every other result seeded with zeros."""
+    blocks = []
+    for i, out in enumerate(outputs):
+        grads = []
+        for unit in _units(np.shape(out)):
+            seeds = [unit if k == i else _zeros(np.shape(o)) for k, o in enumerate(outputs)]
+            grads.append(rows(args, seeds))
+        blocks.append(
+            [
+                _stacked([g[j] for g in grads], np.shape(out), np.shape(args[p]), rows=True)
+                for j, p in enumerate(rows.positions)
+            ]
+        )
+    return blocks
+
+
+def _jacobian_by_columns(
+    columns: list[Jvp], args: tuple, outputs: tuple, several: bool
+) -> list[list[Any]]:
+    """``blocks[i][j]``: a tangent per element of wrt j gives a column of every result's
+    Jacobian."""
+    by_input = []
+    for column in columns:
+        shape = np.shape(args[column._positions[0]])
+        tangents = [column(*args, unit)[1] for unit in _units(shape)]
+        tangents = tangents if several else [(t,) for t in tangents]
+        by_input.append(
+            [
+                _stacked([t[i] for t in tangents], np.shape(out), shape, rows=False)
+                for i, out in enumerate(outputs)
+            ]
+        )
+    return [list(blocks) for blocks in zip(*by_input, strict=True)]
+
+
+def _stacked(parts: list, out_shape: tuple, in_shape: tuple, rows: bool) -> Any:
+    """Rows (one per element of the result, shaped like the argument) or columns (one per
+    element of the argument, shaped like the result) as one array of shape ``out_shape +
+    in_shape``; a float where both are numbers."""
+    if not parts:  # an empty array
+        return np.zeros(out_shape + in_shape)
+    each = in_shape if rows else out_shape
+    # a derivative that does not depend on the input can come back as a scalar 0.0
+    stacked = np.stack([np.broadcast_to(np.asarray(p, dtype=float), each) for p in parts])
+    found = (stacked if rows else np.moveaxis(stacked, 0, -1)).reshape(out_shape + in_shape)
+    return float(found) if found.ndim == 0 else found
 
 
 def _units(shape: tuple[int, ...]):
@@ -217,43 +281,66 @@ def _units(shape: tuple[int, ...]):
         yield unit
 
 
-class _Rows:
-    """Vector-Jacobian products of a function that may return an array: the adjoint with
-    an array seed."""
+def _zeros(shape: tuple[int, ...]) -> Any:
+    return np.zeros(shape) if shape else 0.0
 
-    def __init__(self, f: Callable, wrt: int | str, jit: bool | None, backend: Backend):
-        self._jvp = Jvp(f, wrt, jit, backend)  # for the parameters and the position
+
+def _check_count(args: tuple, expected: int, message: str) -> None:
+    if len(args) != expected:
+        raise SrcdiffError(message)
+
+
+class _Rows:
+    """Vector-Jacobian products of ``f``, which may return an array or a tuple of numbers
+    and arrays: its adjoint, given one seed per result, shaped like it. The adjoint's
+    seeds default to 1.0 (the seed of a gradient), so every one is passed: a missing seed
+    would add the whole of its result into every row."""
+
+    def __init__(self, f: Callable, wrt: Wrt, jit: bool | None, backend: Backend):
+        self._jvp = Jvp(f, wrt, jit, backend)  # for the parameters and the positions
+        self.name, self.params, self.positions = f.__name__, self._jvp._params, self._jvp._positions
+        self.n_results = self._jvp._program.main.n_results
         self._jit, self._backend = jit, backend
         self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
 
-    def __call__(self, args: tuple, seed: Any) -> Any:
-        position = self._jvp._positions[0]
-        primal, kinds = _prepared(args, self._jvp._params, {position})
+    def __call__(self, args: tuple, seeds: list) -> tuple:
+        """The gradients, one per ``wrt``, of the sum over the results of ``<seed, result>``."""
+        assert len(seeds) == self.n_results
+        primal, kinds = _prepared(args, self.params, set(self.positions))
         if kinds not in self._variants:
             program = self._jvp._program
             names = program.main.ir.params
             module = generate(
-                program, (names[position],), dict(zip(names, kinds, strict=True)), "grad",
-                False, backend=self._backend, array_result=True,
+                program, tuple(names[p] for p in self.positions),
+                dict(zip(names, kinds, strict=True)), "grad", True, backend=self._backend,
+                array_result=True,
             )  # fmt: skip
-            self._variants[kinds] = CompiledAdjoint.of(module, self._jit, self._jvp.__name__)
+            self._variants[kinds] = CompiledAdjoint.of(module, self._jit, self.name)
         variant = self._variants[kinds]
         if variant.backend == "numba":
             primal = [_float64(a) for a in primal]
-        return variant.call(*primal, seed)
+        return variant.call(*primal, *seeds)
 
 
 # --- second order: reverse mode over forward mode ----------------------------------------------
 class SecondOrder:
     """The gradient, with respect to ``wrt``, of ``f``'s derivative along a direction for
-    parameter ``direction``: generated by differentiating ``f``'s tangent function again."""
+    parameter ``direction``: generated by differentiating ``f``'s tangent function again.
+    For a unit direction, a column of the Hessian: of every block ``wrt`` has with it."""
 
     def __init__(self, f: Callable, wrt: Wrt, direction: int | str, backend: Backend):
         self.f, self._backend = f, backend
         self._jvp = Jvp(f, direction, None, backend)  # for its parameters and positions
         self._direction = self._jvp._positions[0]
+        main = self._jvp._program.main
+        if main.n_results != 1:  # the adjoint would differentiate the sum of the results
+            ret = main.ir.body[-1]
+            raise (ret.loc.error if ret.loc else SrcdiffError)(
+                f"{self._jvp.__name__} returns {main.n_results} values; second derivatives "
+                "need a single number"
+            )
         self._wrt_tuple = isinstance(wrt, tuple)
-        self._positions = [self._jvp._position(w) for w in (wrt if self._wrt_tuple else (wrt,))]
+        self._positions = self._jvp._positions_of(wrt)
         self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
         self.source = ""
 
@@ -285,34 +372,70 @@ class SecondOrder:
         return self._variants[kinds]
 
 
-def hvp(f: Callable, wrt: int | str = 0, *, backend: Backend = "auto") -> Callable:
+def hvp(f: Callable, wrt: Wrt = 0, *, backend: Backend = "auto") -> Callable:
     """The Hessian-vector product: ``hvp(f, wrt)(*args, v)`` is H v, H the Hessian of ``f``
     with respect to argument ``wrt`` (shaped like it), without forming H: reverse mode over
-    the forward-mode derivative along v."""
-    second = SecondOrder(f, wrt, wrt, backend)
+    the forward-mode derivative along v.
 
-    def product(*args: Any) -> Any:
-        return second(*args)
+    For a tuple ``wrt``, as JAX's ``hvp`` of a tuple of primals: ``v`` is a tuple of
+    vectors, one per argument in ``wrt`` and shaped like it, and so is H v, by blocks:
+    its part i is ``sum_j H[i][j] v[j]`` for ``H = hessian(f, wrt)(*args)``. That takes
+    one reverse-over-forward pass per argument in ``wrt`` (each differentiates the
+    derivative along one ``v[j]``)."""
+    if not isinstance(wrt, tuple):
+        second = SecondOrder(f, wrt, wrt, backend)
 
-    product.second_order = second  # type: ignore[attr-defined]
-    return product
+        def product(*args: Any) -> Any:
+            n = len(second._jvp._params)
+            what = f"{second._jvp.__name__}'s hvp takes its {n} arguments, then the vector"
+            _check_count(args, n + 1, what)
+            return second(*args)
+
+        product.second_order = second  # type: ignore[attr-defined]
+        return product
+
+    seconds = [SecondOrder(f, wrt, w, backend) for w in wrt]
+
+    def products(*args: Any) -> tuple:
+        n = len(seconds[0]._jvp._params)
+        what = f"{seconds[0]._jvp.__name__}'s hvp takes its {n} arguments, then the vectors"
+        _check_count(args, n + 1, what)
+        *primal, vectors = args
+        if not isinstance(vectors, (tuple, list)) or len(vectors) != len(seconds):
+            raise SrcdiffError(
+                f"hvp with wrt={wrt!r} takes a tuple of {len(seconds)} vectors, one per wrt"
+            )
+        columns = [second(*primal, v) for second, v in zip(seconds, vectors, strict=True)]
+        return tuple(sum(parts[1:], parts[0]) for parts in zip(*columns, strict=True))
+
+    return products
 
 
-def hessian(f: Callable, wrt: int | str = 0, *, backend: Backend = "auto") -> Callable:
+def hessian(f: Callable, wrt: Wrt = 0, *, backend: Backend = "auto") -> Callable:
     """The Hessian of ``f`` with respect to argument ``wrt``, of shape ``x.shape + x.shape``
-    (a number for a number): one Hessian-vector product per element of x."""
-    second = SecondOrder(f, wrt, wrt, backend)
+    (a float for a number): one Hessian-vector product per element of x.
+
+    For a tuple ``wrt``, its blocks, as ``jax.hessian(f, argnums=wrt)`` gives them: a tuple
+    of tuples, block ``[i][j]`` holding the second derivatives with respect to
+    ``args[wrt[i]]`` and ``args[wrt[j]]``, of shape ``args[wrt[i]].shape +
+    args[wrt[j]].shape`` (a float for two numbers). A pass along one element of one
+    argument differentiates with respect to all of them, so it gives a column of every
+    block in its column: as many passes as the arguments in ``wrt`` have elements."""
+    items = wrt if isinstance(wrt, tuple) else (wrt,)
+    seconds = [SecondOrder(f, tuple(items), w, backend) for w in items]
 
     def hess(*args: Any) -> Any:
-        x = args[second._direction]
-        if not np.ndim(x):
-            return second(*args, 1.0)
-        rows = []
-        for index in np.ndindex(np.shape(x)):
-            e = np.zeros(np.shape(x))
-            e[index] = 1.0
-            rows.append(np.asarray(second(*args, e), dtype=float))
-        return np.stack(rows).reshape(*np.shape(x), *np.shape(x))
+        n = len(seconds[0]._jvp._params)
+        _check_count(args, n, f"{seconds[0]._jvp.__name__}'s hessian takes its {n} arguments")
+        shapes = [np.shape(args[p]) for p in seconds[0]._positions]
+        blocks: list[list[Any]] = [[None] * len(shapes) for _ in shapes]
+        for j, second in enumerate(seconds):
+            columns = [second(*args, unit) for unit in _units(shapes[j])]
+            for i, shape in enumerate(shapes):
+                blocks[i][j] = _stacked([c[i] for c in columns], shape, shapes[j], rows=False)
+        if isinstance(wrt, tuple):
+            return tuple(tuple(row) for row in blocks)
+        return blocks[0][0]
 
     return hess
 
