@@ -1,18 +1,41 @@
 """Stage 7b: turn generated source into callables.
 
-The module is written to a content-addressed file in the user's cache directory and
-imported from there, so tracebacks and pdb show the generated code, and Numba's
-``cache=True`` finds its machine code again in the next process. Files are written
-atomically and never overwritten (Numba keys its cache on the file's timestamp).
+The module is written to a content-addressed file in the user's cache directory, so
+tracebacks and pdb show the generated code, and Numba's ``cache=True`` finds its machine code
+again in the next process. What runs is always the source generated in this process,
+compiled from memory under the file's name: the file is there for tracebacks and for Numba,
+which files its cache under the file's path and stamps it with the file's timestamp and size
+(or a hash of its bytes).
+
+Only the user may write the cache directory. srcdiff creates it with mode 0700, and its
+``__pycache__`` too (where Numba keeps its cache), and will not use a directory that belongs
+to someone else or that others can write. A file whose bytes are not the module's (truncated,
+emptied, planted, another user's) is replaced; every file is written to a temporary file,
+synced and renamed into place, so no process sees half a file, and a replacement gets a
+timestamp clearly apart from the replaced file's, so Numba cannot take it for a file it
+compiled before. Good files are never rewritten (that would throw Numba's cache away).
+
+Numba's index and code files (``__pycache__/*.nbi``, ``*.nbc``) are pickles, and loading a
+pickle runs whatever its writer put in it. They hold machine code that srcdiff cannot check
+the way it checks modules, so srcdiff lets Numba read them only from a directory that passed
+the same check (``NUMBA_CACHE_DIR`` moves them elsewhere: that directory is checked too):
+one that only the user can write, so that only the user can have put them there.
+
+A cache directory that cannot be used (read-only, full, under a regular file, or failing the
+check) costs speed, nothing else: one warning names it and the reason, and the module stays
+in memory, compiled again in each process, its lines still shown in tracebacks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import importlib.util
+import linecache
 import os
+import stat
 import sys
 import tempfile
+import time
 import types
 import warnings
 from collections.abc import Callable
@@ -23,6 +46,7 @@ import numpy as np
 
 from . import __version__, runtime
 from .errors import SrcdiffError
+from .numba_cache import njit
 
 if TYPE_CHECKING:  # for the annotation only: jit does not depend on the pipeline
     from .transform import GeneratedModule
@@ -41,71 +65,243 @@ RUNTIME_SOURCE = Path(runtime.__file__).read_text(encoding="utf-8")
 
 
 def module_path(source: str) -> Path:
+    return cache_dir() / f"{module_name(source)}.py"
+
+
+def module_name(source: str) -> str:
     # Numba's cache does not notice a changed callee: the runtime's source is in the key
     key = f"{__version__}\n{RUNTIME_SOURCE}\n{source}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    return cache_dir() / f"srcdiff_{digest}.py"
+    return "srcdiff_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+class CacheUnavailable(Exception):
+    """The cache directory cannot be used; ``reason`` says why."""
+
+    def __init__(self, directory: Path, reason: str):
+        super().__init__(f"{directory}: {reason}")
+        self.directory, self.reason = directory, reason
+
+
+def private_cache_dir() -> Path:
+    """``cache_dir()``, created private to the user with its ``__pycache__``, after checking
+    that nobody else can write it. Raises ``CacheUnavailable``."""
+    directory = cache_dir()
+    try:
+        _make_private_directory(directory, parents=True)
+        problem = why_not_private(directory)
+        if problem is None:
+            _make_private_directory(directory / "__pycache__")
+    except OSError as error:
+        raise CacheUnavailable(directory, _reason(error)) from None
+    if problem is not None:
+        raise CacheUnavailable(directory, problem)
+    return directory
+
+
+def _make_private_directory(directory: Path, parents: bool = False) -> None:
+    try:
+        directory.mkdir(mode=0o700, parents=parents)
+    except FileExistsError:
+        return
+    os.chmod(directory, 0o700)  # mkdir's mode went through the umask
+
+
+def why_not_private(directory: Path) -> str | None:
+    """Why code from ``directory`` could be someone else's: None when it is the user's and
+    nobody else (root aside) can write there."""
+    if not hasattr(os, "geteuid"):  # Windows: no owners and modes to compare
+        return None
+    try:
+        info = os.stat(directory)  # a symbolic link to a directory elsewhere is fine
+    except OSError as error:
+        return _reason(error)
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a directory"
+    if info.st_uid != os.geteuid():
+        return f"it belongs to user {info.st_uid}, not to you (user {os.geteuid()})"
+    if info.st_mode & 0o022:
+        return (
+            f"other users can write to it (mode {stat.S_IMODE(info.st_mode):o}); "
+            f"`chmod go-w {directory}` makes it private"
+        )
+    return None
 
 
 def write_module(source: str) -> Path:
-    """Write ``source`` to its content-addressed path, unless a previous process did."""
-    path = module_path(source)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    """Write ``source`` to its content-addressed path, unless a previous process did; a file
+    there that does not hold exactly ``source``, or is not the user's, is replaced. Raises
+    ``CacheUnavailable``."""
+    directory = private_cache_dir()
+    path = directory / f"{module_name(source)}.py"
+    data = source.encode("utf-8")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(source)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a cache may be shared
-        try:
-            os.link(tmp, path)  # atomic, and fails rather than replace a concurrent writer's file
-        except FileExistsError:
-            pass
-        except OSError:
-            os.replace(tmp, path)  # file systems without hard links
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if not _holds(path, data):
+            _write_atomically(path, data)
+    except OSError as error:
+        raise CacheUnavailable(directory, _reason(error)) from None
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a regular file of the user's holding exactly ``data``."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)  # no symbolic link; a FIFO must not block us
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+            return False
+        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+            return False
+        return handle.read(len(data) + 1) == data
 
 
-def import_module(path: Path) -> types.ModuleType:
-    name = f"_srcdiff_generated.{path.stem}"
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # atomic, and fails rather than replace a concurrent writer's
+        except FileExistsError:
+            if _holds(path, data):  # a concurrent writer's
+                return
+            _replace(temporary, path)  # damaged, or not the user's
+        except OSError:
+            _replace(temporary, path)  # file systems without hard links
+        _sync_directory(path.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def _replace(temporary: str, path: Path) -> None:
+    """``os.replace``, giving the new file a timestamp clearly apart from the old one's:
+    Numba stamps its cache with the timestamp and size (newer versions hash the bytes, but
+    remember the hash by timestamp and size), so the two must not look the same."""
+    with contextlib.suppress(FileNotFoundError):
+        old = os.lstat(path).st_mtime_ns
+        new = time.time_ns()
+        if abs(new - old) < 2_000_000_000:  # timestamps as coarse as 2 s (FAT)
+            new = old + 2_000_000_000
+        os.utime(temporary, ns=(new, new))
+    os.replace(temporary, path)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename durable (some file systems cannot sync a directory: then it is not)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+def module_file(source: str) -> Path | None:
+    """The module's file in the cache, written or repaired; None (after one warning per
+    directory) when the cache directory cannot be used and the module stays in memory."""
+    try:
+        return write_module(source)
+    except CacheUnavailable as error:
+        _warn_once(
+            str(error.directory),
+            f"srcdiff: cannot use the cache directory {error.directory}: {error.reason}. "
+            "Generated code stays in memory and is compiled again in each process; set "
+            "SRCDIFF_CACHE_DIR to a directory of your own to keep it.",
+        )
+        return None
+
+
+def numba_may_read(directory: str) -> bool:
+    """Whether Numba may load the pickles in ``directory`` (see the module's docstring)."""
+    problem = why_not_private(Path(directory))
+    if problem is not None:
+        _warn_once(
+            directory,
+            f"srcdiff: not using Numba's cache in {directory}: {problem}. Gradients are "
+            "compiled again in each process.",
+        )
+    return problem is None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, RuntimeWarning, stacklevel=_first_caller_outside_srcdiff())
+
+
+def _first_caller_outside_srcdiff() -> int:
+    """The ``stacklevel`` at which a warning issued here points at the user's code."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def import_module(source: str, path: Path | None) -> types.ModuleType:
+    """The generated module, run from ``source`` (never from what the file holds) under the
+    file's name; ``path`` None: a module in memory."""
+    name = f"_srcdiff_generated.{module_name(source)}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = types.ModuleType(name)
+    module.__file__ = _filename(source, path)
+    exec(_compile(source, path), module.__dict__)
     sys.modules[name] = module
     return module
 
 
-def python_functions(source: str, path: Path) -> dict[str, object]:
+def _compile(source: str, path: Path | None) -> types.CodeType:
+    filename = _filename(source, path)
+    if path is None:  # tracebacks and pdb find the lines here
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return compile(source, filename, "exec")
+
+
+def _filename(source: str, path: Path | None) -> str:
+    return str(path) if path is not None else f"<srcdiff {module_name(source)}.py>"
+
+
+def python_functions(source: str, path: Path | None) -> dict[str, object]:
     """The generated functions as plain Python (tapes and helpers too)."""
-    namespace: dict[str, object] = {"__name__": f"_srcdiff_python.{path.stem}"}
-    exec(compile(source, str(path), "exec"), namespace)
+    namespace: dict[str, object] = {"__name__": f"_srcdiff_python.{module_name(source)}"}
+    exec(_compile(source, path), namespace)
     namespace.update(runtime.PYTHON_VERSIONS)
     return namespace
 
 
-def numba_functions(path: Path, names: list[str]) -> types.ModuleType:
+def numba_functions(source: str, path: Path | None, names: list[str]) -> types.ModuleType:
     """Import the module and replace each generated function by its Numba dispatcher, so
-    calls between generated functions stay inside compiled code."""
+    calls between generated functions stay inside compiled code. Numba stamps its cache
+    with ``path``'s file, so ``module_file`` must have checked it just before."""
     import numba
 
-    module = import_module(path)
+    module = import_module(source, path)
     for name in names:
         function = getattr(module, name)
         if not isinstance(function, numba.core.dispatcher.Dispatcher):
             # error_model="numpy": an infinite derivative (sqrt at 0) is inf, not an exception
-            setattr(module, name, numba.njit(cache=True, error_model="numpy")(function))
+            compiled = njit(
+                function, cache=path is not None, trust=numba_may_read, error_model="numpy"
+            )
+            setattr(module, name, compiled)
     return module
 
 
@@ -135,7 +331,7 @@ class CompiledAdjoint:
         self.what = what
         self.backend = backend
         self.compiled = functions if backend == "numba" else list(kernels)
-        self.path = write_module(source)
+        self.path = module_file(source)  # None: in memory
         uses_numba = jit is not False and self.compiled
         self.call: Callable = self.first_numba_call if uses_numba else self.python
 
@@ -157,7 +353,8 @@ class CompiledAdjoint:
         return _returning_floats(python_functions(self.source, self.path)[self.entry])
 
     def numba_entry(self) -> Callable:
-        module = numba_functions(self.path, self.compiled)
+        self.path = module_file(self.source)  # again: the file may have changed since
+        module = numba_functions(self.source, self.path, self.compiled)
         if self.entry in self.compiled:
             return getattr(module, self.entry)
         runtime.keep_freed_memory()

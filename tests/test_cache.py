@@ -7,19 +7,26 @@ own cache directory through ``SRCDIFF_CACHE_DIR`` and a timeout.
 
 from __future__ import annotations
 
+import builtins
+import errno
 import inspect
 import json
+import linecache
 import os
+import pickle
 import shutil
+import stat
 import subprocess
 import sys
 import time
 import types
+import warnings
 from pathlib import Path
 
 import pytest
-from conftest import fd_grad, load_function
+from conftest import fd_grad, load_function, no_fallback_warning
 from numba.core import event
+from numba.core.caching import FunctionCache, IndexDataCacheFile
 
 import srcdiff
 from srcdiff.jit import cache_dir, module_path, write_module
@@ -239,7 +246,7 @@ while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
     time.sleep(0.001)
 paths = {str(write_module(source)) for _ in range(50)}
 assert paths == {str(module_path(source))}, paths
-module = import_module(module_path(source))
+module = import_module(source, write_module(source))
 print(json.dumps({"value": repr(module.quiz_adjoint(1.5, 0.7))}))
 """
 
@@ -322,10 +329,291 @@ def test_jit_false_writes_the_module_and_runs_it_as_plain_python(program, fresh_
     assert numba_files(fresh_cache) == {}
 
 
+# --- what the directory holds is checked -------------------------------------------------------
+
+PLANTED_MARK = "srcdiff_planted_code_ran"
+PLANTED_STATEMENT = f"\nimport builtins\nbuiltins.{PLANTED_MARK} = True\n"
+DAMAGES = {
+    "planted": lambda source: source + PLANTED_STATEMENT,
+    "truncated": lambda source: source[: len(source) // 2],
+    "empty": lambda source: "",
+}
+
+
+@pytest.fixture
+def forget_loaded_modules(monkeypatch):
+    """Generated modules this process loaded are loaded again; planted code leaves no mark."""
+    for name in [name for name in sys.modules if name.startswith("_srcdiff_generated.")]:
+        monkeypatch.delitem(sys.modules, name)
+    yield
+    if hasattr(builtins, PLANTED_MARK):
+        delattr(builtins, PLANTED_MARK)
+
+
+def srcdiff_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if str(w.message).startswith("srcdiff:")]
+
+
+@pytest.mark.parametrize("moment", ["before the decoration", "before the first call"])
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_or_planted_module_is_replaced_and_never_run(
+    program, fresh_cache, forget_loaded_modules, damage, moment
+):
+    source = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False).source
+    path = module_path(source)
+
+    with no_fallback_warning():
+        if moment == "before the decoration":
+            path.write_text(DAMAGES[damage](source), encoding="utf-8")
+        g = srcdiff.grad(program.quiz, wrt=(0, 1), jit=True)
+        if moment == "before the first call":
+            path.write_text(DAMAGES[damage](source), encoding="utf-8")
+        value = g(*QUIZ_ARGS)
+
+    assert not hasattr(builtins, PLANTED_MARK), "the planted module ran"
+    assert value == pytest.approx(fd_grad(program.quiz, QUIZ_ARGS, (0, 1)), rel=1e-6)
+    assert path.read_text(encoding="utf-8") == source
+    assert temp_files(fresh_cache) == []
+
+
+def test_a_module_file_of_another_user_is_replaced(program, fresh_cache):
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    source = srcdiff.grad(program.quiz, jit=False).source
+    path = module_path(source)
+    os.chown(path, 65534, 65534)  # the right bytes, but its owner could change them at any time
+    assert write_module(source) == path
+    assert path.stat().st_uid == 0
+    assert path.read_text(encoding="utf-8") == source
+
+
+def test_a_replaced_module_gets_a_timestamp_apart_from_the_damaged_files(program, fresh_cache):
+    # Numba knows a source file by its timestamp and size (or by a hash it memoises on them)
+    source = srcdiff.grad(program.quiz, jit=False).source
+    path = module_path(source)
+    path.write_bytes(b"#" * len(source.encode("utf-8")))
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
+
+    assert write_module(source) == path
+    assert path.read_text(encoding="utf-8") == source
+    assert path.stat().st_mtime_ns - now >= 2_000_000_000
+
+
+# Compiles a planted module with Numba's cache, as srcdiff did when it imported whatever file
+# had the right name: Numba's cache then holds machine code for the planted text.
+PLANTED_COMPILE_CHILD = """
+import importlib.util, json, os, sys
+import numba
+
+name = "_srcdiff_generated." + os.path.basename(sys.argv[1])[: -len(".py")]
+spec = importlib.util.spec_from_file_location(name, sys.argv[1])
+module = sys.modules[name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+entry = numba.njit(cache=True, error_model="numpy")(getattr(module, sys.argv[2]))
+print(json.dumps({"value": [repr(v) for v in entry(*json.loads(sys.argv[3]))]}))
+"""
+
+
+def test_processes_never_load_machine_code_compiled_from_a_planted_module(program, tmp_path):
+    source = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False).source
+    # same size, and the same bytecode (part of Numba's key): cos becomes tan, a new name too
+    assert source.count("math.cos(") == 1 and "math.tan(" not in source, source
+    planted = source.replace("math.cos(", "math.tan(")
+    cache = tmp_path / "shared-cache"
+    cache.mkdir(mode=0o700)
+    path = cache / module_path(source).name
+    path.write_text(planted, encoding="utf-8")
+    env = child_env(cache, program_dir(program))
+
+    entry = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False).__srcdiff__._default.entry
+    seeded = json.dumps([*QUIZ_ARGS, 1.0])  # the arguments srcdiff passes, so the same signature
+    (plant,) = run_children(PLANTED_COMPILE_CHILD, [[str(path), entry, seeded]], env)
+    assert numba_files(cache, path.stem), "the planted module left no Numba cache"
+    expected = fd_grad(program.quiz, QUIZ_ARGS, (0, 1))
+    assert [float(v) for v in plant["value"]] != pytest.approx(expected, rel=1e-3)
+
+    args = [program.__name__, "quiz", "[0, 1]", json.dumps(QUIZ_ARGS)]
+    (report,) = run_children(GRADIENT_CHILD, [args], env)
+    assert report["path"] == str(path)
+    assert [float(v) for v in report["value"]] == pytest.approx(expected, rel=1e-6)
+    assert report["hits"] == 0 and report["compiled_generated"] == [str(path)], report
+    assert path.read_text(encoding="utf-8") == source
+
+
+def test_processes_compile_again_over_a_damaged_numba_cache(program, tmp_path):
+    cache = tmp_path / "shared-cache"
+    env = child_env(cache, program_dir(program))
+    args = [program.__name__, "quiz", "[0, 1]", json.dumps(QUIZ_ARGS)]
+    (first,) = run_children(GRADIENT_CHILD, [args], env)
+    stem = Path(first["path"]).stem
+    damaged = numba_files(cache, stem)
+    assert damaged, first
+    for name in damaged:
+        (cache / "__pycache__" / name).write_bytes(b"")
+
+    (second,) = run_children(GRADIENT_CHILD, [args], env)
+    assert second["value"] == first["value"]
+    assert second["misses"] >= 1 and second["compiled_generated"] == [first["path"]], second
+    written_again = [cache / "__pycache__" / name for name in numba_files(cache, stem)]
+    assert written_again and all(path.stat().st_size > 0 for path in written_again)
+
+
+# --- a private directory -----------------------------------------------------------------------
+
+
+def test_the_cache_directory_is_created_private(program, fresh_cache):
+    umask = os.umask(0o022)  # what most users have: directories 0755, files 0644
+    try:
+        g = srcdiff.grad(program.quiz, jit=False)
+    finally:
+        os.umask(umask)
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)  # noqa: E731
+    assert mode(fresh_cache) == 0o700
+    assert mode(fresh_cache / "__pycache__") == 0o700, "Numba's cache lives there"
+    assert mode(module_path(g.source)) == 0o600
+
+
+@pytest.mark.parametrize("others", ["group-writable", "world-writable", "another user's"])
+def test_a_cache_directory_others_can_write_is_not_used(
+    program, fresh_cache, forget_loaded_modules, monkeypatch, others
+):
+    source = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False).source
+    path = module_path(source)
+    path.write_text(source + PLANTED_STATEMENT, encoding="utf-8")  # someone else's code
+    if others == "group-writable":
+        os.chmod(fresh_cache, 0o770)
+        reason = "other users can write to it (mode 770)"
+    elif others == "world-writable":
+        os.chmod(fresh_cache, 0o1777)
+        reason = "other users can write to it (mode 1777)"
+    elif os.geteuid() == 0:
+        os.chown(fresh_cache, 65534, 65534)
+        reason = "it belongs to user 65534, not to you (user 0)"
+    else:  # simulated: only root can give a directory away
+        uid = os.geteuid()
+        monkeypatch.setattr(os, "geteuid", lambda: uid + 1)
+        reason = f"it belongs to user {uid}, not to you (user {uid + 1})"
+    listing = sorted(os.listdir(fresh_cache))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = srcdiff.grad(program.quiz, wrt=(0, 1), jit=True)(*QUIZ_ARGS)
+        loop_value = srcdiff.grad(program.damped, jit=True)(0.8, 7)
+
+    assert not hasattr(builtins, PLANTED_MARK), "the planted module ran"
+    assert value == pytest.approx(fd_grad(program.quiz, QUIZ_ARGS, (0, 1)), rel=1e-6)
+    assert loop_value == pytest.approx(fd_grad(program.damped, (0.8, 7), 0), rel=1e-6)
+    (message,) = srcdiff_warnings(caught)
+    assert f"cannot use the cache directory {fresh_cache}: {reason}" in message
+    assert sorted(os.listdir(fresh_cache)) == listing, "srcdiff wrote into the directory"
+    assert path.read_text(encoding="utf-8") == source + PLANTED_STATEMENT
+
+
+class RunsWhenLoaded:
+    """Unpickling this runs code, as any pickle may."""
+
+    def __reduce__(self):
+        return exec, (f"import builtins; builtins.{PLANTED_MARK} = True",)
+
+
+def test_numba_reads_no_cache_file_from_a_directory_others_can_write(
+    program, fresh_cache, forget_loaded_modules
+):
+    source = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False).source
+    path = module_path(source)
+    pycache = fresh_cache / "__pycache__"
+    pycache.mkdir(exist_ok=True)
+    os.chmod(pycache, 0o777)
+    # a planted index for every generated function, where Numba's own code looks for it
+    generated: dict[str, object] = {}
+    exec(compile(source, str(path), "exec"), generated)
+    functions = [
+        f
+        for f in generated.values()
+        if isinstance(f, types.FunctionType) and f.__code__.co_filename == str(path)
+    ]
+    assert functions, "the generated module defines no function"
+    for function in functions:
+        index = Path(FunctionCache(function)._cache_file._index_path)
+        assert index.parent == pycache
+        index.write_bytes(pickle.dumps(RunsWhenLoaded()))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = srcdiff.grad(program.quiz, wrt=(0, 1), jit=True)(*QUIZ_ARGS)
+
+    assert not hasattr(builtins, PLANTED_MARK), "Numba loaded a pickle others could have planted"
+    assert value == pytest.approx(fd_grad(program.quiz, QUIZ_ARGS, (0, 1)), rel=1e-6)
+    (message,) = srcdiff_warnings(caught)
+    assert f"not using Numba's cache in {pycache}: other users can write to it" in message
+
+
 # --- nowhere to write --------------------------------------------------------------------------
 
+
+@pytest.mark.parametrize("unusable", ["under a regular file", "read-only", "full"])
+def test_an_unusable_cache_directory_costs_one_warning(
+    program, tmp_path, monkeypatch, forget_loaded_modules, writable_again, unusable
+):
+    if unusable == "under a regular file":
+        (tmp_path / "a-file").write_text("")
+        directory, reason = tmp_path / "a-file" / "cache", "Not a directory"
+    elif unusable == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes through chmod 0500 (the other cases run)")
+        directory, reason = tmp_path / "read-only", "Permission denied"
+        directory.mkdir()
+        os.chmod(directory, 0o500)
+    else:  # simulated: no test machine lends a full file system
+        directory, reason = tmp_path / "full", "No space left on device"
+
+        def disk_full(fd):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "fsync", disk_full)
+    monkeypatch.setenv("SRCDIFF_CACHE_DIR", str(directory))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = srcdiff.grad(program.quiz, wrt=(0, 1), jit=True)(*QUIZ_ARGS)
+        loop_value = srcdiff.grad(program.damped, jit=True)(0.8, 7)
+        plain = srcdiff.grad(program.quiz, wrt=(0, 1), jit=False)
+        plain_value = plain(*QUIZ_ARGS)
+
+    expected = fd_grad(program.quiz, QUIZ_ARGS, (0, 1))
+    assert value == pytest.approx(expected, rel=1e-6)
+    assert plain_value == pytest.approx(expected, rel=1e-6)
+    assert loop_value == pytest.approx(fd_grad(program.damped, (0.8, 7), 0), rel=1e-6)
+    (message,) = srcdiff_warnings(caught)
+    assert f"cannot use the cache directory {directory}: {reason}" in message
+    # the module lives in memory, and tracebacks still show its lines
+    filename = inspect.unwrap(plain.__srcdiff__._default.call).__code__.co_filename
+    assert linecache.getlines(filename) == plain.source.splitlines(keepends=True)
+    if directory.is_dir():
+        assert temp_files(directory) == [] and generated_modules(directory) == []
+
+def test_numba_failing_to_write_its_cache_costs_one_warning(
+    program, fresh_cache, forget_loaded_modules, monkeypatch
+):
+    def disk_full(self, key, data):  # simulated, as above
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(IndexDataCacheFile, "save", disk_full)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = srcdiff.grad(program.quiz, wrt=(0, 1), jit=True)(*QUIZ_ARGS)
+        loop_value = srcdiff.grad(program.damped, jit=True)(0.8, 7)
+
+    assert value == pytest.approx(fd_grad(program.quiz, QUIZ_ARGS, (0, 1)), rel=1e-6)
+    assert loop_value == pytest.approx(fd_grad(program.damped, (0.8, 7), 0), rel=1e-6)
+    (message,) = srcdiff_warnings(caught)
+    pycache = fresh_cache / "__pycache__"
+    assert f"cannot write Numba's cache in {pycache} (No space left on device)" in message
+
+
 # Checks first that Numba itself finds no place for a cache of a function in the package, then
-# imports srcdiff and runs its Numba-compiled optimizers.
+# imports srcdiff, runs its Numba-compiled optimizers and a gradient.
 NO_LOCATOR_CHILD = """
 import importlib.util, json, os, sys, warnings
 import numba
@@ -349,10 +637,13 @@ with warnings.catch_warnings(record=True) as caught:
     grads = (np.full(3, 2.0), np.full(2, -1.0))
     optim.SGD(params, lr=0.5, momentum=0.9).step(grads)
     optim.Adam(params, lr=0.25).step(grads)
+    program = __import__(sys.argv[1])
+    value = srcdiff.grad(program.quiz, wrt=(0, 1), jit=True)(*json.loads(sys.argv[2]))
 print(json.dumps({
     "no_locator": no_locator,
     "package": os.path.dirname(srcdiff.__file__),
     "params": [p.tolist() for p in params],
+    "value": value,
     "warnings": [str(w.message) for w in caught if "srcdiff" in str(w.message)],
 }))
 """
@@ -391,7 +682,9 @@ def writable_again(tmp_path):
         os.chmod(directory, 0o755)
 
 
-def test_processes_import_srcdiff_where_numba_cannot_cache(program, tmp_path, writable_again):
+def test_processes_import_srcdiff_and_differentiate_where_nothing_can_be_written(
+    program, tmp_path, writable_again
+):
     site, home = read_only_install(tmp_path)
     env = child_env(tmp_path / "unused", site, program_dir(program))
     for name in ("SRCDIFF_CACHE_DIR", "NUMBA_CACHE_DIR", "XDG_CACHE_HOME"):
@@ -400,9 +693,12 @@ def test_processes_import_srcdiff_where_numba_cannot_cache(program, tmp_path, wr
     env["PYTHONPATH"] = os.pathsep.join([str(site), str(program_dir(program))])
 
     # cwd: `python -c` puts it first on sys.path, and the repository's package must not be found
-    (report,) = run_children(NO_LOCATOR_CHILD, [[]], env, cwd=tmp_path)
+    args = [program.__name__, json.dumps(QUIZ_ARGS)]
+    (report,) = run_children(NO_LOCATOR_CHILD, [args], env, cwd=tmp_path)
     assert report["no_locator"], f"the setup left Numba a place for its cache: {report}"
     assert report["package"] == str(site / "srcdiff")
     # by hand: SGD's first step is p - lr g, whatever the momentum; Adam's is p - lr sign(g)
     assert report["params"] == [pytest.approx([-0.25] * 3), pytest.approx([1.75] * 2)]
-    assert report["warnings"] == []
+    assert report["value"] == pytest.approx(fd_grad(program.quiz, QUIZ_ARGS, (0, 1)), rel=1e-6)
+    (message,) = report["warnings"]
+    assert f"cannot use the cache directory {home / '.cache' / 'srcdiff'}: " in message
