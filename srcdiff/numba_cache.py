@@ -35,7 +35,7 @@ class BestEffortCache(FunctionCache):
 
     def save_overload(self, sig, data):
         try:
-            super().save_overload(sig, data)
+            self._save_or_start_again(sig, data)
         except OSError as error:  # a full disk, or a directory made read-only since
             self.disable()
             if self.cache_path not in _warned:
@@ -47,6 +47,15 @@ class BestEffortCache(FunctionCache):
                     RuntimeWarning,
                     stacklevel=2,
                 )
+
+    def _save_or_start_again(self, sig, data):
+        try:
+            super().save_overload(sig, data)  # reads the index first
+        except OSError:
+            raise
+        except Exception:  # the index is damaged: start a new one
+            self.flush()
+            super().save_overload(sig, data)
 
 
 def njit(
