@@ -5,24 +5,40 @@ differentiated arguments become symbols (an array becomes an array of symbols, o
 element), the others keep their values. Control flow is resolved at the point, as it is
 when the function runs there: a branch or a comparison takes the side the values take,
 ``max``/``min``/``np.max`` the element that is largest there, and loops run their concrete
-number of iterations. The result is one SymPy expression, which ``sympy.diff``
-differentiates with respect to each symbol; the derivatives are evaluated at the point.
+number of iterations.
+
+The result of each operation on symbols is given a fresh name (a real SymPy symbol),
+defined by a line ``name = expression`` on earlier names, the symbols and constants: the
+function at the point becomes a straight-line program, its expression kept as a DAG. (As
+one SymPy expression, a loop body that reads its variable twice doubles the tree at every
+iteration, and SymPy's simplification on construction, ``sympy.diff`` and ``xreplace``
+walk the tree: a 10-step loop took more than ten minutes.) The derivative is SymPy's:
+``sympy.diff`` differentiates each line's expression with respect to each name and symbol
+in it, and the chain rule sums the products of these partial derivatives, at the point,
+from the output back to the symbols (reverse accumulation). Values and partial
+derivatives are evaluated in floats by functions ``sympy.lambdify`` compiles once per
+shape of line (the 64 elements of ``np.tanh(x)`` share one, as do a loop body's lines
+at every iteration).
 
 What cannot be translated raises ``CannotTranslate`` with the reason, which the report
 shows as "skipped": a primitive with no SymPy form here (``np.einsum``), a loop that runs
-more than ``MAX_ITERATIONS`` times in all, or more than ``MAX_SYMBOLS`` differentiated
-numbers (SymPy's expressions, and the time to differentiate them, grow with both).
+more than ``MAX_ITERATIONS`` times in all, more than ``MAX_SYMBOLS`` differentiated
+numbers, more than ``MAX_OPERATIONS`` operations on symbols (lines), a run longer than
+``MAX_SECONDS`` (checked at every statement and line), or a value or partial derivative
+that is not a finite real number at the point.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import sympy
+from sympy.printing.pycode import PythonCodePrinter
 
 from . import custom, ir, runtime
 from .ir import Const, Expr, Name
@@ -31,6 +47,8 @@ from .rules import PRIMITIVES
 
 MAX_ITERATIONS = 200  # loop iterations unrolled, over the whole run
 MAX_SYMBOLS = 64  # differentiated numbers (array elements count one each)
+MAX_OPERATIONS = 20_000  # operations on symbols: lines of the straight-line program
+MAX_SECONDS = 20.0  # translating, differentiating and evaluating, in all
 
 
 class CannotTranslate(Exception):
@@ -40,32 +58,34 @@ class CannotTranslate(Exception):
 def sympy_gradient(f: Callable, args: tuple, wrt: tuple[int, ...]) -> list[Any]:
     """The gradient of ``f`` at ``args`` with respect to the arguments at positions ``wrt``,
     by SymPy: a float per number, an array of floats per array argument."""
+    started = time.monotonic()
     program = normalize_program(f)
     params = program.main.ir.params
-    point: dict[sympy.Symbol, sympy.Float] = {}
+    point: dict[sympy.Symbol, float] = {}
     values: list[Any] = list(args)
     symbols: list[Any] = []
     for position in wrt:
         made = _symbols_for(params[position], args[position])
         for symbol, value in zip(np.ravel(made), np.ravel(args[position]), strict=True):
-            point[symbol] = sympy.Float(float(value))
+            point[symbol] = float(value)
         values[position] = made
         symbols.append(made)
     if len(point) > MAX_SYMBOLS:
         raise CannotTranslate(
             f"{len(point)} differentiated numbers; SymPy checks at most {MAX_SYMBOLS}"
         )
-    result = _Interpreter(program, point).run(program.main.ir, values)[0]
+    trace = _Trace(point, started)
+    result = _Interpreter(program, trace).run(program.main.ir, values)[0]
     if isinstance(result, np.ndarray):
         raise CannotTranslate("the function returns an array")
-    expression = sympy.sympify(result)
+    derivatives = trace.derivatives(result)
     gradient = []
     for made in symbols:
-        derivatives = [_at(sympy.diff(expression, s), point) for s in np.ravel(made)]
+        found = [derivatives.get(s, 0.0) for s in np.ravel(made)]
         if isinstance(made, np.ndarray):
-            gradient.append(np.array(derivatives, dtype=float).reshape(made.shape))
+            gradient.append(np.array(found, dtype=float).reshape(made.shape))
         else:
-            gradient.append(derivatives[0])
+            gradient.append(found[0])
     return gradient
 
 
@@ -78,27 +98,162 @@ def _symbols_for(name: str, value: Any) -> Any:
     return sympy.Symbol(name, real=True)
 
 
-def _at(expression: Any, point: dict) -> float:
-    """The value of an expression at the point, as a float."""
-    if isinstance(expression, sympy.Basic):
-        value = expression.xreplace(point).evalf()
-        try:
-            return float(value)
-        except TypeError:  # complex, or symbols left over
-            raise CannotTranslate(f"{expression} is not a real number at the point") from None
-    return float(expression)
+class _Trace:
+    """The function at the point as a straight-line program: ``lines``, in order, and the
+    value at the point (a float) of every name and symbol."""
+
+    def __init__(self, point: dict[sympy.Symbol, float], started: float):
+        self.values: dict[sympy.Symbol, float] = dict(point)
+        self.lines: list[_Line] = []
+        self.shapes: dict[Any, _Shape] = {}  # lines alike but for their names share one
+        self.started = started
+
+    def in_time(self) -> None:
+        if time.monotonic() - self.started > MAX_SECONDS:
+            raise CannotTranslate(f"SymPy ran for more than {MAX_SECONDS:g} s (MAX_SECONDS)")
+
+    def named(self, value: Any) -> Any:
+        """A new value with every expression in it on symbols replaced by a new name
+        (names, symbols and constants stay as they are)."""
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            if all(_atomic(v) for v in value.flat):
+                return value  # a view stays a view
+            return np.vectorize(self.named, otypes=[object])(value)
+        if _atomic(value):
+            return value
+        self.in_time()
+        if len(self.lines) >= MAX_OPERATIONS:
+            raise CannotTranslate(
+                f"more than {MAX_OPERATIONS} operations on symbols (MAX_OPERATIONS)"
+            )
+        name = sympy.Dummy(f"t{len(self.lines)}", real=True)
+        key, arguments = _pattern(value)
+        if key not in self.shapes:
+            self.shapes[key] = _Shape(value, arguments)
+        line = _Line(name, value, arguments, self.shapes[key])
+        self.values[name] = line.value(self.values)
+        self.lines.append(line)
+        return name
+
+    def concrete(self, value: Any) -> Any:
+        """A value with the point substituted: numbers for expressions, arrays of numbers
+        for arrays of expressions, anything else as it is."""
+        if isinstance(value, sympy.Basic):
+            if value in self.values:
+                return self.values[value]
+            if value.free_symbols:  # not made by an operation: not named
+                return self.values[self.named(value)]
+            return bool(value) if value.is_Boolean else float(value)
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            return np.vectorize(self.concrete, otypes=[float])(value)
+        return value
+
+    def derivatives(self, output: Any) -> dict[sympy.Symbol, float]:
+        """The derivative of ``output`` (a name, a symbol or a constant) with respect to
+        each name and symbol it depends on, at the point: the partial derivatives of each
+        line by SymPy, joined by the chain rule from the output back (reverse
+        accumulation: the sum over the paths of the products)."""
+        adjoints: dict[Any, float] = {output: 1.0}
+        for line in reversed(self.lines):
+            adjoint = adjoints.pop(line.name, None)
+            if adjoint is None:
+                continue  # the output does not depend on it
+            self.in_time()
+            for argument, partial in zip(line.arguments, line.partials(self.values), strict=True):
+                adjoints[argument] = adjoints.get(argument, 0.0) + adjoint * partial
+        return adjoints
 
 
-def _concrete(value: Any, point: dict) -> Any:
-    """A value with the point substituted: numbers for expressions, arrays of numbers for
-    arrays of expressions, anything else as it is."""
-    if isinstance(value, sympy.Basic):
-        if value.is_Boolean or value.is_Relational:
-            return bool(value.xreplace(point))
-        return _at(value, point)
-    if isinstance(value, np.ndarray) and value.dtype == object:
-        return np.vectorize(lambda v: _concrete(v, point), otypes=[float])(value)
-    return value
+class _Line:
+    """``name = expression``: one operation on names, symbols and constants."""
+
+    def __init__(
+        self,
+        name: sympy.Symbol,
+        expression: sympy.Basic,
+        arguments: list[sympy.Symbol],
+        shape: _Shape,
+    ):
+        self.name = name
+        self.expression = expression
+        self.arguments = arguments  # its names and symbols, in the order of ``shape``
+        self.shape = shape
+
+    def value(self, values: dict[sympy.Symbol, float]) -> float:
+        found = _real(self.shape.evaluate, [values[a] for a in self.arguments])
+        if found is None:
+            raise CannotTranslate(f"{self.expression} is not a finite real number at the point")
+        return found[0]
+
+    def partials(self, values: dict[sympy.Symbol, float]) -> list[float]:
+        found = _real(self.shape.differentiate(), [values[a] for a in self.arguments])
+        if found is None:
+            raise CannotTranslate(
+                f"the derivative of {self.expression} is not a finite real number at the point"
+            )
+        return found
+
+
+class _Shape:
+    """What lines alike but for their names share (the 64 elements of ``np.tanh(x)``, a
+    loop body's lines at every iteration): the expression on placeholders, and functions
+    of floats for its value and for SymPy's derivatives of it with respect to each
+    placeholder, compiled once."""
+
+    def __init__(self, expression: sympy.Basic, arguments: list[sympy.Symbol]):
+        self.placeholders = [sympy.Dummy(f"a{k}", real=True) for k in range(len(arguments))]
+        self.expression = expression.xreplace(dict(zip(arguments, self.placeholders, strict=True)))
+        self.evaluate = _lambdified(self.placeholders, [self.expression])
+        self.derivatives: Callable | None = None  # compiled when a gradient needs them
+
+    def differentiate(self) -> Callable:
+        if self.derivatives is None:
+            found = [sympy.diff(self.expression, p) for p in self.placeholders]
+            self.derivatives = _lambdified(self.placeholders, found)
+        return self.derivatives
+
+
+def _pattern(expression: sympy.Basic) -> tuple[Any, list[sympy.Symbol]]:
+    """A key equal for expressions alike but for their symbols (numbered in the order
+    they first appear), and those symbols in that order."""
+    arguments: dict[sympy.Symbol, int] = {}
+
+    def key(node: sympy.Basic) -> Any:
+        if node.is_Symbol:
+            return arguments.setdefault(node, len(arguments))
+        if not node.args:
+            return node  # a constant
+        return (node.func, *(key(a) for a in node.args))
+
+    return key(expression), list(arguments)
+
+
+class _FloatPrinter(PythonCodePrinter):
+    """Python's math, with every digit of a float constant (SymPy prints 15)."""
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return repr(float(expr))
+
+
+def _lambdified(placeholders: list[sympy.Symbol], expressions: Any) -> Callable:
+    printer = _FloatPrinter({"fully_qualified_modules": False, "inline": True})
+    return sympy.lambdify(placeholders, expressions, modules="math", printer=printer)
+
+
+def _real(function: Callable, values: list[float]) -> list[float] | None:
+    """``function(*values)`` if its results are finite floats, else None."""
+    try:
+        found = function(*values)
+    except (ArithmeticError, ValueError):  # a math domain error, a division by zero
+        return None
+    if all(isinstance(r, int | float) and math.isfinite(r) for r in found):
+        return [float(r) for r in found]
+    return None  # complex (a negative number to a fractional power), inf or nan
+
+
+def _atomic(value: Any) -> bool:
+    """A name, a symbol, a constant or anything not SymPy's: nothing to name."""
+    return not isinstance(value, sympy.Basic) or value.is_Atom or not value.free_symbols
 
 
 def _symbolic(value: Any) -> bool:
@@ -112,9 +267,9 @@ def _symbolic(value: Any) -> bool:
 class _Interpreter:
     """Runs normalized IR with SymPy values."""
 
-    def __init__(self, program: Program, point: dict):
+    def __init__(self, program: Program, trace: _Trace):
         self.program = program
-        self.point = point
+        self.trace = trace
         self.iterations = 0
 
     def run(self, fn: ir.Function, args: list[Any]) -> tuple:
@@ -134,6 +289,7 @@ class _Interpreter:
         return None
 
     def statement(self, stmt: ir.Stmt, env: dict) -> tuple | None:
+        self.trace.in_time()
         if isinstance(stmt, ir.Assign):
             env[stmt.target] = self.value(stmt.value, env)
         elif isinstance(stmt, ir.Call):
@@ -154,17 +310,15 @@ class _Interpreter:
             target[self.indices(stmt.indices, env)] = self.value(stmt.value, env)
         elif isinstance(stmt, ir.IndexAdd):
             target = env[stmt.target] = _writable(env[stmt.target])
-            target[self.indices(stmt.indices, env)] += self.value(stmt.value, env)
-        elif isinstance(stmt, ir.Check):
-            if not self.test(stmt.test, env):
-                raise CannotTranslate(stmt.message)
-        elif not isinstance(stmt, ir.Comment):
+            index = self.indices(stmt.indices, env)
+            target[index] = self.trace.named(target[index] + self.value(stmt.value, env))
+        elif not isinstance(stmt, (ir.Comment, ir.Check)):  # the function ran here: checks pass
             raise CannotTranslate(f"no SymPy translation of {type(stmt).__name__}")
         return None
 
     def for_loop(self, loop: ir.For, env: dict) -> tuple | None:
-        bounds = [int(_concrete(self.value(e, env), self.point)) for e in (loop.start, loop.stop)]
-        step = int(_concrete(self.value(loop.step, env), self.point))
+        bounds = [int(self.trace.concrete(self.value(e, env))) for e in (loop.start, loop.stop)]
+        step = int(self.trace.concrete(self.value(loop.step, env)))
         for k in range(bounds[0], bounds[1], step):
             self.count_iteration()
             env[loop.var] = k
@@ -196,10 +350,10 @@ class _Interpreter:
 
     def test(self, expr: Expr, env: dict) -> bool:
         """A condition, decided at the point."""
-        return bool(_concrete(self.value(expr, env), self.point))
+        return bool(self.trace.concrete(self.value(expr, env)))
 
     def indices(self, indices: tuple[Expr, ...], env: dict) -> Any:
-        found = tuple(_as_index(_concrete(self.value(i, env), self.point)) for i in indices)
+        found = tuple(_as_index(self.trace.concrete(self.value(i, env))) for i in indices)
         return found[0] if len(found) == 1 else found
 
     def value(self, expr: Expr, env: dict) -> Any:
@@ -214,14 +368,14 @@ class _Interpreter:
         args = [self.value(a, env) for a in expr.args]
         if expr.prim in SHAPE_READS:  # of arrays of expressions too
             return _compiled(expr.prim)(*args)
+        if not any(_symbolic(a) for a in args):
+            return _numeric(expr.prim, args)
         symbolic = SYMBOLIC.get(expr.prim)
-        if symbolic is not None and any(_symbolic(a) for a in args):
-            return symbolic(self, *args)
-        if any(_symbolic(a) for a in args):
-            raise CannotTranslate(
-                f"no SymPy form for {PRIMITIVES[expr.prim].source} (primitive {expr.prim!r})"
-            )
-        return _numeric(expr.prim, args)
+        if symbolic is not None:
+            return self.trace.named(symbolic(self, *args))
+        raise CannotTranslate(
+            f"no SymPy form for {PRIMITIVES[expr.prim].source} (primitive {expr.prim!r})"
+        )
 
 
 def _as_index(value: Any) -> Any:
@@ -304,7 +458,7 @@ def _decided(choose: Callable) -> Callable:
     a comparison or a conditional expression decide when the function runs there)."""
 
     def apply(interpreter: _Interpreter, *args: Any) -> Any:
-        concrete = [_concrete(a, interpreter.point) for a in args]
+        concrete = [interpreter.trace.concrete(a) for a in args]
         if any(isinstance(a, np.ndarray) for a in args):
             args = np.broadcast_arrays(*(np.asarray(_objects(a), dtype=object) for a in args))
             concrete = np.broadcast_arrays(*(np.asarray(c) for c in concrete))
@@ -343,7 +497,7 @@ def _prod(interpreter, x, axis, keepdims):
 
 def _extremum(pick: Callable) -> Callable:
     def reduce(interpreter, x, axis, keepdims):
-        values = _concrete(x, interpreter.point)
+        values = interpreter.trace.concrete(x)
         if axis is None:
             return x.flat[int(pick(values))]
         chosen = np.expand_dims(pick(values, axis=axis), axis)
