@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import srcdiff
+from srcdiff import symbolic
 from srcdiff.rules import PRIMITIVES, template
 from srcdiff.testing import assert_grad_close
 
@@ -98,6 +99,43 @@ def test_long_loops_are_skipped_with_the_limit():
     assert "200 iterations" in report.methods["sympy"].reason
 
 
+def recurrence(x):
+    s = x
+    for _ in range(10):
+        s = math.sin(s) * x + s * s / (1.0 + s * s)
+    return s
+
+
+def sines(x, n):
+    for _ in range(n):
+        x = math.sin(x)
+    return x
+
+
+def test_a_ten_step_recurrence_is_compared_not_given_up():
+    # As one SymPy expression its tree grows about fourfold a step (over ten minutes);
+    # as a straight-line program, one line per operation, it takes about a second.
+    report = srcdiff.check_grad(recurrence, 0.7)
+    assert report.methods["sympy"].status == "ok", report
+    assert report.methods["sympy"].max_rel_error < 1e-12
+    assert report.ok
+
+
+def test_a_function_just_over_the_operations_bound_is_skipped(monkeypatch):
+    monkeypatch.setattr(symbolic, "MAX_OPERATIONS", 30)  # sines(x, 30): 30 operations
+    assert srcdiff.check_grad(sines, 0.5, 30, methods=("sympy",)).ok
+    report = srcdiff.check_grad(sines, 0.5, 31, methods=("sympy",))
+    sym = report.methods["sympy"]
+    assert sym.status == "skipped" and "more than 30 operations" in sym.reason
+    assert "MAX_OPERATIONS" in sym.reason and not report.ok
+
+
+def test_a_run_past_the_time_bound_is_skipped(monkeypatch):
+    monkeypatch.setattr(symbolic, "MAX_SECONDS", 0.0)
+    sym = srcdiff.check_grad(recurrence, 0.7, methods=("sympy",)).methods["sympy"]
+    assert sym.status == "skipped" and "MAX_SECONDS" in sym.reason
+
+
 def test_float32_arrays_are_checked_with_a_float32_tolerance():
     W = (np.arange(6.0).reshape(2, 3) / 10).astype(np.float32)
     x = np.array([0.3, -0.2, 0.5], dtype=np.float32)
@@ -120,6 +158,11 @@ def test_a_wrong_rule_is_caught_by_both_methods(wrong_sine_rule):
         assert result.status == "mismatch", report
         assert result.max_rel_error > 0.1
     assert "FAILED" in str(report) and "mismatch" in str(report)
+
+
+def test_a_wrong_rule_inside_a_loop_is_caught_by_sympy(wrong_sine_rule):
+    sym = srcdiff.check_grad(recurrence, 0.7, methods=("sympy",)).methods["sympy"]
+    assert sym.status == "mismatch" and sym.max_rel_error > 0.1
 
 
 def test_assert_grad_close_raises_with_the_table(wrong_sine_rule):
