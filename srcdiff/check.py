@@ -86,7 +86,10 @@ def check_grad(
     (seeded by ``seed``): the derivative of ``f(x + t v)`` at t = 0 against ``<grad, v>``.
 
     ``"sympy"``: SymPy's derivative of the function run on symbols (see ``symbolic``); it
-    is "skipped", with the reason, where the function cannot be translated.
+    is "skipped", with the reason, where the function cannot be translated or a limit of
+    ``srcdiff.symbolic`` is passed: 200 loop iterations, 64 differentiated numbers, 20,000
+    operations on symbols or 20 seconds (``MAX_ITERATIONS``, ``MAX_SYMBOLS``,
+    ``MAX_OPERATIONS``, ``MAX_SECONDS``).
 
     A coordinate disagrees when ``|srcdiff - reference| > atol + rtol * |reference|``;
     float32 arguments are checked with ``rtol`` at least 1e-3.
