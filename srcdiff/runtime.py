@@ -37,7 +37,8 @@ def sign(x):
 
 @njit(cache=True)
 def max_weight(x, y):
-    """Share of the gradient of max(x, y) that goes to x: ties split it evenly."""
+    """Share of the gradient of max(x, y) that goes to x: 1, 0, or 1/2 at a tie (what
+    centred finite differences give)."""
     if x > y:
         return 1.0
     if x == y:
@@ -74,7 +75,8 @@ def div0_array(x, y):
 
 @njit(cache=True)
 def extremum_weight(x, extremum):
-    """Share of the gradient of max(x) (or min) per element: ties split it evenly."""
+    """Share of the gradient of max(x) (or min) per element: 1/k to each of k tied elements,
+    as in JAX and PyTorch (centred finite differences would give each 1/2, k/2 in all)."""
     hits = (x == extremum) * 1.0
     return hits / np.sum(hits)
 

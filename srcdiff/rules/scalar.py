@@ -1,8 +1,10 @@
 """Derivatives of scalar primitives: one line each.
 
 ``g`` is the adjoint of the result, ``ans`` the result. At kinks srcdiff returns what
-centred finite differences return there: abs'(0) = 0, and min/max split the gradient
-evenly between tied arguments (see ``runtime.max_weight``).
+centred finite differences return there: abs'(0) = 0, and two tied arguments of min/max
+get half the gradient each (see ``runtime.max_weight``). The reductions np.max/np.min are
+the exception: k tied elements get 1/k each, as in JAX and PyTorch, where centred
+differences would give each 1/2 (``runtime.extremum_weight``).
 """
 
 from __future__ import annotations
