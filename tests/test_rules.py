@@ -494,3 +494,24 @@ def test_max_tie_splits_gradient_in_half(jit):
     assert g(0.75, 0.75) == pytest.approx(0.5, abs=1e-12), g.source
     assert g(0.75, 0.5) == pytest.approx(1.0, abs=1e-12), g.source
     assert g(0.5, 0.75) == pytest.approx(0.0, abs=1e-12), g.source
+
+
+def tie_largest(x):
+    return np.max(x)
+
+
+def tie_smallest(x):
+    return np.min(x)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_ties_of_a_reduction_get_one_kth_each(backend):
+    """Two tied arguments of max get half each (what centred differences give); three
+    tied elements of np.max or np.min get a third each (JAX's and PyTorch's even split;
+    centred differences would give each a half)."""
+    x = np.full(3, 0.75)
+    for f in (tie_largest, tie_smallest):
+        g = srcdiff.grad(f, backend=backend)
+        assert g(x) == pytest.approx([1 / 3] * 3, abs=1e-12), g.source
+    pair = srcdiff.grad(kink_max, wrt=(0, 1), backend=backend)
+    assert pair(0.75, 0.75) == pytest.approx((0.5, 0.5), abs=1e-12), pair.source
