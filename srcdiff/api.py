@@ -13,6 +13,8 @@ import contextlib
 import functools
 import gc
 import inspect
+import threading
+import types
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -110,6 +112,8 @@ class Gradient:
         self._wrt_tuple = isinstance(wrt, tuple)
         self._variants: dict[tuple, CompiledAdjoint] = {}  # by kinds and layouts
         self._by_types: dict[tuple, tuple[CompiledAdjoint, bool]] = {}
+        self._codes: dict[tuple, types.CodeType] = {}  # the fast path, by argument types
+        self._lock = threading.RLock()  # one thread generates a variant; others wait for it
         with _no_gc_pauses():
             self._program: Program = normalize_program(f)
             self._wrt = tuple(self._param_name(w) for w in (wrt if self._wrt_tuple else (wrt,)))
@@ -119,15 +123,17 @@ class Gradient:
         self.function = self._trampoline()
 
     def _trampoline(self) -> Callable:
-        """``def f(x, z): if type(x) is _T0 and type(z) is _T1: return _entry(x, z, 1.0) ...``
+        """``def f(x, z): if type(x) is _T0_1 and type(z) is _T1_1: return _entry_1(x, z, 1.0)``
 
-        Until a variant is compiled the guard never holds; ``call`` then rewrites it for
-        the argument types (and array dtypes and ranks) of the variant it compiled."""
-        self._guards: dict[str, object] = {"_entry": None, "_dispatch": self.call}
+        Until a variant is compiled the guard never holds; ``call`` then swaps in the code
+        that checks the argument types (and array dtypes and ranks) of the variant it ran.
+        Each guard reads the values of its own variant (``_T0_<k>``), set once before its
+        code is swapped in: a thread calling while another swaps sees one guard or the
+        other, never a mixture."""
+        self._guards: dict[str, object] = {"_dispatch": self.call}
         for i, param in enumerate(self.signature.parameters.values()):
-            self._guards[f"_T{i}"] = _NeverMatches
             self._guards[f"_D{i}"] = param.default
-        exec(self._guard_code(arrays=()), self._guards)
+        exec(self._guard_code(None), self._guards)
         function = self._guards[self.__name__]
         functools.update_wrapper(function, self.f)
         function.__signature__ = self.signature
@@ -135,21 +141,27 @@ class Gradient:
         function.__srcdiff__ = self
         return function
 
-    def _guard_code(self, arrays: tuple[int, ...], ones: dict[int, bool] | None = None):
+    def _guard_code(self, k: int | None, arrays=(), ones: dict[int, bool] | None = None):
+        """The trampoline for the ``k``-th argument types seen (None: before any)."""
         params = []
         for i, (name, param) in enumerate(self.signature.parameters.items()):
             params.append(f"{name}=_D{i}" if param.default is not param.empty else name)
         args = ", ".join(self._params)
-        checks = [f"type({p}) is _T{i}" for i, p in enumerate(self._params)]
+        checks = [f"type({p}) is _T{i}_{k}" for i, p in enumerate(self._params)]
         for i in arrays:  # an array also needs the dtype and rank the variant was made for
-            checks.append(f"{self._params[i]}.dtype is _A{i} and {self._params[i]}.ndim == _N{i}")
+            p = self._params[i]
+            checks.append(f"{p}.dtype is _A{i}_{k} and {p}.ndim == _N{i}_{k}")
         for i, one in (ones or {}).items():  # and, where the code relies on it, whether a
             # dimension has length 1
             checks.append(f"1 {'in' if one else 'not in'} {self._params[i]}.shape")
+        call = f"{args}{', ' if args else ''}1.0"  # with the seed, dy/dy = 1
         code = (
             f"def {self.__name__}({', '.join(params)}):\n"
-            f"    if {' and '.join(checks) or 'True'}:\n"
-            f"        return _entry({args}{', ' if args else ''}1.0)\n"  # the seed, dy/dy = 1
+            f"    if {' and '.join(checks) if k is not None else 'False'}:\n"
+            f"        try:\n"
+            f"            return _entry_{k}({call})\n"
+            f"        except Exception as _srcdiff_error:\n"  # name the user's line
+            f"            raise _variant_{k}.located(_srcdiff_error, ({call},)) from None\n"
             f"    return _dispatch({args})\n"
         )
         return compile(code, f"<srcdiff {self.__name__}>", "exec")
@@ -236,6 +248,13 @@ class Gradient:
     def _variant_for(self, args: tuple) -> tuple[CompiledAdjoint, bool]:
         key = tuple(_type_key(a) for a in args)
         found = self._by_types.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            return self._new_variant_for(key, args)
+
+    def _new_variant_for(self, key: tuple, args: tuple) -> tuple[CompiledAdjoint, bool]:
+        found = self._by_types.get(key)
         if found is None:
             kinds = tuple(_kind_of(a, p) for a, p in zip(args, self._params, strict=True))
             # differentiated arguments are floats, or arrays of floats
@@ -257,21 +276,34 @@ class Gradient:
         widened = self._widened(variant, args)
         result = (widened or variant.call)(*args, 1.0)  # with the seed, as the fast path does
         if not convert:  # the next call with these argument types goes straight to Numba
-            arrays = tuple(i for i, a in enumerate(args) if isinstance(a, np.ndarray))
-            for i, arg in enumerate(args):
-                self._guards[f"_T{i}"] = type(arg)
-            for i in arrays:
-                self._guards[f"_A{i}"], self._guards[f"_N{i}"] = args[i].dtype, args[i].ndim
-            self._guards["_entry"] = widened or variant.call
+            self.function.__code__ = self._fast_path(args, variant, widened or variant.run)
             self._default = variant
             self.function.source = variant.source
-            namespace: dict[str, object] = {}
-            ones = {  # NumPy-backend code is written for the layouts of its arguments
-                i: 1 in args[i].shape for i in arrays if variant.backend == "numpy" and args[i].ndim
-            }
-            exec(self._guard_code(arrays, ones), self._guards, namespace)
-            self.function.__code__ = namespace[self.__name__].__code__
         return result
+
+    def _fast_path(self, args: tuple, variant: CompiledAdjoint, entry: Callable):
+        """The trampoline's code for the types of ``args``, its values set in the guards'
+        namespace under names of their own first (made once per argument types)."""
+        key = tuple(_type_key(a) for a in args)
+        with self._lock:
+            if key not in self._codes:
+                k = len(self._codes)
+                arrays = tuple(i for i, a in enumerate(args) if isinstance(a, np.ndarray))
+                for i, arg in enumerate(args):
+                    self._guards[f"_T{i}_{k}"] = type(arg)
+                for i in arrays:
+                    self._guards[f"_A{i}_{k}"] = args[i].dtype
+                    self._guards[f"_N{i}_{k}"] = args[i].ndim
+                self._guards[f"_entry_{k}"], self._guards[f"_variant_{k}"] = entry, variant
+                ones = {  # NumPy-backend code is written for the layouts of its arguments
+                    i: 1 in args[i].shape
+                    for i in arrays
+                    if variant.backend == "numpy" and args[i].ndim
+                }
+                namespace: dict[str, object] = {}
+                exec(self._guard_code(k, arrays, ones), self._guards, namespace)
+                self._codes[key] = namespace[self.__name__].__code__
+            return self._codes[key]
 
     def _widened(self, variant: CompiledAdjoint, args: tuple) -> Callable | None:
         """Under Numba, float32 arrays are computed in float64 (Numba would otherwise mix
@@ -319,10 +351,6 @@ def _no_gc_pauses():
     finally:
         if enabled:
             gc.enable()
-
-
-class _NeverMatches:
-    """The argument type guards hold this until a variant has been compiled."""
 
 
 def _type_key(value: object) -> object:

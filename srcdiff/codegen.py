@@ -11,6 +11,7 @@ import copy
 import functools
 import math
 import re
+from dataclasses import dataclass
 
 from . import custom, ir, runtime
 from .ir import Const, Expr, Name, Op
@@ -65,6 +66,8 @@ class Printer:
         self.lines: list[str] = []
         self.last_line: int | None = None
         self.kinds: dict[str, str] = {}
+        self.at: str | None = None  # the user's file:line of the statement being printed
+        self.locations: dict[int, str] = {}  # index in lines -> the user's file:line
 
     def function(self, fn: ir.Function) -> None:
         self.kinds = fn.kinds
@@ -89,6 +92,8 @@ class Printer:
             self.statement(stmt, depth)
 
     def line(self, text: str, depth: int) -> None:
+        if self.at is not None:
+            self.locations[len(self.lines)] = self.at
         self.lines.append("    " * depth + text)
 
     def locate(self, stmt: ir.Stmt, depth: int) -> None:
@@ -105,6 +110,7 @@ class Printer:
             self.last_line = None
             return
         self.locate(stmt, depth)
+        self.at = None if stmt.loc is None else stmt.loc.short
         if isinstance(stmt, ir.Assign) and stmt.out is not None:
             self.line(into_source(stmt), depth)
         elif isinstance(stmt, ir.Assign):
@@ -137,7 +143,12 @@ class Printer:
             target = f"{stmt.target}[{subscript_source(stmt.indices)}]"
             self.line(f"{target} = {expr_source(stmt.value)}", depth)
         elif isinstance(stmt, ir.Check):
-            self.line(f"if not {expr_source(stmt.test)}:", depth)
+            test = stmt.test
+            failing = test.args[0] if isinstance(test, Op) and test.prim == "not" else None
+            if failing is not None:  # checks are written as the failure they look for
+                self.line(f"if {expr_source(failing)}:", depth)
+            else:
+                self.line(f"if not {expr_source(test)}:", depth)
             self.line(f"raise {stmt.error}({stmt.message!r})", depth + 1)
         elif isinstance(stmt, ir.Return):
             self.line(f"return {return_source(stmt)}".rstrip(), depth)
@@ -245,10 +256,18 @@ def range_source(stmt: ir.For) -> str:
     return f"range({expr_source(start)}, {expr_source(stop)}, {expr_source(step)})"
 
 
-def module_source(functions: list[ir.Function], header: str) -> str:
-    """The whole generated module: header comment, the imports it needs, the functions."""
+@dataclass
+class ModuleText:
+    source: str
+    locations: dict[int, str]  # line of the source (from 1) -> the user's file:line it runs
+
+
+def module_source(functions: list[ir.Function], header: str) -> ModuleText:
+    """The whole generated module: header comment, the imports it needs, the functions;
+    and which of the user's lines each of its lines runs."""
     printer = Printer()
     for fn in functions:
+        printer.at = None
         printer.function(fn)
     body = "\n".join(printer.lines).rstrip() + "\n"
     used = _global_names(body)
@@ -263,7 +282,10 @@ def module_source(functions: list[ir.Function], header: str) -> str:
         imports.append(f"from srcdiff.custom import {', '.join(registered)}")
     head = "\n".join(f"# {line}".rstrip() for line in header.splitlines())
     imports_block = "\n".join(imports) + "\n" if imports else ""
-    return f"{head}\n{imports_block}\n\n{body}"
+    prefix = f"{head}\n{imports_block}\n\n"
+    first = prefix.count("\n") + 1
+    locations = {first + k: at for k, at in printer.locations.items()}
+    return ModuleText(prefix + body, locations)
 
 
 def _global_names(source: str) -> set[str]:

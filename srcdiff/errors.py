@@ -36,6 +36,12 @@ class SourceLocation:
     def __str__(self) -> str:
         return f"{self.filename}:{self.line}"
 
+    @property
+    def short(self) -> str:
+        """``file.py:LINE``, as generated code names the user's lines (the same on any
+        machine, so the generated source does not depend on where the file lies)."""
+        return f"{self.filename.replace(chr(92), '/').rsplit('/', 1)[-1]}:{self.line}"
+
     def error(self, message: str) -> SrcdiffError:
         return SrcdiffError(f"{self.filename}:{self.line}:{self.col}: {message}")
 

@@ -101,6 +101,8 @@ class SourceFunction:
 @dataclass(frozen=True)
 class Primitive:
     name: str
+    # called through Python's math module, which raises where NumPy returns nan or inf
+    from_math: bool = False
 
 
 @dataclass(frozen=True)
@@ -410,7 +412,7 @@ class Checker(ast.NodeVisitor):
             return Module(MODULES[id(value)])
         prim = primitive_for(value)
         if prim is not None:
-            return Primitive(prim)
+            return Primitive(prim, getattr(value, "__module__", None) == "math")
         if isinstance(value, (bool, int, float, np.floating, np.integer)):
             return Constant(value.item() if isinstance(value, np.generic) else value)
         return value

@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import linecache
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -323,6 +324,7 @@ class CompiledAdjoint:
         what: str,
         backend: str = "numba",
         kernels: tuple[str, ...] = (),
+        locations: dict[int, str] | None = None,
     ):
         self.source = source
         self.entry = entry
@@ -331,26 +333,66 @@ class CompiledAdjoint:
         self.what = what
         self.backend = backend
         self.compiled = functions if backend == "numba" else list(kernels)
+        self.locations = locations or {}  # line of the source -> the user's file:line
         self.path = module_file(source)  # None: in memory
         uses_numba = jit is not False and self.compiled
-        self.call: Callable = self.first_numba_call if uses_numba else self.python
+        # the entry as it runs: compiled (or made Python) at the first call, then called
+        # directly by the fast paths, which locate errors themselves (``located``)
+        self.run: Callable = self.first_numba_call if uses_numba else self.python
 
     @classmethod
     def of(cls, module: GeneratedModule, jit: bool | None, what: str) -> CompiledAdjoint:
         """The compiled entry of a generated module (``what`` names it in messages)."""
         return cls(
             module.source, module.entry, module.functions, jit, what, module.backend,
-            tuple(module.kernels),
+            tuple(module.kernels), module.locations,
         )  # fmt: skip
 
+    def call(self, *args):
+        """Run the entry; an error raised in generated code names the user's line."""
+        try:
+            return self.run(*args)
+        except Exception as err:
+            raise self.located(err, args) from None
+
+    def located(self, err: Exception, args: tuple) -> Exception:
+        """``err`` with the user's ``file.py:LINE`` in front of its message, found from the
+        generated line that raised it; compiled code keeps no lines, so the Python version
+        runs again to find it (generated code never writes into its arguments). Checks
+        srcdiff made already name the line; srcdiff's own errors are left as they are."""
+        if isinstance(err, SrcdiffError) or _LOCATED.match(str(err)):
+            return err
+        line = _generated_line(err.__traceback__, self.path, self.source)
+        if line is None and self.run is not self.python:
+            line = self._line_of_rerun(args, type(err))
+        at = self.locations.get(line) if line is not None else None
+        if at is not None:
+            words = err.args[1] if len(err.args) == 2 and isinstance(err.args[0], int) else err
+            err.args = (f"{at}: {words}",)
+        return err
+
+    def _line_of_rerun(self, args: tuple, kind: type) -> int | None:
+        try:
+            self.plain_python_entry()(*args)
+        except kind as again:
+            return _generated_line(again.__traceback__, self.path, self.source)
+        except Exception:  # another error in Python than in compiled code: no line
+            return None
+        return None
+
     def python(self, *args):
-        self.call = self.plain_python_entry()
+        self.run = self.plain_python_entry()
         if self.backend == "numpy":
             runtime.keep_freed_memory()
-        return self.call(*args)
+        return self.run(*args)
 
     def plain_python_entry(self) -> Callable:
-        return _returning_floats(python_functions(self.source, self.path)[self.entry])
+        """The entry run as Python, on NumPy floats: arithmetic gives inf and nan where
+        Python's floats raise, as compiled code does (the errors Python raises in the
+        user's own arithmetic are checks of the generated code's own)."""
+        return _returning_floats(
+            _on_numpy_floats(python_functions(self.source, self.path)[self.entry])
+        )
 
     def numba_entry(self) -> Callable:
         self.path = module_file(self.source)  # again: the file may have changed since
@@ -362,7 +404,7 @@ class CompiledAdjoint:
         namespace = python_functions(self.source, self.path)
         for name in self.compiled:
             namespace[name] = getattr(module, name)
-        return _returning_floats(namespace[self.entry])
+        return _returning_floats(_on_numpy_floats(namespace[self.entry]))
 
     def first_numba_call(self, *args):
         import numba
@@ -382,10 +424,36 @@ class CompiledAdjoint:
                 RuntimeWarning,
                 stacklevel=3,
             )
-            self.call = self.plain_python_entry()
-            return self.call(*args)
-        self.call = entry
+            self.run = self.plain_python_entry()
+            return self.run(*args)
+        self.run = entry
         return result
+
+
+_LOCATED = re.compile(r"^[^\s:]+\.py:\d+: ")  # a message that names a file and line already
+
+
+def _generated_line(traceback, path: Path | None, source: str) -> int | None:
+    """The line of the generated module (innermost) a traceback passes through."""
+    filename = _filename(source, path)
+    line = None
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == filename:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line
+
+
+def _on_numpy_floats(function: Callable) -> Callable:
+    """``function`` called with its Python floats as NumPy floats, silently: an infinite or
+    undefined derivative is inf or nan without a warning, as in compiled code."""
+
+    def call(*args):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return function(*(np.float64(a) if type(a) is float else a for a in args))
+
+    call.__wrapped__ = function
+    return call
 
 
 def _returning_floats(function: Callable) -> Callable:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from . import ir
 from .errors import SourceLocation
 from .frontend import Constant, Primitive, SourceFunction, is_docstring, read_function
+from .guards import math_checks, math_prechecks
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from .rules import BINOPS, COMPAREOPS, PRIMITIVES, global_names
 from .rules.arrays import ATTRIBUTES, METHODS, REDUCTIONS, REQUIRED, SIGNATURES
@@ -122,6 +123,8 @@ class Normalizer:
         self.result_names: list[str] | None = None
         self.returned_flag: str | None = None
         self.callees: list[types.FunctionType] = []
+        # id(op) -> (op, location): math calls whose result the next assignment of them checks
+        self.overflow_checked: dict[int, tuple[Op, SourceLocation]] = {}
 
     # --- whole function ----------------------------------------------------------------
     def function(self) -> NormalizedFunction:
@@ -136,6 +139,7 @@ class Normalizer:
             ]
             self.returned_flag = self.names.fresh("_returned", numbered=False)
         stmts = self.protect_tests(self.block(body))
+        assert not self.overflow_checked, "a math call's result was never assigned"
         if not tail_return:
             stmts.insert(0, Assign(self.returned_flag, Const(False), self.src.loc(tree)))
             stmts.append(Return(tuple(Name(n) for n in self.result_names), self.loc))
@@ -235,7 +239,19 @@ class Normalizer:
 
     # --- statements ----------------------------------------------------------------------
     def emit(self, stmt: ir.Stmt) -> None:
-        self.out.append(stmt)
+        is_assign = isinstance(stmt, Assign)
+        pending = self.overflow_checked.pop(id(stmt.value), None) if is_assign else None
+        if pending is None:
+            self.out.append(stmt)
+            return
+        op, loc = pending  # checks read the result: a value of its own, if it overwrites an operand
+        target = stmt.target
+        if Name(target) in op.args:
+            target = self.names.fresh("t")
+        self.out.append(Assign(target, op, stmt.loc))
+        self.out += math_checks(op.prim, Name(target), op.args, loc)
+        if target != stmt.target:
+            self.out.append(Assign(stmt.target, Name(target), stmt.loc))
 
     def statement(self, node: ast.stmt) -> None:
         self.loc = self.src.loc(node)
@@ -566,13 +582,16 @@ class Normalizer:
             return self.apply(prim_name, [array, *node.args], node.keywords, node)
         resolved = self.resolved(node.func)
         assert isinstance(resolved, Primitive)
-        return self.apply(resolved.name, list(node.args), node.keywords, node)
+        return self.apply(resolved.name, list(node.args), node.keywords, node, resolved.from_math)
 
     def is_method(self, node: ast.Call) -> bool:
         return isinstance(node.func, ast.Attribute) and self.src.is_value(node.func.value)
 
-    def apply(self, prim_name: str, arg_nodes: list, keywords: list, node: ast.Call) -> Expr:
-        """The primitive applied to its arguments, keyword arguments bound by the table."""
+    def apply(
+        self, prim_name: str, arg_nodes: list, keywords: list, node: ast.Call, math: bool = False
+    ) -> Expr:
+        """The primitive applied to its arguments, keyword arguments bound by the table;
+        ``math``: called through Python's math module, which raises on bad arguments."""
         name = ast.unparse(node.func)
         if prim_name in SIGNATURES:
             return self.apply_numpy(prim_name, self.bind(prim_name, arg_nodes, keywords, name))
@@ -592,11 +611,23 @@ class Normalizer:
                 acc = Name(temp)
             args = [acc, args[-1]]
         if prim_name == "log" and len(args) == 2:  # log(x, base) = log(x) / log(base)
-            num, den = (self.atom_of(Op("log", (a,))) for a in args)
+            num, den = (self.atom_of(self.math_call(Op("log", (a,))) if math else Op("log", (a,)))
+                        for a in args)  # fmt: skip
             return Op("div", (num, den))
         if len(args) != len(prim.params):
             raise self.loc.unsupported(f"`{name}` with {len(args)} arguments")
-        return Op(prim_name, tuple(args))
+        return self.math_call(Op(prim_name, tuple(args))) if math else Op(prim_name, tuple(args))
+
+    def math_call(self, op: Op) -> Op:
+        """A call through Python's math module, with the checks that make it raise as math
+        does (``math.sqrt(-1.0)``: ValueError) where compiled code returns nan or inf: its
+        domain before the call, and for functions that overflow, once the assignment that
+        takes the result is emitted (``emit``), a check of the result."""
+        for check in math_prechecks(op.prim, op.args, self.loc):
+            self.emit(check)
+        if PRIMITIVES[op.prim].math_overflow:
+            self.overflow_checked[id(op)] = (op, self.loc)
+        return op
 
     def argument(self, node) -> Expr:
         if isinstance(node, (Name, Const)):  # the array a method is called on
@@ -740,7 +771,7 @@ def _with_checks(
         for child in ir.child_blocks(stmt):
             child[:] = _with_checks(child, sites, flags)
         for var in sites.get(id(stmt), []):
-            message = f"{stmt.loc}: local variable '{var}' is read before it is assigned"
+            message = f"{stmt.loc.short}: local variable '{var}' is read before it is assigned"
             out.append(ir.Check(Name(flags[var]), message, stmt.loc))
         out.append(stmt)
         out += [Assign(flags[t], Const(True), stmt.loc) for t in ir.targets_of(stmt) if t in flags]

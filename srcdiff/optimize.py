@@ -145,6 +145,28 @@ def _not(e: Op) -> Expr:
     (a,) = e.args
     if isinstance(a, Op) and a.prim == "not":
         return a.args[0]
+    if isinstance(a, Const) and isinstance(a.value, bool):
+        return Const(not a.value)
+    return e
+
+
+def _and(e: Op) -> Expr:
+    a, b = e.args
+    for known, other in ((a, b), (b, a)):
+        if known == Const(False):
+            return known
+        if known == Const(True):
+            return other
+    return e
+
+
+def _or(e: Op) -> Expr:
+    a, b = e.args
+    for known, other in ((a, b), (b, a)):
+        if known == Const(True):
+            return known
+        if known == Const(False):
+            return other
     return e
 
 
@@ -171,6 +193,8 @@ _RULES = {
     "pow": _pow,
     "select": _select,
     "not": _not,
+    "and": _and,
+    "or": _or,
 }
 
 
@@ -200,6 +224,10 @@ def simplify_block(block: list[ir.Stmt]) -> list[ir.Stmt]:
             stmt.args = tuple(simplify(a) for a in stmt.args)
         elif isinstance(stmt, ir.Return):
             stmt.values = tuple(simplify(v) for v in stmt.values)
+        elif isinstance(stmt, ir.Check):
+            stmt.test = simplify(stmt.test)
+            if stmt.test == Const(True):  # holds whatever the values
+                continue
         out.append(stmt)
     return out
 
@@ -278,12 +306,14 @@ class _Values:
     def __init__(self) -> None:
         self.copies: dict[str, Name | Const] = {}
         self.exprs: dict[Expr, str] = {}
+        self.checked: set[Expr] = set()  # tests of checks that have passed
         self.mentioned: set[str] = set()  # every name a fact above involves
 
     def fork(self, killed: set[str]) -> _Values:
         forked = _Values()
         forked.copies = dict(self.copies)
         forked.exprs = dict(self.exprs)
+        forked.checked = set(self.checked)
         forked.mentioned = set(self.mentioned)
         for name in killed:
             forked.kill(name)
@@ -296,6 +326,11 @@ class _Values:
         self.exprs = {
             e: v for e, v in self.exprs.items() if v != name and name not in ir.names_in(e)
         }
+        self.checked = {e for e in self.checked if name not in ir.names_in(e)}
+
+    def check(self, test: Expr) -> None:
+        self.checked.add(test)
+        self.mentioned |= set(ir.names_in(test))
 
     def rewrite(self, expr: Expr) -> Expr:
         if isinstance(expr, Name):
@@ -345,6 +380,12 @@ def propagate_values(block: list[ir.Stmt], values: _Values, keep_results: bool =
                 values.kill(target)
         elif isinstance(stmt, ir.Return) and not keep_results:
             stmt.values = tuple(values.rewrite(v) for v in stmt.values)
+        elif isinstance(stmt, ir.Check):
+            stmt.test = values.rewrite(stmt.test)
+            if stmt.test in values.checked:  # passed already, on the same values
+                stmt.test = Const(True)
+            else:
+                values.check(stmt.test)
         elif isinstance(stmt, ir.If):
             killed = ir.assigned_in(stmt.body) | ir.assigned_in(stmt.orelse)
             # the reverse sweep re-evaluates the test after the branch: keep protecting copies

@@ -294,7 +294,7 @@ class _Reverser:
         arrays = tuple(i for i in stmt.indices if is_array(self.expr_kind(i)))
         if not arrays or stmt.target not in self.active:
             return []
-        message = f"{stmt.loc}: the indices of this write repeat a position"
+        message = f"{stmt.loc.short}: the indices of this write repeat a position"
         test = Op(f"distinct_positions{len(arrays)}", arrays)
         return [ir.Check(test, message, stmt.loc, "ValueError")]
 

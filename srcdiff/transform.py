@@ -21,6 +21,7 @@ from .buffers import Layout, resolve_broadcasts, reuse_buffers
 from .codegen import module_source
 from .errors import SrcdiffError
 from .forward import TangentRequest, tangent_function, three_address
+from .guards import insert_guards
 from .kernels import outline_loops
 from .normalize import NameAllocator, NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries, simplify_block
@@ -35,6 +36,7 @@ class GeneratedModule:
     functions: list[str]  # every function the module defines, callees first
     backend: str = "numba"  # "numba" (compiled) or "numpy" (plain Python on NumPy)
     kernels: list[str] = field(default_factory=list)  # loops in Numba functions of their own
+    locations: dict[int, str] = field(default_factory=dict)  # line -> the user's file:line
 
 
 def generate(
@@ -106,9 +108,10 @@ class _Generator:
             header += "\nLoops run in Numba kernels of their own: " + ", ".join(
                 k.name for k in kernels
             )
-        source = module_source(kernels + functions, header)
+        text = module_source(kernels + functions, header)
         names = [f.name for f in kernels + functions]
-        return GeneratedModule(source, entry, names, self.backend, [k.name for k in kernels])
+        kernels_ = [k.name for k in kernels]
+        return GeneratedModule(text.source, entry, names, self.backend, kernels_, text.locations)
 
     def entry_adjoint(self, main, kinds, wrt, returns, grad_tuple) -> tuple[ir.Function, str]:
         self.adjoints, self.emitted = {}, []
@@ -140,12 +143,14 @@ class _Generator:
     ) -> ir.Function:
         function = self.prepare(fn)
         lower_for_kinds(function, [kinds])
+        names, kinds = copy.deepcopy(fn.names), dict(kinds)
+        insert_guards(function, [kinds], _temporaries(names, kinds))
         results = {v.id for v in function.body[-1].values}
         active = find_active(function, kinds, set(wrt), results)
         request = AdjointRequest(
             fn=function,
-            names=copy.deepcopy(fn.names),
-            kinds=dict(kinds),
+            names=names,
+            kinds=kinds,
             active=active,
             wrt=wrt,
             name=name,
@@ -211,13 +216,15 @@ class _Generator:
     def primal(self, fn: NormalizedFunction) -> ir.Function:
         """A helper's own code, as the caller's forward sweep calls it."""
         function = self.prepare(fn)
-        variants = [k for (name, _), k in self.kind_cache.items() if name == fn.ir.name]
+        variants = [dict(k) for (name, _), k in self.kind_cache.items() if name == fn.ir.name]
         lower_for_kinds(function, variants)
+        names = copy.deepcopy(fn.names)
+        insert_guards(function, variants, _temporaries(names, variants))
         # printed for the widest kinds it is called with (np.exp also takes a float)
         function.kinds = {v: k for kinds in variants for v, k in kinds.items()}
         function.backend = self.backend
         specialize(function, function.kinds)
-        renumber_temporaries(function, fn.names.temporaries)
+        renumber_temporaries(function, names.temporaries)
         return function
 
     def prepare(self, fn: NormalizedFunction) -> ir.Function:
@@ -261,9 +268,10 @@ class _TangentGenerator(_Generator):
             f"Backend: {BACKENDS[self.backend]} ({reason}); choose with backend='numba' or "
             "'numpy'."
         )
-        source = module_source(kernels + functions, header)
+        text = module_source(kernels + functions, header)
         names = [f.name for f in kernels + functions]
-        return GeneratedModule(source, entry, names, self.backend, [k.name for k in kernels])
+        kernels_ = [k.name for k in kernels]
+        return GeneratedModule(text.source, entry, names, self.backend, kernels_, text.locations)
 
     def functions(
         self, wrt: tuple[str, ...], param_kinds: dict[str, str]
@@ -285,9 +293,11 @@ class _TangentGenerator(_Generator):
     ) -> ir.Function:
         function = self.prepare(fn)
         lower_for_kinds(function, [kinds])
+        names, kinds = copy.deepcopy(fn.names), dict(kinds)
+        insert_guards(function, [kinds], _temporaries(names, kinds))
         results = {v.id for v in function.body[-1].values if isinstance(v, ir.Name)}
         active = find_active(function, kinds, set(wrt), results)
-        request = TangentRequest(function, copy.deepcopy(fn.names), dict(kinds), active, wrt, name)
+        request = TangentRequest(function, names, kinds, active, wrt, name)
         result = self.finish(tangent_function(request, self.callee_tangent))
         result.backend = self.backend
         specialize(result, result.kinds)
@@ -355,6 +365,19 @@ def _tangent_program(
     for fn in normalized.values():
         fn.n_results = len(fn.ir.body[-1].values)
     return Program(main, normalized)
+
+
+def _temporaries(names: NameAllocator, kinds: dict[str, str] | list[dict[str, str]]):
+    """``fresh(kind)``: a new temporary, its kind recorded (in every variant)."""
+    variants = kinds if isinstance(kinds, list) else [kinds]
+
+    def fresh(kind: str) -> str:
+        name = names.fresh("t")
+        for variant in variants:
+            variant[name] = kind
+        return name
+
+    return fresh
 
 
 def _check_scalar_result(main: NormalizedFunction, kinds: dict[str, str]) -> None:

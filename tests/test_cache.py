@@ -160,7 +160,7 @@ compiled = sorted(
 )
 print(json.dumps({
     "value": [repr(v) for v in value],
-    "entry_is_dispatcher": isinstance(g.__srcdiff__._default.call, Dispatcher),
+    "entry_is_dispatcher": isinstance(g.__srcdiff__._default.run, Dispatcher),
     "path": str(path),
     "hits": hits,
     "misses": misses,
@@ -323,7 +323,7 @@ def test_jit_false_writes_the_module_and_runs_it_as_plain_python(program, fresh_
     assert isinstance(loop_value, float), loop_value
     assert loop_value == pytest.approx(fd_grad(program.damped, (0.8, 7), 0), rel=1e-6)
 
-    entry = inspect.unwrap(g.__srcdiff__._default.call)
+    entry = inspect.unwrap(g.__srcdiff__._default.run)
     assert isinstance(entry, types.FunctionType), entry
     assert entry.__code__.co_filename == str(path), "tracebacks should show the generated file"
     assert numba_files(fresh_cache) == {}
@@ -588,7 +588,7 @@ def test_an_unusable_cache_directory_costs_one_warning(
     (message,) = srcdiff_warnings(caught)
     assert f"cannot use the cache directory {directory}: {reason}" in message
     # the module lives in memory, and tracebacks still show its lines
-    filename = inspect.unwrap(plain.__srcdiff__._default.call).__code__.co_filename
+    filename = inspect.unwrap(plain.__srcdiff__._default.run).__code__.co_filename
     assert linecache.getlines(filename) == plain.source.splitlines(keepends=True)
     if directory.is_dir():
         assert temp_files(directory) == [] and generated_modules(directory) == []

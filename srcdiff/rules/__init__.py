@@ -141,6 +141,11 @@ class Primitive:
     # (elementwise and scalar primitives take theirs from the VJPs: g * J becomes J * t)
     tangent_sources: tuple[str | None, ...] = ()
     tangents: tuple[Expr | None, ...] = ()
+    # called through Python's math module: where it raises ValueError (a template in the
+    # parameters, true outside the domain), and whether an infinite result from finite
+    # arguments is an OverflowError (see ``math_domain`` and ``math_overflows``)
+    math_domain: Expr | None = None
+    math_overflow: bool = False
 
     def numba_ok(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> bool:
         if any(is_array(kinds[i]) for i in self.integers):
@@ -253,6 +258,20 @@ def tangent(name: str, *templates: str | None) -> None:
     prim.tangent_sources = templates
 
 
+def math_domain(name: str, outside: str) -> None:
+    """Where ``math.<name>`` raises ValueError ("math domain error"): ``outside`` is true
+    of arguments outside its domain (``"x < 0"`` for sqrt)."""
+    prim = PRIMITIVES[name]
+    prim.math_domain = template(outside, prim.params)
+
+
+def math_overflows(*names: str) -> None:
+    """Functions for which ``math`` raises OverflowError ("math range error") where the
+    result would be infinite for finite arguments (``math.exp(1000.0)``)."""
+    for name in names:
+        PRIMITIVES[name].math_overflow = True
+
+
 def nondiff(name: str, form: str, result: str | KindRule, **options) -> None:
     """Register a primitive whose derivative is zero wherever it is defined."""
     n_params = len(_form_params(ast.parse(form, mode="eval").body))
@@ -296,6 +315,11 @@ def expr_from_ast(node: ast.expr, free: set[str]) -> Expr:
         left, right = node.left, node.comparators[0]
         prim = COMPAREOPS[type(node.ops[0])]
         return Op(prim, (expr_from_ast(left, free), expr_from_ast(right, free)))
+    if isinstance(node, ast.BoolOp):  # a and b and c: and(and(a, b), c)
+        found = expr_from_ast(node.values[0], free)
+        for value in node.values[1:]:
+            found = Op(BOOLOPS[type(node.op)], (found, expr_from_ast(value, free)))
+        return found
     if isinstance(node, ast.IfExp):
         parts = (node.body, node.test, node.orelse)
         return Op("select", tuple(expr_from_ast(p, free) for p in parts))

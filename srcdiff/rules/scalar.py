@@ -15,7 +15,15 @@ import math
 import numpy as np
 
 from ..ir import Op
-from . import alias, defrule, elementwise, join_kinds, nondiff
+from . import (
+    alias,
+    defrule,
+    elementwise,
+    join_kinds,
+    math_domain,
+    math_overflows,
+    nondiff,
+)
 
 
 def _int_power(kinds, args) -> bool:
@@ -165,6 +173,22 @@ elementwise("clip", "np.clip(x, y, z)")
 elementwise("select", "np.where(y, x, z)")
 elementwise("max_weight", "max_weight_array(x, y)")
 elementwise("div0", "div0_array(x, y)")
+
+# --- where Python's math module raises (NumPy returns nan or inf instead) ---------------
+math_domain("sqrt", "x < 0")
+math_domain("log", "x <= 0")
+math_domain("log2", "x <= 0")
+math_domain("log10", "x <= 0")
+math_domain("log1p", "x <= -1")
+math_domain("asin", "x < -1 or x > 1")
+math_domain("acos", "x < -1 or x > 1")
+math_domain("acosh", "x < 1")
+math_domain("atanh", "x <= -1 or x >= 1")
+math_domain("sin", "isinf(x)")
+math_domain("cos", "isinf(x)")
+math_domain("tan", "isinf(x)")
+math_domain("pow", "x == 0 and y < 0 or x < 0 and isfinite(y) and y != float(floor(y))")
+math_overflows("exp", "expm1", "sinh", "cosh", "pow")
 
 # --- the names users call them by --------------------------------------------------
 alias("abs", builtins.abs, math.fabs, np.abs, np.fabs)

@@ -8,12 +8,19 @@ def J_adjoint(x, g_y=1.0):
     # forward sweep
     # snapshot_examples.py:19  a = x**2
     a = x ** 2
+    if math.isinf(a) and math.isfinite(x):
+        raise OverflowError('snapshot_examples.py:19: Numerical result out of range')
     # snapshot_examples.py:20  b = math.sin(a)
+    if math.isinf(a):
+        raise ValueError('snapshot_examples.py:20: math domain error')
     b = math.sin(a)
     # snapshot_examples.py:21  c = 3 * a
     c = 3 * a
     # snapshot_examples.py:22  d = b + c
     d = b + c
+    # snapshot_examples.py:23  return math.cos(d)
+    if math.isinf(d):
+        raise ValueError('snapshot_examples.py:23: math domain error')
     # reverse sweep
     # snapshot_examples.py:23  return math.cos(d)
     g_d = -(g_y * math.sin(d))

@@ -18,6 +18,16 @@ def logistic_loss_adjoint_loop0(_tape_f, _top_f, b, n, t3, w, x):
         t2 = -z
         _tape_f[_top_f] = t3; _top_f += 1
         t3 = math.exp(t2)
+        if math.isinf(t3) and math.isfinite(t2):
+            raise OverflowError('snapshot_examples.py:31: math range error')
+        t4 = 1.0 + t3
+        p = 1.0 / t4
+        # snapshot_examples.py:32  loss -= y[i] * math.log(p) + (1 - y[i]) * math.log(1 - p)
+        if p <= 0:
+            raise ValueError('snapshot_examples.py:32: math domain error')
+        t5 = 1 - p
+        if t5 <= 0:
+            raise ValueError('snapshot_examples.py:32: math domain error')
     return _tape_f, _top_f, t3
 
 
@@ -30,14 +40,14 @@ def logistic_loss_adjoint_loop1(_tape_f, _top_f, g_b, g_loss, g_w, n, t3, x, y):
         t4 = 1.0 + t3
         p = 1.0 / t4
         # snapshot_examples.py:32  loss -= y[i] * math.log(p) + (1 - y[i]) * math.log(1 - p)
-        t5 = y[i]
-        t6 = 1 - t5
-        t7 = 1 - p
+        t6 = y[i]
+        t7 = 1 - t6
+        t5 = 1 - p
         g_t8 = -g_loss
-        g_t9 = g_t8 * t6
-        g_t7 = g_t9 / t7
-        g_p = -g_t7
-        g_t10 = g_t8 * t5
+        g_t9 = g_t8 * t7
+        g_t5 = g_t9 / t5
+        g_p = -g_t5
+        g_t10 = g_t8 * t6
         g_p += g_t10 / p
         # snapshot_examples.py:31  p = 1.0 / (1.0 + math.exp(-z))
         g_t4 = -(g_p * p / t4)
@@ -55,6 +65,12 @@ def logistic_loss_adjoint(w, b, x, y, n, g_y0=1.0):
     _top_f = 0
     t3 = 0.0
     # forward sweep
+    # snapshot_examples.py:30  z = w * x[i] + b
+    if 0 < n and n - 1 >= x.shape[0]:
+        raise IndexError('snapshot_examples.py:30: index out of range for axis 0 of `x`')
+    # snapshot_examples.py:32  loss -= y[i] * math.log(p) + (1 - y[i]) * math.log(1 - p)
+    if 0 < n and n - 1 >= y.shape[0]:
+        raise IndexError('snapshot_examples.py:32: index out of range for axis 0 of `y`')
     _tape_f = reserve(_tape_f, 0, n)
     # snapshot_examples.py:29  for i in range(n):
     _tape_f, _top_f, t3 = logistic_loss_adjoint_loop0(_tape_f, _top_f, b, n, t3, w, x)

@@ -10,9 +10,19 @@ def quiz_adjoint(x, z, g_y=1.0):
     xz = x * z
     # snapshot_examples.py:14  return math.exp(xz) + xz / math.log(x) + math.sin(math.log(x)) / xz
     t0 = math.exp(xz)
+    if math.isinf(t0) and math.isfinite(xz):
+        raise OverflowError('snapshot_examples.py:14: math range error')
+    if x <= 0:
+        raise ValueError('snapshot_examples.py:14: math domain error')
     t1 = math.log(x)
+    if t1 == 0:
+        raise ZeroDivisionError('snapshot_examples.py:14: float division by zero')
     t2 = xz / t1
+    if math.isinf(t1):
+        raise ValueError('snapshot_examples.py:14: math domain error')
     t3 = math.sin(t1)
+    if xz == 0:
+        raise ZeroDivisionError('snapshot_examples.py:14: float division by zero')
     t4 = t3 / xz
     # reverse sweep
     # snapshot_examples.py:14  return math.exp(xz) + xz / math.log(x) + math.sin(math.log(x)) / xz
