@@ -4,6 +4,8 @@
 ``forward.py``) that computes ``f``'s value and its derivative along a tangent in one
 pass; ``.source`` shows it. ``derivative`` and ``jacobian`` are built on it (and, for a
 Jacobian with one output, on ``grad``).
+
+Each returned object pickles as the call that made it, ``f`` by reference, as gradients do.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from .api import (
     _as_differentiable,
     _differentiable_kind,
     _kind_of,
+    _rebuilt,
+    _reference,
+    grad,
     guessed_kinds,
 )
 from .errors import SrcdiffError
@@ -44,6 +49,12 @@ class Jvp:
         self._positions = self._positions_of(wrt)
         self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
         self._latest: CompiledAdjoint | None = None
+
+    def __reduce__(self) -> tuple:
+        """Pickled as ``f`` by reference and the options, made again once per process."""
+        wrt = tuple(self._positions) if self._wrt_tuple else self._positions[0]
+        options = (wrt, self._jit, self._backend, self._optimize)
+        return _rebuilt, (Jvp, _reference(self.f, "jvp"), *options)
 
     def _positions_of(self, wrt: Wrt) -> list[int]:
         positions = [self._position(w) for w in (wrt if isinstance(wrt, tuple) else (wrt,))]
@@ -112,6 +123,36 @@ class Jvp:
         return self._latest
 
 
+class _Made:
+    """What ``derivative``, ``jacobian``, ``hvp``, ``hessian`` and ``grad`` of a gradient
+    return: their function, which pickles as the call that made it (``f`` by reference)
+    and is made again once per process. Calls and attributes (``.source``) go to it."""
+
+    def __init__(self, function: Callable, make: Callable, f: Callable, *args, **options):
+        self._function = function
+        self._made_by = (make, f, args, tuple(options.items()))
+
+    def __call__(self, *args: Any) -> Any:
+        return self._function(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_function":  # not yet set
+            raise AttributeError(name)
+        return getattr(self._function, name)
+
+    def __reduce__(self) -> tuple:
+        make, f, args, options = self._made_by
+        return _rebuilt, (_remade, make, _reference(f, make.__name__), args, options)
+
+    def __repr__(self) -> str:
+        make, f, _, _ = self._made_by
+        return f"<srcdiff.{make.__name__} of {getattr(f, '__srcdiff__', f.__qualname__)}>"
+
+
+def _remade(make: Callable, f: Callable, args: tuple, options: tuple) -> _Made:
+    return make(f, *args, **dict(options))
+
+
 def _prepared(args, params: list[str], varied: set[int]) -> tuple[list, tuple[str, ...]]:
     """The arguments, those at the ``varied`` positions as floats (or float arrays), and
     their kinds: what picks the generated variant."""
@@ -173,7 +214,7 @@ def derivative(
         return result
 
     df.source = ""  # type: ignore[attr-defined]  (the tangent function, after a call)
-    return df
+    return _Made(df, derivative, f, wrt, jit=jit, backend=backend)
 
 
 def jacobian(
@@ -217,7 +258,7 @@ def jacobian(
         per_result = [tuple(row) if wrt_tuple else row[0] for row in blocks]
         return tuple(per_result) if several else per_result[0]
 
-    return jac
+    return _Made(jac, jacobian, f, wrt, mode=mode, jit=jit, backend=backend)
 
 
 def _jacobian_by_rows(rows: _Rows, args: tuple, outputs: tuple) -> list[list[Any]]:
@@ -392,7 +433,7 @@ def hvp(f: Callable, wrt: Wrt = 0, *, backend: Backend = "auto") -> Callable:
             return second(*args)
 
         product.second_order = second  # type: ignore[attr-defined]
-        return product
+        return _Made(product, hvp, f, wrt, backend=backend)
 
     seconds = [SecondOrder(f, wrt, w, backend) for w in wrt]
 
@@ -408,7 +449,7 @@ def hvp(f: Callable, wrt: Wrt = 0, *, backend: Backend = "auto") -> Callable:
         columns = [second(*primal, v) for second, v in zip(seconds, vectors, strict=True)]
         return tuple(sum(parts[1:], parts[0]) for parts in zip(*columns, strict=True))
 
-    return products
+    return _Made(products, hvp, f, wrt, backend=backend)
 
 
 def hessian(f: Callable, wrt: Wrt = 0, *, backend: Backend = "auto") -> Callable:
@@ -437,7 +478,7 @@ def hessian(f: Callable, wrt: Wrt = 0, *, backend: Backend = "auto") -> Callable
             return tuple(tuple(row) for row in blocks)
         return blocks[0][0]
 
-    return hess
+    return _Made(hess, hessian, f, wrt, backend=backend)
 
 
 def gradient_of_gradient(inner: Any, wrt: Wrt, backend: Backend) -> Callable:
@@ -460,4 +501,4 @@ def gradient_of_gradient(inner: Any, wrt: Wrt, backend: Backend) -> Callable:
         return result
 
     second_derivative.source = ""  # type: ignore[attr-defined]
-    return second_derivative
+    return _Made(second_derivative, grad, inner.function, wrt=wrt, backend=backend)
