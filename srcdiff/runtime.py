@@ -98,6 +98,24 @@ def prod_others(x):
     return out.reshape(x.shape)
 
 
+@njit(cache=True)
+def prod_others_vjp(g, x):
+    """The adjoint of ``prod_others(x)`` given its own, ``g``: at j, the sum over i != j
+    of g[i] times the product of the elements other than i and j (exact with zeros)."""
+    flat = np.ascontiguousarray(x).ravel()
+    weights = (g * np.ones_like(x)).ravel()
+    n = flat.shape[0]
+    out = np.zeros(n)
+    rest = np.empty(max(n - 1, 0))
+    for j in range(n):
+        rest[:j] = flat[:j]
+        rest[j:] = flat[j + 1 :]
+        others = prod_others(rest)
+        for i in range(n - 1):
+            out[j] += weights[i if i < j else i + 1] * others[i]
+    return out.reshape(x.shape)
+
+
 # --- Numba forms of reductions along an axis (2-D), and of their adjoints ------------------
 
 
@@ -197,6 +215,16 @@ def prod_others_along(x, axis):
     left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
     right = np.cumprod(np.concatenate([ones, x[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
     return np.moveaxis(left * right, -1, axis)
+
+
+def prod_others_along_vjp(g, x, axis):
+    """``prod_others_vjp`` along one axis of ``x``."""
+    moved = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    weights = np.moveaxis(np.broadcast_to(g, np.shape(x)), axis, -1)
+    out = np.empty(moved.shape)
+    for index in np.ndindex(moved.shape[:-1]):
+        out[index] = prod_others_vjp(weights[index], moved[index])
+    return np.moveaxis(out, -1, axis)
 
 
 def expand_like(g, x, axis, keepdims):

@@ -74,6 +74,9 @@ class _Generator:
         self.emitted: list[ir.Function] = []  # callee adjoints, callees first
         self.taken = set(program.functions)
         self.array_result = False
+        # functions are printed (primitives in their printed forms, which under Numba may be
+        # routines without derivative rules), unless they are to be differentiated again
+        self.printed = True
 
     def module(
         self, wrt: tuple[str, ...], param_kinds: dict[str, str], returns: str, grad_tuple: bool
@@ -223,7 +226,8 @@ class _Generator:
         # printed for the widest kinds it is called with (np.exp also takes a float)
         function.kinds = {v: k for kinds in variants for v, k in kinds.items()}
         function.backend = self.backend
-        specialize(function, function.kinds)
+        if self.printed:
+            specialize(function, function.kinds)
         renumber_temporaries(function, names.temporaries)
         return function
 
@@ -300,7 +304,8 @@ class _TangentGenerator(_Generator):
         request = TangentRequest(function, names, kinds, active, wrt, name)
         result = self.finish(tangent_function(request, self.callee_tangent))
         result.backend = self.backend
-        specialize(result, result.kinds)
+        if self.printed:
+            specialize(result, result.kinds)
         if self.optimized:
             result.body = simplify_block(result.body)
         renumber_temporaries(result, request.names.temporaries)
@@ -331,6 +336,7 @@ def generate_second_order(
     ``f``'s parameters. With a direction of 1.0 for a number, the gradient of df/dx (what
     ``grad(grad(f))`` is); with a vector v, a Hessian-vector product H v."""
     tangents = _TangentGenerator(program, True, backend, {})
+    tangents.printed = False
     functions, _ = tangents.functions((direction,), param_kinds)
     derivative = _tangent_program(program, functions, tangents.origins)
     kinds = dict(param_kinds)

@@ -126,6 +126,52 @@ def test_hessian_of_array_code_matches_the_gradient():
     np.testing.assert_allclose(H, finite_difference_of_gradient(g, (W, x), 0), rtol=1e-6, atol=1e-7)
 
 
+def reductions_along_axes(x):
+    rows = np.min(x * x, axis=1)
+    columns = np.max(x**3, axis=0, keepdims=True)
+    return np.sum(rows**2) + np.sum(np.mean(x * x, axis=1) * np.sum(x, axis=0)[0]) + np.sum(
+        columns * np.prod(x[0])
+    )
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_hessian_through_reductions_along_an_axis_matches_the_gradient(backend):
+    # Numba's forms of axis reductions (sum_along, ...) have no derivative rules: the tangent
+    # functions are differentiated before they take them (the Hessian came out zero)
+    x = np.array([[1.0, -2.0, 0.5], [0.3, 0.2, -1.5]])
+    H = srcdiff.hessian(reductions_along_axes, backend=backend)(x)
+    reference = finite_difference_of_gradient(srcdiff.grad(reductions_along_axes), (x,), 0)
+    np.testing.assert_allclose(H, reference, rtol=1e-6, atol=1e-5)
+    v = np.array([[0.3, 1.0, -1.0], [2.0, 0.5, 0.1]])
+    hv = srcdiff.hvp(reductions_along_axes, backend=backend)(x, v)
+    np.testing.assert_allclose(hv, np.tensordot(H, v, axes=2), rtol=1e-9, atol=1e-9)
+
+
+def hypotenuse(x, y):
+    return math.hypot(x, y) * x
+
+
+def norm_and_product(x):
+    return np.linalg.norm(x) * x[0] + np.prod(x)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_hessians_of_hypot_norm_and_prod_match_sympy(backend):
+    # their derivatives are helpers (div0, prod_others) that second derivatives differentiate
+    # again: they came out with zero derivatives, and so did the Hessians
+    got = srcdiff.hessian(hypotenuse, wrt=(0, 1), backend=backend)(3.0, 4.0)
+    x, y = sympy.symbols("x y")
+    expected = sympy.hessian(sympy.sqrt(x**2 + y**2) * x, (x, y)).subs({x: 3, y: 4})
+    np.testing.assert_allclose(np.array(got), np.array(expected, dtype=float), rtol=1e-12)
+    point = np.array([0.5, 0.0, 2.0, -1.5])  # a zero: the products of the others stay exact
+    symbols = sympy.symbols("x0:4")
+    expression = sympy.sqrt(sum(s**2 for s in symbols)) * symbols[0] + sympy.prod(symbols)
+    at = dict(zip(symbols, point, strict=True))
+    expected = np.array(sympy.hessian(expression, symbols).subs(at), dtype=float)
+    got = srcdiff.hessian(norm_and_product, backend=backend)(point)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_hvp_is_the_hessian_times_the_vector():
     x = np.array([0.3, -0.5, 0.8, 1.1])
     v = np.array([1.0, -2.0, 0.5, 0.25])

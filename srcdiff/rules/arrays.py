@@ -434,17 +434,25 @@ nondiff("eye_like", "np.eye(x.shape[0], x.shape[1])", result=float_like(0), arra
 nondiff("extremum_weight", "extremum_weight(x, y)", result=float_like(0), arrays=(0,))
 nondiff(
     "extremum_weight_along", "extremum_weight_along(x, y, z, a)",
-    result=float_like(0), arrays=(0,), numba_lower=_lower_extremum_weight,
+    result=float_like(0), numba_lower=_lower_extremum_weight,
 )  # fmt: skip
 nondiff(
     "extremum_adjoint", "extremum_adjoint(x, y, z, a, b)",
     result=float_like(1), numba_lower=_lower_extremum_adjoint,
 )  # fmt: skip
-nondiff("prod_others", "prod_others(x)", result=float_like(0), arrays=(0,))
-nondiff(
-    "prod_others_along", "prod_others_along(x, y)",
+# the products of the other elements, differentiated again by second derivatives
+defrule(
+    "prod_others", "prod_others(x)", "prod_others_vjp(g, x)",
+    result=float_like(0), arrays=(0,),
+)  # fmt: skip
+defrule(
+    "prod_others_along", "prod_others_along(x, y)", "prod_others_along_vjp(g, x, y)", None,
     result=float_like(0), arrays=(0,), numba_lower=_lower_prod_others,
 )  # fmt: skip
+nondiff("prod_others_vjp", "prod_others_vjp(x, y)", result=float_like(1))
+nondiff(
+    "prod_others_along_vjp", "prod_others_along_vjp(x, y, z)", result=float_like(1), numba=False
+)
 nondiff("distinct_positions1", "distinct_positions(x)", result="bool", numba=False)
 nondiff("distinct_positions2", "distinct_positions(x, y)", result="bool", numba=False)
 nondiff("distinct_positions3", "distinct_positions(x, y, z)", result="bool", numba=False)
@@ -455,7 +463,8 @@ nondiff(
 
 # An adjoint may still be the number 0.0 where an array is expected: the helpers take both.
 for _name in (
-    "expand_like", "extremum_adjoint", "reshape_like", "unbroadcast", "as_grad", "head_along",
+    "expand_like", "extremum_adjoint", "extremum_weight_along", "reshape_like", "unbroadcast",
+    "as_grad", "head_along", "prod_others_vjp", "prod_others_along_vjp",
     "tail_along", "distinct_positions1", "distinct_positions2", "distinct_positions3",
 ):  # fmt: skip
     PRIMITIVES[_name].loose = True

@@ -111,7 +111,9 @@ nondiff("ceil", "math.ceil(x)", result="int", evaluate=math.ceil)
 nondiff("trunc", "math.trunc(x)", result="int", evaluate=math.trunc)
 nondiff("sign", "sign(x)", result="float")
 nondiff("max_weight", "max_weight(x, y)", result="float")
-nondiff("div0", "div0(x, y)", result="float")
+# x / y, and 0 where y is 0: the derivative of hypot and of a norm, differentiated again
+# by second derivatives
+defrule("div0", "div0(x, y)", "div0(g, y)", "-div0(g * ans, y)")
 nondiff("isnan", "math.isnan(x)", result="bool", evaluate=math.isnan)
 nondiff("isinf", "math.isinf(x)", result="bool", evaluate=math.isinf)
 nondiff("isfinite", "math.isfinite(x)", result="bool", evaluate=math.isfinite)
