@@ -188,7 +188,7 @@ def differentiable_args(expr: Expr) -> list[str]:
         return [
             a.id
             for a, vjp in zip(expr.args, prim.vjps, strict=True)
-            if vjp is not None and isinstance(a, Name)
+            if (vjp is not None or prim.opaque) and isinstance(a, Name)
         ]
     return []
 
@@ -488,12 +488,15 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tu
         return PRIMITIVES[op.prim].numba_ok(arg_kinds, op.args)
 
     if requested == "numba":
-        for stmt, op in arrays:
-            if not numba_ok(op):
+        every_op = [(s, op) for s in ir.walk(fn.body) for e in _exprs_of(s) for op in _ops_in(e)]
+        on_arrays = {id(op) for _, op in arrays}
+        for stmt, op in every_op:
+            prim = PRIMITIVES[op.prim]
+            if not (prim.numba or prim.numba_lower) or id(op) in on_arrays and not numba_ok(op):
                 raise _error(
                     stmt,
-                    f"`{PRIMITIVES[op.prim].source}` has no Numba version in srcdiff; "
-                    "use backend='numpy' or 'auto'",
+                    f"`{prim.source}` has no Numba version in srcdiff; use backend='numpy' or "
+                    "'auto'",
                 )
         return "numba", "as requested"
     if requested == "numpy":

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import SrcdiffError
-from .rules import PRIMITIVES, alias, defrule, elementwise, parse_rule, tangent
+from .rules import PRIMITIVES, KindError, alias, defrule, elementwise, parse_rule, tangent
 
 LETTERS = "xyzabcuvw"  # the parameter names of printed forms
 NAMES: list[str] = []  # what generated code imports from this module
@@ -76,6 +76,155 @@ def register_rule(
     return name
 
 
+LIBRARY: dict[tuple[int, int], str] = {}  # (id of a function, number of arguments) -> primitive
+
+
+def library_function(fn: Callable, arity: int, spelled: str) -> str:
+    """The primitive for a function srcdiff has no rule for and does not read (a builtin, a
+    function of NumPy, SciPy or another installed package): generated code calls it where
+    its arguments are numbers that do not depend on what is differentiated
+    (``math.lgamma(0.5 * n)``); differentiating through it is an error that names it and
+    ``register_rule``. ``spelled``: how the user's code names it, for messages."""
+    key = (id(fn), arity)
+    if key not in LIBRARY:
+        export = next((n for n in NAMES if globals()[n] is fn), None)
+        if export is None:
+            export = _fresh(_name(fn))
+            _export(export, fn)
+        name = _fresh(f"{export}_{arity}")
+        letters = LETTERS[:arity]
+        what = spelled
+        defrule(
+            name,
+            f"{export}({', '.join(letters)})",
+            *([None] * arity),
+            result=_numbers_only(what),
+            numba=_numba_supports(fn),
+        )
+        PRIMITIVES[name].loose = True  # its kind rule says what it takes
+        PRIMITIVES[name].opaque = _no_rule(what)
+        parse_rule(name)
+        LIBRARY[key] = name
+        LIBRARY_OBJECTS.append(fn)  # keeps the id valid
+    return LIBRARY[key]
+
+
+LIBRARY_OBJECTS: list[Callable] = []
+
+
+def gradient_function(gradient: Callable, arity: int, spelled: str) -> str:
+    """The primitive for a srcdiff gradient called inside a function being differentiated
+    (an optimiser's inner step): generated code calls the gradient as it is, and its VJP,
+    a Hessian-vector product, comes from differentiating the gradient's function again
+    (reverse over forward, as ``srcdiff.hvp``). Forward mode takes the same products as
+    tangents, the Hessian being symmetric. ``spelled``: how the user's code names it."""
+    state = gradient.__srcdiff__
+    if state._with_value or state._wrt_tuple:
+        raise SrcdiffError(
+            f"`{spelled}` returns a tuple: srcdiff differentiates through a gradient "
+            "called inside the function for one wrt only (grad(f, wrt=...), not "
+            "value_and_grad or a tuple wrt)"
+        )
+    if arity != len(state._params):
+        raise SrcdiffError(f"`{spelled}` is called with {arity} of its {len(state._params)} "
+                           "arguments; pass them all")  # fmt: skip
+    key = (id(gradient), arity)
+    if key not in LIBRARY:
+        export = _fresh(f"grad_{_name(gradient)}")
+        _export(export, gradient)
+        letters = LETTERS[:arity]
+        direction = state._wrt_positions[0]
+        name = _fresh(f"{export}_grad")
+        vjps = [_hessian_product(name, gradient, j, letters) for j in range(arity)]
+        defrule(
+            name, f"{export}({', '.join(letters)})", *vjps,
+            result=lambda kinds, args: _differentiable(kinds[direction]), numba=False,
+        )  # fmt: skip
+        PRIMITIVES[name].loose = True
+        tangent(name, *(v.replace("(g, ", "(t, ", 1) for v in vjps))
+        parse_rule(name)
+        LIBRARY[key] = name
+        LIBRARY_OBJECTS.append(gradient)
+    return LIBRARY[key]
+
+
+def _hessian_product(name: str, gradient: Callable, position: int, letters: str) -> str:
+    """The VJP of ``gradient(*args)`` for argument ``position``, as a template calling a
+    primitive of its own: ``g`` times the block of the Hessian (by a Hessian-vector
+    product of the gradient's function along ``g``)."""
+    state = gradient.__srcdiff__
+    direction = state._wrt_positions[0]
+
+    def vjp(g, *args):
+        from .forward_api import SecondOrder  # (forward_api builds on this module's tables)
+
+        varied = tuple(i for i, a in enumerate(args) if _is_float(a))
+        second = _SECOND_ORDERS.get((id(gradient), varied))
+        if second is None:
+            second = SecondOrder(state.f, varied, direction, state._backend)
+            _SECOND_ORDERS[id(gradient), varied] = second
+        products = second(*args, g)
+        return products[varied.index(position)]
+
+    vjp_name = _fresh(f"{name}_hvp{position}")
+    _export(vjp_name, vjp)
+    form = f"{vjp_name}({', '.join(['g', *letters])})".replace("(g", "(w", 1)
+    defrule(
+        vjp_name, form, *([None] * (len(letters) + 1)),
+        result=lambda kinds, args: _differentiable(kinds[1 + position]), numba=False,
+    )  # fmt: skip
+    PRIMITIVES[vjp_name].loose = True
+    PRIMITIVES[vjp_name].opaque = (
+        "a third derivative through a gradient called inside the function is not supported"
+    )
+    parse_rule(vjp_name)
+    return f"{vjp_name}(g, {', '.join(letters)})"
+
+
+_SECOND_ORDERS: dict[tuple[int, tuple[int, ...]], object] = {}
+
+
+def _is_float(value: object) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "f"
+    return isinstance(value, (float, np.floating))
+
+
+def _differentiable(kind: str) -> str:
+    return "array:float:" + kind.rsplit(":", 1)[1] if kind.startswith("array") else "float"
+
+
+def _no_rule(what: str) -> str:
+    return (
+        f"srcdiff has no derivative rule for `{what}`: it calls such a function only with "
+        "numbers that do not depend on the differentiated arguments; give it a rule with "
+        "srcdiff.register_rule(function, vjp, ...)"
+    )
+
+
+def _numbers_only(what: str):
+    def kind(kinds: tuple[str, ...], args) -> str:
+        if any(k not in ("int", "float", "bool") for k in kinds):
+            raise KindError(_no_rule(what))
+        return "float"
+
+    return kind
+
+
+def _numba_supports(fn: Callable) -> bool:
+    if _numba_function(fn):
+        return True
+    from numba.core.registry import cpu_target
+
+    context = cpu_target.typing_context
+    context.refresh()
+    try:
+        context.resolve_value_type(fn)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def _parameters(fn: Callable) -> list[str]:
     if isinstance(fn, np.ufunc):  # (x, /, out=None, *, where=True, ...): its inputs
         return list(LETTERS[: fn.nin])
@@ -93,8 +242,10 @@ def _name(fn: Callable) -> str:
 
 
 def _fresh(base: str) -> str:
-    """A name for generated code, clashing with no primitive or registered function."""
+    """A name for generated code, clashing with no primitive or registered function (nor
+    with the one-letter parameters of printed forms)."""
     base = base if base.isidentifier() else "user_function"
+    base = base if len(base) > 1 else f"{base}_function"
     name, n = base, 1
     while name in PRIMITIVES or name in NAMES:
         name, n = f"{base}_{n}", n + 1
@@ -117,6 +268,10 @@ def _callable_vjp(name: str, k: int, vjp: Callable, letters: dict[str, str]) -> 
     free = [c for c in LETTERS if c not in letters.values()][:2]  # for g and ans
     form = f"{vjp_name}({', '.join([*free, *letters.values()])})"
     defrule(vjp_name, form, *([None] * (len(letters) + 2)), numba=_numba_function(vjp))
+    PRIMITIVES[vjp_name].opaque = (  # srcdiff cannot differentiate the callable itself
+        f"`{vjp_name}` is a VJP given as a Python callable, which srcdiff cannot "
+        "differentiate: give the rule as a template for second derivatives through it"
+    )
     parse_rule(vjp_name)
     return f"{vjp_name}(g, ans, {', '.join(letters)})"
 

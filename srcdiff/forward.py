@@ -147,6 +147,8 @@ class _Forward:
             if dx is None:
                 continue
             rule = rules[k] if k < len(rules) else None
+            if prim.opaque:  # no derivative known (not a zero one)
+                raise (loc.error if loc else SrcdiffError)(prim.opaque)
             if rule is None:
                 if prim.vjps and prim.vjps[k] is not None:  # differentiable, but no tangent rule
                     raise (loc.error if loc else SrcdiffError)(

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 import linecache
 import math
 import os
+import site
+import sys
+import sysconfig
 import textwrap
 import types
 from collections.abc import Callable
@@ -20,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .custom import gradient_function, library_function
 from .errors import SourceLocation, SrcdiffError
-from .rules import BINOPS, BOOLOPS, COMPAREOPS, UNARYOPS, primitive_for
+from .rules import BINOPS, BOOLOPS, COMPAREOPS, PRIMITIVES, UNARYOPS, primitive_for
 from .rules.arrays import ATTRIBUTES, METHODS, SIGNATURES
 
 MODULES = {id(math): "math", id(np): "numpy"}
@@ -142,6 +147,12 @@ def read_function(func: Callable) -> SourceFunction:
         raise SourceLocation(filename, first_line).unsupported(
             "a lambda", "define the function with def"
         )
+    if not compiles_to(func, filename):
+        raise SrcdiffError(
+            f"{filename}:{first_line}: the source of {func.__name__!r} in the file is not the "
+            "code that runs (was the file changed after it was imported?); reload the module "
+            "(importlib.reload) or restart Python"
+        )
     source = SourceFunction(
         func=func,
         name=func.__name__,
@@ -156,6 +167,66 @@ def read_function(func: Callable) -> SourceFunction:
     source.locals = _assigned_names(fdef) | set(source.params)
     Checker(source).check()
     return source
+
+
+def compiles_to(func: types.FunctionType, filename: str) -> bool:
+    """Whether the file's text, compiled as Python compiles a module, holds ``func``'s own
+    code: the file may have changed since the module was imported (or ``exec`` ran other
+    code under its name), and then srcdiff would differentiate a function other than the
+    one that runs. The whole file, because how a function compiles depends on its module
+    (names bound by imports, enclosing classes and functions, ``__future__``)."""
+    code = _compiled_file(filename, "".join(linecache.getlines(filename)), _rewriter(func))
+    if code is None:
+        return False
+    found = _code_named(code, func.__code__.co_name, func.__code__.co_firstlineno)
+    return found is not None and _same_code(found, func.__code__)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_file(filename: str, text: str, rewriter: object = None) -> types.CodeType | None:
+    try:
+        tree = ast.parse(text, filename)
+        if rewriter is not None:  # pytest rewrites the asserts of test modules as it imports them
+            from _pytest.assertion.rewrite import rewrite_asserts
+
+            rewrite_asserts(tree, text.encode(), filename, rewriter.config)
+        return compile(tree, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _rewriter(func: types.FunctionType) -> object:
+    """pytest's import hook, if it imported ``func``'s module (and so rewrote its code)."""
+    loader = getattr(sys.modules.get(func.__module__), "__loader__", None)
+    return loader if type(loader).__name__ == "AssertionRewritingHook" else None
+
+
+def _code_named(code: types.CodeType, name: str, line: int) -> types.CodeType | None:
+    """The code object of the function ``name`` defined at ``line``, nested anywhere."""
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name == name and const.co_firstlineno == line:
+                return const
+            found = _code_named(const, name, line)
+            if found is not None:
+                return found
+    return None
+
+
+def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
+    """The same instructions, names and constants (line numbers aside)."""
+    fields = ("co_code", "co_names", "co_varnames", "co_freevars", "co_cellvars", "co_argcount")
+    if any(getattr(a, f) != getattr(b, f) for f in fields) or len(a.co_consts) != len(b.co_consts):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts, strict=True):
+        if isinstance(x, types.CodeType) or isinstance(y, types.CodeType):
+            if not (isinstance(x, types.CodeType) and isinstance(y, types.CodeType)):
+                return False
+            if not _same_code(x, y):
+                return False
+        elif type(x) is not type(y) or repr(x) != repr(y):
+            return False
+    return True
 
 
 def _defaults(func: Callable, fdef: ast.FunctionDef) -> dict[str, object]:
@@ -360,6 +431,15 @@ class Checker(ast.NodeVisitor):
             self.visit_arguments(node, METHODS[node.func.attr])
             return
         callee = self.resolve(node.func)
+        if hasattr(callee, "__srcdiff__"):  # a gradient, differentiated by a Hessian's products
+            try:
+                name = gradient_function(callee, len(node.args), ast.unparse(node.func))
+            except SrcdiffError as err:
+                raise self.source.loc(node).error(str(err)) from None
+            callee = Primitive(name)
+        elif not isinstance(callee, Primitive) and is_library(callee):
+            # a builtin or a function of an installed package, without a rule: called as it is
+            callee = Primitive(library_function(callee, len(node.args), ast.unparse(node.func)))
         prim = callee.name if isinstance(callee, Primitive) else None
         if prim is not None:
             self.check_keywords(node, prim)
@@ -395,6 +475,9 @@ class Checker(ast.NodeVisitor):
             args = args[1:]
         for arg in args:
             if prim is not None and isinstance(arg, (ast.Tuple, ast.List)):
+                opaque = prim in PRIMITIVES and PRIMITIVES[prim].opaque
+                if opaque:  # a library function: numbers only
+                    raise self.source.loc(node).error(opaque)
                 self.visit_sequence_argument(arg)
             elif isinstance(arg, ast.Constant) and arg.value is None and prim is not None:
                 continue  # axis=None
@@ -429,6 +512,38 @@ class Checker(ast.NodeVisitor):
             except AttributeError as err:
                 raise self.source.loc(node).error(f"`{ast.unparse(node)}` does not exist") from err
         raise self.unsupported(node, f"calling `{ast.unparse(node)}`")
+
+
+# modules of functions with effects (random draws, clocks): srcdiff does not call them
+IMPURE = ("random", "numpy.random", "time", "os", "posix", "nt", "secrets", "uuid", "datetime")
+
+
+def is_library(value: object) -> bool:
+    """A callable srcdiff does not read and may call as it is: a builtin, a ufunc, a Numba
+    function, or a Python function whose file lies in Python's library or an installed
+    package's (NumPy, SciPy). Not a class (calling one makes an object), nor a function with
+    effects (a random draw would not be the plain function's)."""
+    if not callable(value) or isinstance(value, type):
+        return False
+    if isinstance(value, types.MethodType):  # a method of an object: its function decides
+        return is_library(value.__func__)
+    owner = getattr(value, "__self__", None)
+    modules = (getattr(value, "__module__", None) or "", type(owner).__module__)
+    if any(m == i or m.startswith(i + ".") for m in modules for i in IMPURE):
+        return False
+    if not isinstance(value, types.FunctionType):
+        return True
+    filename = os.path.realpath(value.__code__.co_filename)
+    return any(filename.startswith(directory + os.sep) for directory in _library_directories())
+
+
+@functools.cache
+def _library_directories() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    found = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    found |= set(getattr(site, "getsitepackages", list)())
+    found.add(site.getusersitepackages())
+    return tuple(sorted(os.path.realpath(p) for p in found))
 
 
 def _scope_of(func: types.FunctionType) -> dict[str, object]:

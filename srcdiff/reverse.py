@@ -189,6 +189,10 @@ class _Reverser:
             for v in sorted(self.active)
             if v not in results and v not in handed
         ]
+        scalar_adjoints = {
+            g for v, g in self.grad_names.items() if self.kind(v) == "float" and v not in results
+        }
+        reverse = _ZeroAdjoints(scalar_adjoints).guarded(init + reverse)[len(init) :]
         grads = tuple(self.gradient_output(p) for p in self.req.wrt)
         outputs, group_from = self.outputs(values, grads)
         fn_body = [
@@ -406,6 +410,8 @@ class _Reverser:
             return self.restore(target, loc)
         prim = PRIMITIVES[value.prim] if isinstance(value, Op) else PRIMITIVES["copy"]
         args = value.args if isinstance(value, Op) else (value,)
+        if prim.opaque:
+            raise (loc.error if loc else SrcdiffError)(prim.opaque)
         self_reference = Name(target) in args
         out: list[ir.Stmt] = []
         answer = Name(target)
@@ -610,6 +616,101 @@ def _nested_loops(block: list[ir.Stmt], inside_loop: bool) -> set[int]:
         for child in ir.child_blocks(stmt):
             found |= _nested_loops(child, inside_loop or is_loop)
     return found
+
+
+# --- adjoints that may be zero -------------------------------------------------------------
+# An adjoint still 0.0 because nothing contributed to it on this run (a branch not taken, a
+# loop that did not run, the side max did not pick) is a zero, not a number: multiplying it
+# by an infinite partial derivative (an intermediate that overflowed) must not make a nan.
+# A forward walk over the reverse sweep tells, for each scalar adjoint, whether it is surely
+# zero (Z), surely has a contribution (N), or either (M); a product of an adjoint that may be
+# zero with anything that is not a constant runs only where the adjoint is not zero.
+
+SELECTING = {"select", "max_weight", "sign", "where", "clip", "extremum_weight"}  # weights of 0
+
+
+class _ZeroAdjoints:
+    def __init__(self, adjoints: set[str]):
+        self.adjoints = adjoints
+
+    def guarded(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
+        return self.block(block, {})[0]
+
+    def block(self, block: list[ir.Stmt], state: dict[str, str]):
+        out: list[ir.Stmt] = []
+        for stmt in block:
+            if isinstance(stmt, If):
+                body, after_body = self.block(stmt.body, dict(state))
+                orelse, after_else = self.block(stmt.orelse, dict(state))
+                stmt.body, stmt.orelse = body, orelse
+                state = _join(after_body, after_else)
+            elif isinstance(stmt, (For, While)):
+                head = dict(state)
+                while True:  # the state at the top of an iteration, over all iterations
+                    _, after = self.block(copy.deepcopy(stmt.body), dict(head))
+                    widened = _join(head, after)
+                    if widened == head:
+                        break
+                    head = widened
+                stmt.body, _ = self.block(stmt.body, dict(head))
+                state = head
+            elif isinstance(stmt, Assign):
+                guard = self.zero_factor(stmt.value, state)
+                if stmt.target in self.adjoints:
+                    state[stmt.target] = self.value(stmt.value, state)
+                if guard is not None:
+                    test = Op("ne", (Name(guard), ZERO))
+                    if out and isinstance(out[-1], If) and out[-1].test == test:
+                        out[-1].body.append(stmt)  # the next contribution of the same adjoint
+                    else:
+                        out.append(If(test, [stmt], [], stmt.loc))
+                    continue
+            out.append(stmt)
+        return out, state
+
+    def value(self, expr: Expr, state: dict[str, str]) -> str:
+        """Z, N or M for the value of an expression over adjoints (N: other values)."""
+        if isinstance(expr, Const):
+            return "Z" if expr.value == 0 and not isinstance(expr.value, bool) else "N"
+        if isinstance(expr, Name):
+            return state.get(expr.id, "Z") if expr.id in self.adjoints else "N"
+        parts = [self.value(a, state) for a in expr.args]
+        if expr.prim in ("add", "sub"):
+            return _add(parts[0], parts[1])
+        if expr.prim in SELECTING:
+            return "M"
+        if "Z" in parts and expr.prim in ("mul", "div", "neg"):
+            return "Z"
+        return "M" if "M" in parts else "N"
+
+    def zero_factor(self, expr: Expr, state: dict[str, str]) -> str | None:
+        """The adjoint that may be zero, multiplied by a value that is not a constant."""
+        if not isinstance(expr, Op):
+            return None
+        if expr.prim in ("mul", "div"):
+            for adjoint, other in (expr.args, expr.args[::-1]):
+                maybe = isinstance(adjoint, Name) and adjoint.id in self.adjoints
+                if maybe and state.get(adjoint.id, "Z") != "N" and not isinstance(other, Const):
+                    return adjoint.id
+        for arg in expr.args:
+            found = self.zero_factor(arg, state)
+            if found is not None:
+                return found
+        return None
+
+
+def _add(a: str, b: str) -> str:
+    if "N" in (a, b):
+        return "N"
+    return "M" if "M" in (a, b) else "Z"
+
+
+def _join(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
+    joined = {}
+    for name in set(a) | set(b):
+        x, y = a.get(name, "Z"), b.get(name, "Z")
+        joined[name] = x if x == y else "M"
+    return joined
 
 
 # --- tape capacity --------------------------------------------------------------------

@@ -106,6 +106,16 @@ def test_forward_mode_reads_tangents_off_the_rule():
     assert tangent == pytest.approx(srcdiff.grad(loss_cube)(0.7, 4))
 
 
+def test_second_derivatives_through_a_callable_rule_are_an_error():
+    # srcdiff cannot differentiate the callable: the Hessian came out without its share
+    with pytest.raises(srcdiff.SrcdiffError, match="cube_vjp0. is a VJP given as a Python"):
+        srcdiff.hessian(loss_cube)(0.7, 4)
+    second = srcdiff.hessian(loss_softplus)(0.5, np.array([1.0, -2.0]))  # a template: fine
+    d = srcdiff.grad(loss_softplus)
+    expected = (d(0.5 + 1e-6, np.array([1.0, -2.0])) - d(0.5 - 1e-6, np.array([1.0, -2.0]))) / 2e-6
+    assert second == pytest.approx(expected, rel=1e-6)
+
+
 def test_sympy_check_says_it_has_no_form_for_the_function():
     report = srcdiff.check_grad(loss_cube, 0.7, 4)
     assert report.methods["sympy"].status == "skipped"

@@ -7,12 +7,14 @@ against the exception the plain function raises.
 from __future__ import annotations
 
 import math
+import random
 import re
 import sys
 import threading
 
 import numpy as np
 import pytest
+import scipy.special
 from conftest import marker_line
 
 import srcdiff
@@ -347,3 +349,102 @@ def test_concurrent_calls_with_changing_argument_types_reach_their_own_variant()
     finally:
         sys.setswitchinterval(interval)
     assert not errors, errors[:5]
+
+
+# --- functions srcdiff does not read: called where nothing varies, else a clear error ----------
+
+
+def library_without_rule(x):
+    return scipy.special.logsumexp(x)  # library_without_rule
+
+
+def library_with_a_tuple(x):
+    return np.sum(np.vstack((x, x)) * 2.0)  # library_with_a_tuple
+
+
+def varying_lgamma(x):
+    return math.lgamma(x) * x  # varying_lgamma
+
+
+def constant_lgamma(x, n):
+    return math.lgamma(0.5 * n) * x + scipy.special.gammaln(2.5) * x * x
+
+
+@pytest.mark.parametrize(
+    ("f", "args", "spelled"),
+    [
+        (library_without_rule, (np.ones(3),), "scipy.special.logsumexp"),
+        (library_with_a_tuple, (np.ones(3),), "np.vstack"),
+        (varying_lgamma, (2.5,), "math.lgamma"),
+    ],
+    ids=["logsumexp", "tuple", "lgamma"],
+)
+def test_a_library_function_without_a_rule_is_named_at_the_users_call(f, args, spelled):
+    line = marker_line(f, f.__name__)
+    pattern = rf"test_soundness.py:{line}:\d+: srcdiff has no derivative rule for `{spelled}`"
+    with pytest.raises(srcdiff.SrcdiffError, match=pattern) as raised:
+        srcdiff.grad(f)(*args)
+    assert "register_rule" in str(raised.value)
+
+
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
+def test_a_library_function_of_numbers_that_do_not_vary_is_called(backend):
+    gradient = srcdiff.grad(constant_lgamma, backend=backend)
+    got = gradient(1.5, 3)
+    assert got == pytest.approx(fd_gradient(constant_lgamma, (1.5, 3), 0), rel=1e-7)
+    assert got == pytest.approx(math.lgamma(1.5) + 3.0 * scipy.special.gammaln(2.5), rel=1e-12)
+    with pytest.raises(srcdiff.SrcdiffError, match="gammaln.*has no Numba version"):
+        srcdiff.grad(constant_lgamma, backend="numba")(1.5, 3)
+
+
+def test_functions_with_effects_are_not_called():
+    def noisy(x):
+        return x * random.random()
+
+    with pytest.raises(srcdiff.SrcdiffError, match="random"):
+        srcdiff.grad(noisy)(1.0)
+
+
+# --- adjoints that are zero because nothing contributed stay out of the arithmetic ----------------
+
+
+def overflow_in_a_branch_not_taken(x):
+    big = 1e300
+    huge = big * big  # inf, and nothing varies with it
+    t = x * huge
+    if x < 0.0:
+        y = t
+    else:
+        y = x
+    return y
+
+
+def overflow_on_the_side_min_did_not_pick(x):
+    big = 1e300
+    t = x * (big * big)
+    return min(x, t) + abs(0.0 * t)
+
+
+def overflow_in_a_loop_that_does_not_run(x, n):
+    big = 1e300
+    t = x * (big * big)
+    s = x
+    for _ in range(n):
+        s = s + t
+    return s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("f", "args"),
+    [
+        (overflow_in_a_branch_not_taken, (1.0,)),
+        (overflow_on_the_side_min_did_not_pick, (1.0,)),
+        (overflow_in_a_loop_that_does_not_run, (1.0, 0)),
+    ],
+    ids=["branch", "min", "loop"],
+)
+def test_an_infinite_partial_times_a_zero_adjoint_is_no_nan(f, args, backend):
+    # d/dx is 1: the overflowing intermediate does not reach the result on this run
+    with np.errstate(all="ignore"):
+        assert srcdiff.grad(f, backend=backend)(*args) == 1.0

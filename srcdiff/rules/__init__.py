@@ -146,6 +146,10 @@ class Primitive:
     # arguments is an OverflowError (see ``math_domain`` and ``math_overflows``)
     math_domain: Expr | None = None
     math_overflow: bool = False
+    # its derivative is unknown (a user's VJP given as a callable, a library function without
+    # a rule), not zero: differentiating through it is an error, which this message explains
+    # (a None VJP would silently be zero)
+    opaque: str | None = None
 
     def numba_ok(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> bool:
         if any(is_array(kinds[i]) for i in self.integers):
