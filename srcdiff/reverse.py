@@ -205,7 +205,9 @@ class _Reverser:
             Return(outputs, None, group_from),
         ]
         params = [*self.fn.params, *(self.grad(p) for p in handed), *seeds]
-        defaults = {s: Const(1.0) for s in seeds}
+        # dy/dy = 1 for a single result; with several, every seed is the caller's to give (a
+        # default would add a missing one's adjoint in silently)
+        defaults = {seeds[0]: Const(1.0)} if len(seeds) == 1 else {}
         return ir.Function(
             self.req.name, params, fn_body, self.fn.loc, defaults, self.kinds, self.req.backend
         )

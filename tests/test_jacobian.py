@@ -190,3 +190,14 @@ def test_errors():
         srcdiff.jacobian(polar, wrt=(0, "r"))
     with pytest.raises(SrcdiffError, match="twice"):  # was a SyntaxError in generated code
         srcdiff.jvp(polar, wrt=(1, 1))
+
+
+def test_an_adjoint_of_several_results_has_no_default_seeds():
+    # a default of 1.0 for every seed made a forgotten seed add its result's row silently
+    from srcdiff.normalize import normalize_program
+    from srcdiff.transform import generate
+
+    module = generate(normalize_program(polar), ("r",), {"r": "float", "t": "float"}, "grad",
+                      False, array_result=True)  # fmt: skip
+    signature = next(line for line in module.source.splitlines() if line.startswith("def polar"))
+    assert "=" not in signature, signature
