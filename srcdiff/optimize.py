@@ -150,24 +150,18 @@ def _not(e: Op) -> Expr:
     return e
 
 
-def _and(e: Op) -> Expr:
-    a, b = e.args
-    for known, other in ((a, b), (b, a)):
-        if known == Const(False):
-            return known
-        if known == Const(True):
-            return other
-    return e
+def _logical(deciding: bool):
+    """``and`` (decided by False) or ``or`` (decided by True) with a constant operand."""
 
+    def rule(e: Op) -> Expr:
+        for known, other in (e.args, e.args[::-1]):
+            if known == Const(deciding):
+                return known
+            if known == Const(not deciding):
+                return other
+        return e
 
-def _or(e: Op) -> Expr:
-    a, b = e.args
-    for known, other in ((a, b), (b, a)):
-        if known == Const(True):
-            return known
-        if known == Const(False):
-            return other
-    return e
+    return rule
 
 
 def _reduction(e: Op) -> Expr:
@@ -193,8 +187,8 @@ _RULES = {
     "pow": _pow,
     "select": _select,
     "not": _not,
-    "and": _and,
-    "or": _or,
+    "and": _logical(False),
+    "or": _logical(True),
 }
 
 

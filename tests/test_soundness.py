@@ -16,32 +16,11 @@ import numpy as np
 import pytest
 import scipy.special
 from conftest import marker_line
+from test_arrays import coordinate_fd
 
 import srcdiff
 
 BACKENDS = ["numpy", "numba"]
-
-
-def fd_gradient(f, args, position: int, step: float = 1e-6):
-    """Centred differences of ``f`` with respect to ``args[position]`` (a number or an array)."""
-    x0 = args[position]
-
-    def at(x):
-        shifted = list(args)
-        shifted[position] = x
-        return float(f(*shifted))
-
-    if not isinstance(x0, np.ndarray):
-        h = step * max(1.0, abs(x0))
-        return (at(x0 + h) - at(x0 - h)) / (2 * h)
-    out = np.zeros(x0.shape)
-    for index in np.ndindex(x0.shape):
-        h = step * max(1.0, abs(x0[index]))
-        up, down = x0.copy(), x0.copy()
-        up[index] += h
-        down[index] -= h
-        out[index] = (at(up) - at(down)) / (2 * h)
-    return out
 
 
 # --- values read through views of arrays written later ------------------------------------------
@@ -75,7 +54,7 @@ def test_rows_of_a_state_array_read_and_rewritten_in_a_loop():
     state = np.array([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0]])
     gradient = srcdiff.grad(recurrence_over_rows)
     got = gradient(w, state)
-    expected = fd_gradient(recurrence_over_rows, (w, state), 0)
+    expected = coordinate_fd(recurrence_over_rows, (w, state), 0)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8, err_msg=gradient.source)
     assert ".copy()" in gradient.source  # the rows the reverse sweep reads are snapshots
 
@@ -155,7 +134,7 @@ def test_indices_in_range_differentiate_as_before(backend):
     x = np.array([0.5, -1.0, 2.0, 0.3])
     for k in (2, -1):  # negative indices count from the end, as in Python
         got = srcdiff.grad(index_from_an_argument, backend=backend)(x, k)
-        np.testing.assert_allclose(got, fd_gradient(index_from_an_argument, (x, k), 0), rtol=1e-6)
+        np.testing.assert_allclose(got, coordinate_fd(index_from_an_argument, (x, k), 0), rtol=1e-6)
     # the branch that would read past the end is never taken: no error, as in Python
     got = srcdiff.grad(in_a_branch_not_taken, backend=backend)(x, 6)
     np.testing.assert_allclose(got, np.ones(4))
@@ -290,7 +269,7 @@ def test_python_numbers_inside_their_domain_differentiate_as_before(backend):
                     (remainder, (7.5, 2.0)), (negative_power, (2.0, -1.5)), (arc_sine, (0.5,)),
                     (exponential, (3.0,)), (truncated, (2.5,))]:  # fmt: skip
         got = srcdiff.grad(f, backend=backend)(*args)
-        assert got == pytest.approx(fd_gradient(f, args, 0), rel=1e-6, abs=1e-8), f.__name__
+        assert got == pytest.approx(coordinate_fd(f, args, 0), rel=1e-6, abs=1e-8), f.__name__
 
 
 # --- errors raised inside generated code name the user's line -----------------------------------
@@ -391,7 +370,7 @@ def test_a_library_function_without_a_rule_is_named_at_the_users_call(f, args, s
 def test_a_library_function_of_numbers_that_do_not_vary_is_called(backend):
     gradient = srcdiff.grad(constant_lgamma, backend=backend)
     got = gradient(1.5, 3)
-    assert got == pytest.approx(fd_gradient(constant_lgamma, (1.5, 3), 0), rel=1e-7)
+    assert got == pytest.approx(coordinate_fd(constant_lgamma, (1.5, 3), 0), rel=1e-7)
     assert got == pytest.approx(math.lgamma(1.5) + 3.0 * scipy.special.gammaln(2.5), rel=1e-12)
     with pytest.raises(srcdiff.SrcdiffError, match="gammaln.*has no Numba version"):
         srcdiff.grad(constant_lgamma, backend="numba")(1.5, 3)
