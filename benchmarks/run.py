@@ -1,8 +1,9 @@
 """Benchmark srcdiff gradients against the primal and hand-written adjoints.
 
 Usage: python benchmarks/run.py [--quick]
-Prints four markdown tables (warm run times of the scalar and loop problems, and of the array
-problems; srcdiff's two backends against each other; transform and first-call times). Timings
+Prints five markdown tables (warm run times of the scalar and loop problems, and of the array
+problems; srcdiff's two backends against each other; transform and first-call times; srcdiff's
+gradients with and without the checks that make them raise where the function raises). Timings
 are medians over interleaved samples, so slow drift on a shared machine hits every column alike.
 """
 
@@ -22,7 +23,9 @@ for _variable, _value in (
     os.environ.setdefault(_variable, _value)
 
 import argparse
+import contextlib
 import datetime
+import difflib
 import importlib.util
 import platform
 import re
@@ -35,6 +38,7 @@ import timeit
 import types
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import numba
 import numpy as np
@@ -427,6 +431,111 @@ def backend_table(
     return rows
 
 
+# What srcdiff calls to make its checks (srcdiff/guards.py), and what each returns when none is
+# wanted: the checks of kinds (divisions, `**`, int(), array indices) and those around calls
+# through `math` (domain before, overflow after).
+CHECK_MAKERS = {
+    "insert_guards": lambda *args: None,
+    "math_prechecks": lambda *args: [],
+    "math_checks": lambda *args: [],
+}
+
+
+@contextlib.contextmanager
+def checks_switched_off(srcdiff: types.ModuleType):
+    """srcdiff as it was before it made its gradients raise where the function raises: each of
+    CHECK_MAKERS replaced by a no-op in every srcdiff module that holds it. Only for this
+    benchmark (srcdiff has no such option); gradients generated meanwhile keep their code, and
+    the generated modules are content-addressed, so both kinds coexist in the cache."""
+    from srcdiff import guards
+
+    modules = [m for name, m in sys.modules.items() if name.partition(".")[0] == "srcdiff"]
+    with contextlib.ExitStack() as stack:
+        for name, no_op in CHECK_MAKERS.items():
+            original = getattr(guards, name)  # AttributeError: srcdiff has changed, say so
+            for module in modules:
+                if getattr(module, name, None) is original:
+                    stack.enter_context(mock.patch.object(module, name, no_op))
+        yield
+
+
+def raise_lines(source: str) -> list[int]:
+    """Indices of the `raise` lines of generated code: one per check."""
+    return [i for i, line in enumerate(source.splitlines()) if line.lstrip().startswith("raise ")]
+
+
+def other_differences(checked: str, unchecked: str) -> int:
+    """Lines of code that differ between the two sources once each check (a `raise` line and
+    the `if` line above it) is taken out of the checked one; comments (the user's line above a
+    check moved before a loop) do not count. 0 when the checks are all that differs."""
+
+    def code(lines: list[str]) -> list[str]:
+        return [line for line in lines if not line.lstrip().startswith("#")]
+
+    lines = checked.splitlines()
+    drop = {j for i in raise_lines(checked) for j in (i - 1, i)}
+    kept = [line for j, line in enumerate(lines) if j not in drop]
+    diff = difflib.ndiff(code(kept), code(unchecked.splitlines()))
+    return sum(1 for line in diff if line[:2] in ("+ ", "- "))
+
+
+def flat(result) -> np.ndarray:
+    """A gradient, or a value and a gradient, as one vector."""
+    if isinstance(result, tuple):
+        return np.concatenate([flat(part) for part in result])
+    return np.ravel(np.asarray(result, dtype=np.float64))
+
+
+def checks_table(
+    problems: list[Problem],
+    srcdiff: types.ModuleType | None,
+    samples: int,
+    min_sample: float,
+    errors: list[str],
+    wrong: list[str],
+) -> list[str]:
+    """The cost of the checks that make a gradient raise where the function raises (math domain
+    and overflow, division by zero, int() of nan, indices out of range): warm srcdiff gradients
+    against the same gradients generated with the checks switched off. Before timing, the two
+    must agree (SRCDIFF_RTOL) and the check-free code must have no `raise` line."""
+    rows = [
+        "| problem | checks (with / without) | other code lines that differ | with checks "
+        "| without checks | with/without | rel. diff |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in problems if srcdiff is not None else ():
+        try:
+            checked = differentiate(srcdiff, p)
+            expected = flat(checked(*p.args))  # also the warm-up call
+            with checks_switched_off(srcdiff):
+                unchecked = differentiate(srcdiff, p)
+                found = flat(unchecked(*p.args))  # generates (and compiles) the variant
+        except Exception as exc:
+            errors.append(f"{p.name}: gradient with or without checks failed: {one_line(exc)}")
+            continue
+        n_checked = len(raise_lines(checked.source))
+        n_unchecked = len(raise_lines(unchecked.source))
+        others = other_differences(checked.source, unchecked.source)
+        diff = rel_diff(found, expected)
+        calls = {}
+        if n_unchecked:
+            errors.append(
+                f"{p.name}: the code generated without checks has {n_unchecked} `raise` line(s):"
+                " srcdiff makes checks where CHECK_MAKERS does not reach"
+            )
+        elif not diff <= SRCDIFF_RTOL:
+            wrong.append(f"{p.name}: the gradients with and without checks differ by {diff:.2e}")
+        else:
+            calls = {"with": make_timer(checked, p.args), "without": make_timer(unchecked, p.args)}
+        med, ratio = median_times(calls, samples, min_sample) if calls else ({}, {})
+        rows.append(
+            f"| {p.name} | {n_checked} / {n_unchecked} | {others} "
+            f"| {fmt_time(med.get('with'))} | {fmt_time(med.get('without'))} "
+            f"| {fmt_ratio(ratio.get(('with', 'without')))} | {diff:.1e} |"
+        )
+    return rows
+
+
 def transform_times(srcdiff: types.ModuleType, p: Problem, samples: int) -> tuple[float, float]:
     """First and median decoration time; each decoration gets a fresh function object so a
     per-object cache cannot answer (a cache keyed by source text still could)."""
@@ -532,6 +641,7 @@ def main() -> None:
         warm = warm_table(problems, primals, srcdiff, samples, min_sample, errors, wrong)
         arrays = array_table(array_problems, srcdiff, samples, min_sample, errors, wrong)
         backends = backend_table(backend_problems, srcdiff, samples, min_sample, errors, wrong)
+        checks = checks_table(everything, srcdiff, samples, min_sample, errors, wrong)
 
     print(f"# srcdiff benchmarks ({datetime.date.today()}, {'quick' if quick else 'full'} run)\n")
     print(
@@ -558,7 +668,16 @@ def main() -> None:
     print(
         "\ntargets: transform <= 50 ms, first call with warm cache <= 0.5 s. The last column is"
         " the same first call for Numba's own cached njit of the primal: Numba's fixed cost of"
-        " starting in a new process, which srcdiff's first call also pays."
+        " starting in a new process, which srcdiff's first call also pays.\n"
+    )
+    print("\n".join(checks))
+    print(
+        "\nchecks: the gradient raises where the function raises (math domain and overflow,"
+        " division by zero, int() of nan, indices out of range); without: the same gradient"
+        " generated with them switched off, for comparison only. checks (with / without): the"
+        " `raise` lines of each generated module; other code lines that differ: besides the"
+        " checks, comments aside (0: the checks are the only difference). with/without > 1 is"
+        " the checks' cost."
     )
     if errors:
         print("\n" + "\n".join(f"- {e}" for e in errors))
