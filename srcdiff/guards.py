@@ -65,13 +65,6 @@ def _all(tests: list[Expr]) -> Expr:
     return found
 
 
-def _any(tests: list[Expr]) -> Expr:
-    found = tests[0]
-    for test in tests[1:]:
-        found = Op("or", (found, test))
-    return found
-
-
 def _check(failure: Expr, message: str, error: str, loc: SourceLocation | None) -> Check:
     """``if failure: raise error("file:line: message")``."""
     where = f"{loc.short}: " if loc is not None else ""
@@ -203,13 +196,9 @@ class _Guarder:
                 every_iteration = inner if stmt.exit_test is None else None
                 stmt.body = self.block(stmt.body, every_iteration)
                 out += inner.hoisted
-            elif isinstance(stmt, (ir.If, ir.While)):
-                if isinstance(stmt, ir.While):
-                    stmt.test_block = self.block(stmt.test_block, None)
-                    stmt.body = self.block(stmt.body, None)
-                else:
-                    stmt.body = self.block(stmt.body, None)
-                    stmt.orelse = self.block(stmt.orelse, None)
+            else:  # branches, and while loops: not every iteration runs all of them
+                for child in ir.child_blocks(stmt):
+                    child[:] = self.block(child, None)
             out += self.statement(stmt, loop)
         return out
 
@@ -316,10 +305,6 @@ def _reassigned_in(loop: For) -> set[str]:
     """What a loop assigns a new value to (writing elements keeps an array's shape)."""
     whole = (s for s in ir.walk(loop.body) if not isinstance(s, ir.SetItem))
     return {t for stmt in whole for t in ir.targets_of(stmt)} | {loop.var}
-
-
-def _constant(expr: Expr) -> bool:
-    return isinstance(expr, Const)
 
 
 def _integral_constant(expr: Expr) -> bool:
@@ -443,7 +428,8 @@ class _Ranges:
         value = self.values.get(expr.id)
         if expr.id not in self.once or value is None:
             return None
-        if isinstance(value, Op) and value.prim in ("add", "sub") and _constant(value.args[1]):
+        shifted = isinstance(value, Op) and value.prim in ("add", "sub")
+        if shifted and isinstance(value.args[1], Const):
             inner = self.affine(value.args[0], depth + 1)
             step = value.args[1].value
             if inner is None or type(step) is not int:
