@@ -540,9 +540,7 @@ def _ops_in(expr: Expr):
 def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
     """Print each elementwise primitive applied to an array as its array form
     (``math.exp`` -> ``np.exp``), now that every variable's kind is known; under Numba,
-    replace what Numba lacks by its Numba form. Code run as Python calls NumPy's form of a
-    function with a domain on numbers too: it returns nan or inf where ``math`` raises, as
-    Numba does and as the user's ``np.log`` does; a ``math.log`` of the user's has a check."""
+    replace what Numba lacks by its Numba form."""
 
     def lower(expr: Expr) -> Expr:
         if not isinstance(expr, Op):
@@ -550,9 +548,7 @@ def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
         args = tuple(lower(a) for a in expr.args)
         prim = PRIMITIVES[expr.prim]
         if prim.array_variant is not None:
-            if any(is_array(_kind_or_float(a, kinds)) for a in args) or (
-                fn.backend == "numpy" and prim.math_domain is not None
-            ):  # (math.log(0.0) raises in Python; np.log(0.0), like Numba, gives -inf)
+            if any(is_array(_kind_or_float(a, kinds)) for a in args):
                 return Op(prim.array_variant, args)
         if prim.expand is not None:
             expanded = prim.expand(tuple(_kind_or_float(a, kinds) for a in args), args)

@@ -45,8 +45,9 @@ def register_rule(
     ``elementwise_on_arrays``: ``fn`` also applies element by element to arrays, and its
     VJPs with it (always so for a NumPy ufunc, whose parameters are named x, y, ...).
     Forward mode reads tangents off the VJPs; a function of arrays that is not elementwise
-    needs ``tangents`` (templates in ``t``, the tangent of that argument). Returns the name
-    generated code calls ``fn`` by."""
+    needs ``tangents`` (templates in ``t``, the tangent of that argument). srcdiff cannot
+    differentiate a callable VJP: second derivatives through ``fn`` need template VJPs.
+    Returns the name generated code calls ``fn`` by."""
     params = _parameters(fn)
     if {"g", "ans", "t"} & set(params):
         raise SrcdiffError(f"{_name(fn)}: g, ans and t name the adjoint, result and tangent")

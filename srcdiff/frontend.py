@@ -446,6 +446,11 @@ class Checker(ast.NodeVisitor):
         self.visit_arguments(node, prim)
         if callee is builtins.range:
             raise self.unsupported(node, "range outside a for statement")
+        if prim is None and has_effects(callee):
+            raise self.source.loc(node).error(
+                f"`{ast.unparse(node.func)}` has effects (a random draw, a clock, the "
+                "operating system): srcdiff does not call it; pass its value as an argument"
+            )
         if prim is None and not isinstance(callee, types.FunctionType):
             name = ast.unparse(node.func)
             raise self.source.loc(node).error(
@@ -523,18 +528,21 @@ def is_library(value: object) -> bool:
     function, or a Python function whose file lies in Python's library or an installed
     package's (NumPy, SciPy). Not a class (calling one makes an object), nor a function with
     effects (a random draw would not be the plain function's)."""
-    if not callable(value) or isinstance(value, type):
+    if not callable(value) or isinstance(value, type) or has_effects(value):
         return False
     if isinstance(value, types.MethodType):  # a method of an object: its function decides
         return is_library(value.__func__)
-    owner = getattr(value, "__self__", None)
-    modules = (getattr(value, "__module__", None) or "", type(owner).__module__)
-    if any(m == i or m.startswith(i + ".") for m in modules for i in IMPURE):
-        return False
     if not isinstance(value, types.FunctionType):
         return True
     filename = os.path.realpath(value.__code__.co_filename)
     return any(filename.startswith(directory + os.sep) for directory in _library_directories())
+
+
+def has_effects(value: object) -> bool:
+    """A function of a module with effects (random draws, clocks, the operating system)."""
+    owner = getattr(value, "__self__", None)
+    modules = (getattr(value, "__module__", None) or "", type(owner).__module__)
+    return any(m == i or m.startswith(i + ".") for m in modules for i in IMPURE)
 
 
 @functools.cache

@@ -285,6 +285,8 @@ def python_functions(source: str, path: Path | None) -> dict[str, object]:
     namespace: dict[str, object] = {"__name__": f"_srcdiff_python.{module_name(source)}"}
     exec(_compile(source, path), namespace)
     namespace.update(runtime.PYTHON_VERSIONS)
+    if "math" in namespace:  # nan and inf where math raises, as in compiled code
+        namespace["math"] = runtime.QUIET_MATH
     return namespace
 
 

@@ -6,8 +6,10 @@ the plain ones serve code that runs on NumPy."""
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
+import types
 
 import numpy as np
 
@@ -293,6 +295,36 @@ def einsum_grad(subscripts, g, x, y, position):
     return np.broadcast_to(np.reshape(partial, shape), values[position].shape)
 
 
+def _quiet_math() -> types.SimpleNamespace:
+    """``math`` for generated code run as Python: its functions of floats return what
+    NumPy's return (nan, inf) where ``math``'s raise, as compiled code's do, and ``math``'s
+    own results everywhere else. (NumPy's ``np.log`` of a number also prints as ``math.log``;
+    where the user's own ``math.log`` raises, a check of the generated code raises first.)
+    Conversions to ints keep raising, as in Python."""
+    renamed = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2",
+               "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh"}  # fmt: skip
+    quiet = {}
+    for name in dir(math):
+        function, ufunc = getattr(math, name), getattr(np, renamed.get(name, name), None)
+        is_float_function = isinstance(ufunc, np.ufunc) and name not in ("floor", "ceil", "trunc")
+        quiet[name] = _quietly(function, ufunc) if is_float_function else function
+    return types.SimpleNamespace(**quiet)
+
+
+def _quietly(function, ufunc):
+    def call(*args):
+        try:
+            return function(*args)
+        except (ValueError, OverflowError):
+            with np.errstate(all="ignore"):
+                return ufunc(*args)
+
+    return call
+
+
+QUIET_MATH = _quiet_math()
+
+
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed memory for reuse instead of returning it to the system.
 
@@ -324,5 +356,7 @@ _memory_kept: bool | None = None
 PYTHON_VERSIONS = {
     name: getattr(fn, "py_func", fn)
     for name, fn in globals().copy().items()
-    if callable(fn) and getattr(fn, "__module__", None) == __name__ and name != "keep_freed_memory"
+    if callable(fn)
+    and getattr(fn, "__module__", None) == __name__
+    and name not in ("keep_freed_memory", "_quiet_math")
 }

@@ -223,6 +223,8 @@ class _Generator:
         lower_for_kinds(function, variants)
         names = copy.deepcopy(fn.names)
         insert_guards(function, variants, _temporaries(names, variants))
+        if self.optimized:  # checks that the kinds decide (a constant exponent's sign)
+            function.body = simplify_block(function.body)
         # printed for the widest kinds it is called with (np.exp also takes a float)
         function.kinds = {v: k for kinds in variants for v, k in kinds.items()}
         function.backend = self.backend
