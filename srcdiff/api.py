@@ -32,6 +32,7 @@ from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
 from .normalize import Program, normalize_program
+from .rules import differentiable_kind
 from .transform import GeneratedModule, generate
 
 Wrt = int | str | tuple[int | str, ...]
@@ -282,7 +283,7 @@ class Gradient:
         if found is None:
             kinds = tuple(_kind_of(a, p) for a, p in zip(args, self._params, strict=True))
             # differentiated arguments are floats, or arrays of floats
-            wanted = {p: _differentiable_kind(kinds[p]) for p in self._wrt_positions}
+            wanted = {p: differentiable_kind(kinds[p]) for p in self._wrt_positions}
             convert = any(kinds[p] != k for p, k in wanted.items())
             kinds = tuple(wanted.get(i, k) for i, k in enumerate(kinds))
             layouts = () if convert else tuple(argument_layout(a) for a in args)
@@ -515,7 +516,7 @@ def guessed_kinds(
     kinds = []
     for name, param in signature.parameters.items():
         kind = _annotation_kind(param.annotation) or usage.get(name, "float")
-        kinds.append(_differentiable_kind(kind) if name in wrt else kind)
+        kinds.append(differentiable_kind(kind) if name in wrt else kind)
     return tuple(kinds)
 
 
@@ -539,8 +540,6 @@ def _kind_of(value: object, name: str) -> str:
     )
 
 
-def _differentiable_kind(kind: str) -> str:
-    return "array:float:" + kind.rsplit(":", 1)[1] if kind.startswith("array") else "float"
 
 
 def _as_differentiable(value: object) -> object:

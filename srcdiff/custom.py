@@ -28,7 +28,16 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import SrcdiffError
-from .rules import PRIMITIVES, KindError, alias, defrule, elementwise, parse_rule, tangent
+from .rules import (
+    PRIMITIVES,
+    KindError,
+    alias,
+    defrule,
+    differentiable_kind,
+    elementwise,
+    parse_rule,
+    tangent,
+)
 
 LETTERS = "xyzabcuvw"  # the parameter names of printed forms
 NAMES: list[str] = []  # what generated code imports from this module
@@ -77,7 +86,10 @@ def register_rule(
     return name
 
 
-LIBRARY: dict[tuple[int, int], str] = {}  # (id of a function, number of arguments) -> primitive
+# functions generated code calls as they are (library functions, gradients):
+# (id of the function, number of arguments) -> its primitive
+CALLED: dict[tuple[int, int], str] = {}
+CALLED_OBJECTS: list[Callable] = []  # keeps the ids valid
 
 
 def library_function(fn: Callable, arity: int, spelled: str) -> str:
@@ -87,30 +99,27 @@ def library_function(fn: Callable, arity: int, spelled: str) -> str:
     (``math.lgamma(0.5 * n)``); differentiating through it is an error that names it and
     ``register_rule``. ``spelled``: how the user's code names it, for messages."""
     key = (id(fn), arity)
-    if key not in LIBRARY:
+    if key not in CALLED:
         export = next((n for n in NAMES if globals()[n] is fn), None)
         if export is None:
             export = _fresh(_name(fn))
             _export(export, fn)
         name = _fresh(f"{export}_{arity}")
         letters = LETTERS[:arity]
-        what = spelled
         defrule(
             name,
             f"{export}({', '.join(letters)})",
             *([None] * arity),
-            result=_numbers_only(what),
+            result=_numbers_only(spelled),
             numba=_numba_supports(fn),
         )
         PRIMITIVES[name].loose = True  # its kind rule says what it takes
-        PRIMITIVES[name].opaque = _no_rule(what)
+        PRIMITIVES[name].opaque = _no_rule(spelled)
         parse_rule(name)
-        LIBRARY[key] = name
-        LIBRARY_OBJECTS.append(fn)  # keeps the id valid
-    return LIBRARY[key]
+        CALLED[key] = name
+        CALLED_OBJECTS.append(fn)
+    return CALLED[key]
 
-
-LIBRARY_OBJECTS: list[Callable] = []
 
 
 def gradient_function(gradient: Callable, arity: int, spelled: str) -> str:
@@ -129,8 +138,10 @@ def gradient_function(gradient: Callable, arity: int, spelled: str) -> str:
     if arity != len(state._params):
         raise SrcdiffError(f"`{spelled}` is called with {arity} of its {len(state._params)} "
                            "arguments; pass them all")  # fmt: skip
+    if arity >= len(LETTERS):
+        raise SrcdiffError(f"`{spelled}` has more than {len(LETTERS) - 1} parameters")
     key = (id(gradient), arity)
-    if key not in LIBRARY:
+    if key not in CALLED:
         export = _fresh(f"grad_{_name(gradient)}")
         _export(export, gradient)
         letters = LETTERS[:arity]
@@ -139,14 +150,14 @@ def gradient_function(gradient: Callable, arity: int, spelled: str) -> str:
         vjps = [_hessian_product(name, gradient, j, letters) for j in range(arity)]
         defrule(
             name, f"{export}({', '.join(letters)})", *vjps,
-            result=lambda kinds, args: _differentiable(kinds[direction]), numba=False,
+            result=lambda kinds, args: differentiable_kind(kinds[direction]), numba=False,
         )  # fmt: skip
         PRIMITIVES[name].loose = True
         tangent(name, *(v.replace("(g, ", "(t, ", 1) for v in vjps))
         parse_rule(name)
-        LIBRARY[key] = name
-        LIBRARY_OBJECTS.append(gradient)
-    return LIBRARY[key]
+        CALLED[key] = name
+        CALLED_OBJECTS.append(gradient)
+    return CALLED[key]
 
 
 def _hessian_product(name: str, gradient: Callable, position: int, letters: str) -> str:
@@ -169,10 +180,11 @@ def _hessian_product(name: str, gradient: Callable, position: int, letters: str)
 
     vjp_name = _fresh(f"{name}_hvp{position}")
     _export(vjp_name, vjp)
-    form = f"{vjp_name}({', '.join(['g', *letters])})".replace("(g", "(w", 1)
+    adjoint = LETTERS[len(letters)]  # the printed form's letter for g
+    form = f"{vjp_name}({', '.join([adjoint, *letters])})"
     defrule(
         vjp_name, form, *([None] * (len(letters) + 1)),
-        result=lambda kinds, args: _differentiable(kinds[1 + position]), numba=False,
+        result=lambda kinds, args: differentiable_kind(kinds[1 + position]), numba=False,
     )  # fmt: skip
     PRIMITIVES[vjp_name].loose = True
     PRIMITIVES[vjp_name].opaque = (
@@ -189,10 +201,6 @@ def _is_float(value: object) -> bool:
     if isinstance(value, np.ndarray):
         return value.dtype.kind == "f"
     return isinstance(value, (float, np.floating))
-
-
-def _differentiable(kind: str) -> str:
-    return "array:float:" + kind.rsplit(":", 1)[1] if kind.startswith("array") else "float"
 
 
 def _no_rule(what: str) -> str:

@@ -20,7 +20,6 @@ from .api import (
     Backend,
     Wrt,
     _as_differentiable,
-    _differentiable_kind,
     _kind_of,
     _rebuilt,
     _reference,
@@ -30,6 +29,7 @@ from .api import (
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
 from .normalize import normalize_program
+from .rules import differentiable_kind
 from .transform import generate, generate_second_order, generate_tangent
 
 
@@ -158,7 +158,7 @@ def _prepared(args, params: list[str], varied: set[int]) -> tuple[list, tuple[st
     their kinds: what picks the generated variant."""
     primal = [_as_differentiable(a) if i in varied else a for i, a in enumerate(args)]
     kinds = tuple(
-        _differentiable_kind(_kind_of(a, p)) if i in varied else _kind_of(a, p)
+        differentiable_kind(_kind_of(a, p)) if i in varied else _kind_of(a, p)
         for i, (a, p) in enumerate(zip(primal, params, strict=True))
     )
     return primal, kinds

@@ -74,6 +74,12 @@ def is_array(kind: str | None) -> bool:
     return kind is not None and kind.startswith("array")
 
 
+def differentiable_kind(kind: str) -> str:
+    """The kind of a value that is differentiated, and of its derivative: a float, or an
+    array of floats of the same rank."""
+    return array_kind("float", ndim_of(kind)) if is_array(kind) else "float"
+
+
 def array_kind(element: str, ndim: int) -> str:
     return f"array:{element}:{ndim}"
 
