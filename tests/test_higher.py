@@ -83,17 +83,29 @@ def test_hessian_of_a_scalar_argument_is_the_second_derivative():
     assert srcdiff.hessian(quiz)(2.0, 3.0) == pytest.approx(expected, rel=1e-12)
 
 
-def finite_difference_of_gradient(g, args, position, eps=1e-6):
+def centred_jacobian(g, args, position, eps=1e-6):
+    """Centred differences of ``g``'s results along each element of ``args[position]``: per
+    result, an array of shape ``result.shape + argument.shape``."""
     x = np.asarray(args[position], dtype=float)
     columns = []
     for index in np.ndindex(x.shape):
-        shifted = [list(args), list(args)]
-        for sign, row in zip((1, -1), shifted, strict=True):
-            moved = x.copy()
-            moved[index] += sign * eps
-            row[position] = moved if x.ndim else float(moved)
-        columns.append((np.asarray(g(*shifted[0])) - np.asarray(g(*shifted[1]))) / (2 * eps))
-    return np.stack(columns, axis=-1).reshape(*x.shape, *x.shape)
+        moved = [list(args), list(args)]
+        for sign, shifted in zip((1, -1), moved, strict=True):
+            step = x.copy()
+            step[index] += sign * eps
+            shifted[position] = step if x.ndim else float(step)
+        up, down = g(*moved[0]), g(*moved[1])
+        pairs = zip(up, down, strict=True)
+        columns.append([(np.asarray(u) - np.asarray(d)) / (2 * eps) for u, d in pairs])
+    return [
+        np.moveaxis(np.stack([c[k] for c in columns]), 0, -1).reshape(np.shape(up[k]) + x.shape)
+        for k in range(len(columns[0]))
+    ]
+
+
+def finite_difference_of_gradient(g, args, position, eps=1e-6):
+    """Centred differences of a gradient ``g`` along each element of ``args[position]``."""
+    return centred_jacobian(lambda *a: (g(*a),), args, position, eps)[0]
 
 
 def loops_over_an_array(x):
@@ -328,26 +340,6 @@ def array_code_gradient(W, x):
     g_x = W.T @ back
     g_x[0] += np.sum(W * W)
     return np.outer(back, x) + 2.0 * W * x[0], g_x
-
-
-def centred_jacobian(g, args, position, eps=1e-6):
-    """Centred differences of ``g``'s results along each element of ``args[position]``: per
-    result, an array of shape ``result.shape + argument.shape``."""
-    x = np.asarray(args[position], dtype=float)
-    columns = []
-    for index in np.ndindex(x.shape):
-        moved = [list(args), list(args)]
-        for sign, shifted in zip((1, -1), moved, strict=True):
-            step = x.copy()
-            step[index] += sign * eps
-            shifted[position] = step if x.ndim else float(step)
-        up, down = g(*moved[0]), g(*moved[1])
-        pairs = zip(up, down, strict=True)
-        columns.append([(np.asarray(u) - np.asarray(d)) / (2 * eps) for u, d in pairs])
-    return [
-        np.moveaxis(np.stack([c[k] for c in columns]), 0, -1).reshape(np.shape(up[k]) + x.shape)
-        for k in range(len(columns[0]))
-    ]
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
