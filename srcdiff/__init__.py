@@ -5,14 +5,13 @@
 forward-mode (tangent) version, and ``hessian``/``hvp`` differentiate that again.
 """
 
-__version__ = "0.1.0"
-
-from . import optim  # noqa: E402
-from .api import grad, value_and_grad  # noqa: E402
-from .check import GradReport, check_grad  # noqa: E402
-from .custom import register_rule  # noqa: E402
-from .errors import SrcdiffError, UnsupportedSyntaxError  # noqa: E402
-from .forward_api import derivative, hessian, hvp, jacobian, jvp  # noqa: E402
+from . import optim
+from ._version import __version__
+from .api import grad, value_and_grad
+from .check import GradReport, check_grad
+from .custom import register_rule
+from .errors import SrcdiffError, UnsupportedSyntaxError
+from .forward_api import derivative, hessian, hvp, jacobian, jvp
 
 __all__ = [
     "grad",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .api import grad
 from .errors import SrcdiffError
 from .forward_api import jvp

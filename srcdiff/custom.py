@@ -121,7 +121,6 @@ def library_function(fn: Callable, arity: int, spelled: str) -> str:
     return CALLED[key]
 
 
-
 def gradient_function(gradient: Callable, arity: int, spelled: str) -> str:
     """The primitive for a srcdiff gradient called inside a function being differentiated
     (an optimiser's inner step): generated code calls the gradient as it is, and its VJP,
@@ -168,12 +167,10 @@ def _hessian_product(name: str, gradient: Callable, position: int, letters: str)
     direction = state._wrt_positions[0]
 
     def vjp(g, *args):
-        from .forward_api import SecondOrder  # (forward_api builds on this module's tables)
-
         varied = tuple(i for i, a in enumerate(args) if _is_float(a))
         second = _SECOND_ORDERS.get((id(gradient), varied))
         if second is None:
-            second = SecondOrder(state.f, varied, direction, state._backend)
+            second = SECOND_ORDER(state.f, varied, direction, state._backend)
             _SECOND_ORDERS[id(gradient), varied] = second
         products = second(*args, g)
         return products[varied.index(position)]
@@ -187,14 +184,18 @@ def _hessian_product(name: str, gradient: Callable, position: int, letters: str)
         result=lambda kinds, args: differentiable_kind(kinds[1 + position]), numba=False,
     )  # fmt: skip
     PRIMITIVES[vjp_name].loose = True
-    PRIMITIVES[vjp_name].opaque = (
-        "a third derivative through a gradient called inside the function is not supported"
-    )
+    PRIMITIVES[
+        vjp_name
+    ].opaque = "a third derivative through a gradient called inside the function is not supported"
     parse_rule(vjp_name)
     return f"{vjp_name}(g, {', '.join(letters)})"
 
 
 _SECOND_ORDERS: dict[tuple[int, tuple[int, ...]], object] = {}
+
+# (f, wrt, direction, backend) -> reverse over forward mode's gradient of f's derivative along
+# a direction (``forward_api.SecondOrder``, which sets this: it builds on this module's tables)
+SECOND_ORDER: Callable = None  # type: ignore[assignment]
 
 
 def _is_float(value: object) -> bool:

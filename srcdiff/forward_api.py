@@ -16,17 +16,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .api import (
+from . import custom
+from .errors import SrcdiffError
+from .gradient import (
     Backend,
     Wrt,
     _as_differentiable,
     _kind_of,
     _rebuilt,
     _reference,
-    grad,
     guessed_kinds,
 )
-from .errors import SrcdiffError
 from .jit import CompiledAdjoint
 from .normalize import normalize_program
 from .rules import differentiable_kind
@@ -413,6 +413,9 @@ class SecondOrder:
         return self._variants[kinds]
 
 
+custom.SECOND_ORDER = SecondOrder
+
+
 def hvp(f: Callable, wrt: Wrt = 0, *, backend: Backend = "auto") -> Callable:
     """The Hessian-vector product: ``hvp(f, wrt)(*args, v)`` is H v, H the Hessian of ``f``
     with respect to argument ``wrt`` (shaped like it), without forming H: reverse mode over
@@ -501,4 +504,9 @@ def gradient_of_gradient(inner: Any, wrt: Wrt, backend: Backend) -> Callable:
         return result
 
     second_derivative.source = ""  # type: ignore[attr-defined]
-    return _Made(second_derivative, grad, inner.function, wrt=wrt, backend=backend)
+    return _Made(second_derivative, _grad_of_gradient, inner.function, wrt=wrt, backend=backend)
+
+
+def _grad_of_gradient(gradient: Callable, wrt: Wrt, backend: Backend) -> Callable:
+    """``grad(gradient, wrt=wrt)``, as a pickled gradient of a gradient is made again."""
+    return gradient_of_gradient(gradient.__srcdiff__, wrt, backend)

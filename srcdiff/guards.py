@@ -147,9 +147,8 @@ def _python_value(stmt: ir.Stmt, python: set[str], kinds: dict[str, str]) -> boo
     if value.prim in SIZES:
         return True
     return all(
-        (isinstance(a, Const) and not isinstance(a.value, str)) or (
-            isinstance(a, Name) and a.id in python
-        )
+        (isinstance(a, Const) and not isinstance(a.value, str))
+        or (isinstance(a, Name) and a.id in python)
         for a in value.args
     )
 
@@ -477,7 +476,5 @@ class _Ranges:
         low_value = low[1] + (0 if step > 0 else 1)
         high_size, high_value = high[0], high[1] - (1 if step > 0 else 0)
         starts_inside = low[0] == Const(0) and low_value + offset >= 0
-        ends_inside = (
-            self.size_of(high_size) == (array, axis) and high_value + offset <= -1
-        )
+        ends_inside = self.size_of(high_size) == (array, axis) and high_value + offset <= -1
         return starts_inside and ends_inside

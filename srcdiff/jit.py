@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import __version__, runtime
+from . import runtime
+from ._version import __version__
 from .errors import SrcdiffError
 from .numba_cache import njit
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import __version__, ir
+from . import ir
+from ._version import __version__
 from .analysis import (
     check_writes,
     choose_backend,
