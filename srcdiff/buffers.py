@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ir
-from .analysis import expr_kind
+from .analysis.kinds import expr_kind
 from .ir import Assign, Const, Expr, Name, Op
 from .rules import KindError, is_array, ndim_of, ufunc_of
 

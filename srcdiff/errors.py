@@ -47,3 +47,8 @@ class SourceLocation:
 
     def unsupported(self, construct: str, hint: str = "") -> UnsupportedSyntaxError:
         return UnsupportedSyntaxError(construct, self.filename, self.line, self.col, hint)
+
+
+def error_at(loc: SourceLocation | None, message: str) -> SrcdiffError:
+    """An error at ``loc``, the user's line (code srcdiff wrote itself has none)."""
+    return loc.error(message) if loc is not None else SrcdiffError(message)

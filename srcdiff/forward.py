@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import ir
-from .analysis import expr_kind
+from .analysis.kinds import expr_kind
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from .normalize import NameAllocator

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .analysis import guess_kinds
+from .analysis.kinds import guess_kinds
 from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint

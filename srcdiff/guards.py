@@ -22,7 +22,7 @@ import operator
 from dataclasses import dataclass
 
 from . import ir
-from .analysis import expr_kind
+from .analysis.kinds import expr_kind
 from .errors import SourceLocation
 from .ir import Assign, Check, Const, Expr, For, Name, Op
 from .rules import PRIMITIVES, is_array, substitute

@@ -16,7 +16,8 @@ writes into (adjoints, tapes) are shared, not copied.
 from __future__ import annotations
 
 from . import ir
-from .analysis import primitive_ops, reads_outside, whole_array_ops
+from .analysis.activity import reads_outside
+from .analysis.placement import primitive_ops, whole_array_ops
 from .ir import Assign, Call, For, Name, Op, Return, While
 from .optimize import live_before
 from .reverse import stand_in

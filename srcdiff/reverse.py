@@ -24,13 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import ir
-from .analysis import (
-    definition_counts,
-    expr_kind,
-    find_recomputable,
-    to_be_recorded,
-    views_of_written,
-)
+from .analysis.activity import definition_counts, find_recomputable, to_be_recorded
+from .analysis.kinds import expr_kind
+from .analysis.writes import views_of_written
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
 from .normalize import NameAllocator

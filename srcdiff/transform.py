@@ -9,15 +9,10 @@ from dataclasses import dataclass, field
 
 from . import ir
 from ._version import __version__
-from .analysis import (
-    check_writes,
-    choose_backend,
-    expr_kind,
-    find_active,
-    infer_kinds,
-    lower_for_kinds,
-    specialize,
-)
+from .analysis.activity import find_active
+from .analysis.kinds import expr_kind, infer_kinds, lower_for_kinds, specialize
+from .analysis.placement import choose_backend
+from .analysis.writes import check_writes
 from .buffers import Layout, resolve_broadcasts, reuse_buffers
 from .codegen import module_source
 from .errors import SrcdiffError

@@ -1,0 +1,232 @@
+"""Kind inference: which variables hold bools, ints, floats or arrays (with element kind and
+rank), from the kinds of the arguments; and, once kinds are known, the printed form of
+each primitive (``lower_for_kinds``, ``specialize``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import ir
+from ..errors import SrcdiffError
+from ..ir import Assign, Call, Const, Expr, For, Name, Op
+from ..rules import PRIMITIVES, KindError, is_array, join_kinds
+
+# result kinds of a called function, given its argument kinds
+CalleeKinds = Callable[[str, tuple[str, ...]], tuple[str, ...]]
+
+
+def const_kind(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, bool):
+        return "bool"
+    return "int" if isinstance(value, int) else "float"
+
+
+def expr_kind(expr: Expr, kinds: dict[str, str]) -> str | None:
+    if isinstance(expr, Name):
+        return kinds.get(expr.id)
+    if isinstance(expr, Const):
+        return const_kind(expr.value)
+    arg_kinds = tuple(expr_kind(a, kinds) for a in expr.args)
+    if None in arg_kinds:
+        return None
+    return PRIMITIVES[expr.prim].kind(arg_kinds, expr.args)
+
+
+def guess_kinds(program) -> dict[str, str]:
+    """Kinds for the main function's parameters before any call, from how they are used:
+    indexed means an array, a range bound an int. Follows copies and calls of helpers."""
+    usage = {name: _direct_usage(f.ir) for name, f in program.functions.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name, function in program.functions.items():
+            kinds = usage[name]
+            for stmt in ir.walk(function.ir.body):
+                for source, kind in _implied_kinds(stmt, kinds, usage, program):
+                    if kind is not None and source not in kinds:
+                        kinds[source] = kind
+                        changed = True
+    return usage[program.main.ir.name]
+
+
+def _direct_usage(fn: ir.Function) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for stmt in ir.walk(fn.body):
+        if isinstance(stmt, For):
+            for bound in (stmt.start, stmt.stop, stmt.step):
+                for name in ir.names_in(bound):
+                    kinds.setdefault(name, "int")
+        if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+            prim = PRIMITIVES[stmt.value.prim]
+            args = stmt.value.args
+            for position in prim.arrays:  # an argument a rule takes as an array
+                arg = args[position]
+                if not isinstance(arg, Name):
+                    continue
+                if prim.name.startswith("index"):  # as many indices as dimensions
+                    rank = sum(1 for a in args[1:] if a != Const(None))
+                    kinds[arg.id] = f"array:float:{rank}"
+                elif prim.name == "matmul":  # most likely matrices
+                    kinds.setdefault(arg.id, "array:float:2")
+                else:  # x.shape[k], len(x): the rank is unknown
+                    kinds.setdefault(arg.id, "array:float:1")
+            for position in prim.integers:  # an index: an integer, until a call says otherwise
+                if isinstance(args[position], Name):
+                    kinds.setdefault(args[position].id, "int")
+        if isinstance(stmt, ir.SetItem):
+            kinds.setdefault(stmt.target, f"array:float:{len(stmt.indices)}")
+            for index in stmt.indices:
+                if isinstance(index, Name):
+                    kinds.setdefault(index.id, "int")
+    return kinds
+
+
+INTEGER_ARITHMETIC = {"add", "sub", "mul", "floordiv", "mod", "neg"}
+
+
+def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
+    """(variable, kind) pairs a statement implies: a copy has its source's kind and a
+    call argument the kind its parameter is used as."""
+    if isinstance(stmt, Assign) and isinstance(stmt.value, Name):
+        yield stmt.value.id, kinds.get(stmt.target)
+        yield stmt.target, kinds.get(stmt.value.id)
+    elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+        # an integer computed by integer arithmetic (range(n - 1)) comes from integers
+        if kinds.get(stmt.target) == "int" and stmt.value.prim in INTEGER_ARITHMETIC:
+            for name in ir.names_in(stmt.value):
+                yield name, "int"
+    elif isinstance(stmt, Call):
+        params = program.functions[stmt.func].ir.params
+        for param, arg in zip(params, stmt.args, strict=True):
+            if isinstance(arg, Name):
+                yield arg.id, usage[stmt.func].get(param)
+
+
+def infer_kinds(
+    fn: ir.Function, param_kinds: dict[str, str], callee_kinds: CalleeKinds
+) -> dict[str, str]:
+    """The kind of every variable, joined over all its assignments."""
+    kinds = dict(param_kinds)
+    statements = list(ir.walk(fn.body))
+    changed = True
+    while changed:
+        changed = False
+        for stmt in statements:
+            for target, kind in _assigned_kinds(stmt, kinds, callee_kinds):
+                if kind is None:
+                    continue
+                joined = _join(kinds.get(target), kind, target, stmt)
+                if joined != kinds.get(target):
+                    kinds[target] = joined
+                    changed = True
+    for stmt in statements:  # names only ever assigned from themselves: default to float
+        for target in ir.targets_of(stmt):
+            kinds.setdefault(target, "float")
+        if isinstance(stmt, For):
+            for bound in (stmt.start, stmt.stop, stmt.step):
+                if expr_kind(bound, kinds) not in ("int", "bool"):
+                    raise (stmt.loc.error if stmt.loc else SrcdiffError)(
+                        f"range() needs integers, but a bound is a {expr_kind(bound, kinds)}"
+                    )
+    return kinds
+
+
+def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, str], callee_kinds: CalleeKinds):
+    if isinstance(stmt, Assign):
+        try:
+            yield stmt.target, expr_kind(stmt.value, kinds)
+        except KindError as err:
+            raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
+    elif isinstance(stmt, For):
+        yield stmt.var, "int"
+    elif isinstance(stmt, ir.SetItem) and stmt.target in kinds:
+        read = Op(f"index{len(stmt.indices)}", (Name(stmt.target), *stmt.indices))
+        try:
+            expr_kind(read, kinds)  # the indices fit the array
+        except KindError as err:
+            raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
+    elif isinstance(stmt, Call):
+        arg_kinds = tuple(expr_kind(a, kinds) for a in stmt.args)
+        if None not in arg_kinds:
+            yield from zip(stmt.targets, callee_kinds(stmt.func, arg_kinds), strict=True)
+
+
+def _join(old: str | None, new: str, target: str, stmt: ir.Stmt) -> str:
+    if old is None or old == new:
+        return new
+    if old.startswith("array") or new.startswith("array"):
+        raise (stmt.loc.error if stmt.loc else SrcdiffError)(
+            f"`{target}` holds both {old} and {new} values; use separate names"
+        )
+    return join_kinds((old, new))
+
+
+def lower_for_kinds(fn: ir.Function, variants: list[dict[str, str]]) -> None:
+    """Replace primitives whose Numba meaning differs from Python's for some argument kinds
+    (``n ** k`` of ints), if any of the functions' kind variants needs it."""
+    for stmt in ir.walk(fn.body):
+        if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+            prim = PRIMITIVES[stmt.value.prim]
+            if prim.lower is None:
+                continue
+            for kinds in variants:
+                arg_kinds = tuple(expr_kind(a, kinds) or "float" for a in stmt.value.args)
+                lowered = prim.lower(arg_kinds, stmt.value.args)
+                if lowered is not None:
+                    stmt.value = lowered
+                    break
+
+
+def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
+    """Print each elementwise primitive applied to an array as its array form
+    (``math.exp`` -> ``np.exp``), now that every variable's kind is known; under Numba,
+    replace what Numba lacks by its Numba form."""
+
+    def lower(expr: Expr) -> Expr:
+        if not isinstance(expr, Op):
+            return expr
+        args = tuple(lower(a) for a in expr.args)
+        prim = PRIMITIVES[expr.prim]
+        if prim.array_variant is not None:
+            if any(is_array(kind_or_float(a, kinds)) for a in args):
+                return Op(prim.array_variant, args)
+        if prim.expand is not None:
+            expanded = prim.expand(tuple(kind_or_float(a, kinds) for a in args), args)
+            if expanded is not None:
+                return lower(expanded)
+        if fn.backend == "numba" and prim.numba_lower is not None:
+            lowered = prim.numba_lower(tuple(kind_or_float(a, kinds) for a in args), args)
+            if lowered is not None:
+                return lower(lowered)
+        return Op(expr.prim, args)
+
+    for stmt in ir.walk(fn.body):
+        _map_exprs(stmt, lower)
+
+
+def kind_or_float(expr: Expr, kinds: dict[str, str]) -> str:
+    try:
+        return expr_kind(expr, kinds) or "float"
+    except KindError:
+        return "float"
+
+
+def _map_exprs(stmt: ir.Stmt, f) -> None:
+    if isinstance(stmt, Assign):
+        stmt.value = f(stmt.value)
+    elif isinstance(stmt, (ir.Push, ir.IndexAdd, ir.SetItem)):
+        stmt.value = f(stmt.value)
+        if not isinstance(stmt, ir.Push):
+            stmt.indices = tuple(f(i) for i in stmt.indices)
+    elif isinstance(stmt, (Call, ir.Return)):
+        if isinstance(stmt, Call):
+            stmt.args = tuple(f(a) for a in stmt.args)
+        else:
+            stmt.values = tuple(f(v) for v in stmt.values)
+    elif isinstance(stmt, (ir.If, ir.While)):
+        stmt.test = f(stmt.test)
