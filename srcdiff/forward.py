@@ -20,7 +20,7 @@ from . import ir
 from .analysis.kinds import expr_kind
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
-from .normalize import NameAllocator
+from .normalize.program import NameAllocator
 from .rules import PRIMITIVES, is_array, substitute
 
 ZERO = Const(0.0)

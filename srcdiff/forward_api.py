@@ -28,7 +28,7 @@ from .gradient import (
     guessed_kinds,
 )
 from .jit import CompiledAdjoint
-from .normalize import normalize_program
+from .normalize.statements import normalize_program
 from .rules import differentiable_kind
 from .transform import generate, generate_second_order, generate_tangent
 

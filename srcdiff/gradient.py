@@ -32,7 +32,8 @@ from .analysis.kinds import guess_kinds
 from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
-from .normalize import Program, normalize_program
+from .normalize.program import Program
+from .normalize.statements import normalize_program
 from .rules import differentiable_kind
 from .transform import GeneratedModule, generate
 

@@ -7,9 +7,9 @@ whatever lies past the end of the array. Each such point becomes a ``Check`` sta
 exception the plain function raises, at the user's line, before any gradient is computed.
 The reverse sweep drops checks: the forward sweep has made them.
 
-* ``math_prechecks`` and ``math_checks``: around a call through Python's ``math`` module,
-  its domain (``math.log(0.0)``: ValueError) and its overflow (``math.exp(1000.0)``:
-  OverflowError), as the rule table states them.
+* around a call through Python's ``math`` module, its domain (``math.log(0.0)``:
+  ValueError) and its overflow (``math.exp(1000.0)``: OverflowError), as the rule table
+  states them: written by normalize, with the statements of ``python_errors``;
 * ``insert_guards``, once kinds are known: division, ``//``, ``%`` and ``**`` of Python
   numbers (not NumPy scalars, which give inf with a warning), conversions of floats to
   ints, and array indices. An index provably in range (``x[i]`` in ``range(len(x))``) is not
@@ -18,79 +18,22 @@ The reverse sweep drops checks: the forward sweep has made them.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 from . import ir
 from .analysis.kinds import expr_kind
-from .errors import SourceLocation
 from .ir import Assign, Check, Const, Expr, For, Name, Op
-from .rules import PRIMITIVES, is_array, substitute
+from .python_errors import (
+    CONVERSIONS,
+    DIVISION_MESSAGES,
+    MATH_ERRORS,
+    NEGATIVE_POWER,
+    OUT_OF_RANGE,
+    check,
+    conjunction,
+)
+from .rules import is_array
 from .rules.arrays import INDEX_READS
-
-
-def _message_of(operation, *args) -> str:
-    """What Python itself says (the wording varies between versions)."""
-    try:
-        operation(*args)
-    except ArithmeticError as err:
-        return str(err)
-    raise AssertionError("expected an error")
-
-
-DIVISION_MESSAGES = {  # (primitive, both operands ints) -> Python's message
-    ("div", True): _message_of(operator.truediv, 1, 0),
-    ("div", False): _message_of(operator.truediv, 1.0, 0.0),
-    ("floordiv", True): _message_of(operator.floordiv, 1, 0),
-    ("floordiv", False): _message_of(operator.floordiv, 1.0, 0.0),
-    ("mod", True): _message_of(operator.mod, 1, 0),
-    ("mod", False): _message_of(operator.mod, 1.0, 0.0),
-}
-NEGATIVE_POWER = _message_of(operator.pow, 0.0, -1.0)
-DOMAIN, RANGE = "math domain error", "math range error"  # what the math module says
-MATH_ERRORS = (DOMAIN, RANGE)
-OUT_OF_RANGE = "Numerical result out of range"
-# float -> int conversions: int(), round(), math.floor, math.ceil, math.trunc
-CONVERSIONS = {"int", "round", "floor", "ceil", "trunc"}
-
-
-def _not(test: Expr) -> Expr:
-    return Op("not", (test,))
-
-
-def _all(tests: list[Expr]) -> Expr:
-    found = tests[0]
-    for test in tests[1:]:
-        found = Op("and", (found, test))
-    return found
-
-
-def _check(failure: Expr, message: str, error: str, loc: SourceLocation | None) -> Check:
-    """``if failure: raise error("file:line: message")``."""
-    where = f"{loc.short}: " if loc is not None else ""
-    return Check(_not(failure), f"{where}{message}", loc, error)
-
-
-# --- functions of the math module -------------------------------------------------------------
-
-
-def math_prechecks(prim: str, args: tuple[Expr, ...], loc) -> list[Check]:
-    """Before ``prim(*args)`` called through ``math``: its domain (``math.sqrt(-1.0)``)."""
-    outside = PRIMITIVES[prim].math_domain
-    if outside is None:
-        return []
-    bindings = dict(zip(PRIMITIVES[prim].params, args, strict=True))
-    return [_check(substitute(outside, bindings), DOMAIN, "ValueError", loc)]
-
-
-def math_checks(prim: str, result: Name, args: tuple[Expr, ...], loc) -> list[Check]:
-    """After ``result = prim(*args)`` called through ``math``: an infinity from finite
-    arguments, for functions that overflow (``math.exp(1000.0)``)."""
-    if not PRIMITIVES[prim].math_overflow:
-        return []
-    finite = [Op("isfinite", (a,)) for a in args if not isinstance(a, Const)]
-    return [_check(_all([Op("isinf", (result,)), *finite]), RANGE, "OverflowError", loc)]
-
 
 # --- once kinds are known -------------------------------------------------------------------
 
@@ -232,17 +175,17 @@ class _Guarder:
         if (prim, True) in DIVISION_MESSAGES:
             both_ints = all(self.kind(a) in ("int", "bool") for a in args)
             divisor = Op("eq", (args[1], Const(0)))
-            return [_check(divisor, DIVISION_MESSAGES[prim, both_ints], "ZeroDivisionError", loc)]
+            return [check(divisor, DIVISION_MESSAGES[prim, both_ints], "ZeroDivisionError", loc)]
         if prim != "pow":
             return []
         x, y = args
-        checks = [_check(Op("and", (Op("eq", (x, Const(0))), Op("lt", (y, Const(0))))),
+        checks = [check(Op("and", (Op("eq", (x, Const(0))), Op("lt", (y, Const(0))))),
                          NEGATIVE_POWER, "ZeroDivisionError", loc)]  # fmt: skip
         if self.kind(y) == "float" and not _integral_constant(y):
             fractional = Op("ne", (y, Op("float", (Op("floor", (y,)),))))
             complex_result = Op("and", (Op("lt", (x, Const(0))), Op("and", (
                 Op("isfinite", (y,)), fractional))))  # fmt: skip
-            checks.append(_check(
+            checks.append(check(
                 complex_result,
                 "a negative number raised to a fractional power is a complex number, "
                 "and srcdiff differentiates real numbers",
@@ -259,8 +202,8 @@ class _Guarder:
             after = [Assign(stmt.target, Name(target), stmt.loc)]
             stmt = Assign(target, stmt.value, stmt.loc)
         finite = [Op("isfinite", (a,)) for a in (x, y) if not isinstance(a, Const)]
-        overflow = _all([Op("isinf", (Name(target),)), *finite])
-        return stmt, [_check(overflow, OUT_OF_RANGE, "OverflowError", stmt.loc), *after]
+        overflow = conjunction([Op("isinf", (Name(target),)), *finite])
+        return stmt, [check(overflow, OUT_OF_RANGE, "OverflowError", stmt.loc), *after]
 
     def index_checks(self, array: str, indices, loc, loop: _Loop | None) -> list[Check]:
         """Python's IndexError for an integer index out of range; none where the index is
@@ -277,7 +220,7 @@ class _Guarder:
                 if hoisted is not None:
                     loop.hoisted.append(hoisted)
                 else:
-                    checks.append(_check(_outside(index, index, size), message, "IndexError", loc))
+                    checks.append(check(_outside(index, index, size), message, "IndexError", loc))
             axis += 1
         return checks
 
@@ -290,14 +233,14 @@ class _Guarder:
             runs = _runs(stmt)
             if runs is None:
                 return None
-            return _check(Op("and", (runs, _outside(index, index, size))), message, "IndexError",
+            return check(Op("and", (runs, _outside(index, index, size))), message, "IndexError",
                           loc)  # fmt: skip
         offset = self.ranges.offset_from(index, stmt.var)
         extremes = _extremes(stmt, offset)
         if offset is None or extremes is None:
             return None
         runs, low, high = extremes
-        return _check(Op("and", (runs, _outside(low, high, size))), message, "IndexError", loc)
+        return check(Op("and", (runs, _outside(low, high, size))), message, "IndexError", loc)
 
 
 def _reassigned_in(loop: For) -> set[str]:
@@ -313,8 +256,8 @@ def _integral_constant(expr: Expr) -> bool:
 def _conversion_checks(x: Expr, loc) -> list[Check]:
     """``int(nan)`` is a ValueError and ``int(inf)`` an OverflowError, in Python."""
     return [
-        _check(Op("isnan", (x,)), "cannot convert float NaN to integer", "ValueError", loc),
-        _check(Op("isinf", (x,)), "cannot convert float infinity to integer", "OverflowError",
+        check(Op("isnan", (x,)), "cannot convert float NaN to integer", "ValueError", loc),
+        check(Op("isinf", (x,)), "cannot convert float infinity to integer", "OverflowError",
                loc),
     ]  # fmt: skip
 

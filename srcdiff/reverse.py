@@ -29,7 +29,7 @@ from .analysis.kinds import expr_kind
 from .analysis.writes import views_of_written
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
-from .normalize import NameAllocator
+from .normalize.program import NameAllocator
 from .rules import PRIMITIVES, KindError, is_array, ndim_of, substitute
 from .rules.arrays import INDEX_READS
 

@@ -42,7 +42,8 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from . import custom, ir, runtime
 from .ir import Const, Expr, Name
-from .normalize import Program, normalize_program
+from .normalize.program import Program
+from .normalize.statements import normalize_program
 from .rules import PRIMITIVES
 
 MAX_ITERATIONS = 200  # loop iterations unrolled, over the whole run

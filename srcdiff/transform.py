@@ -19,7 +19,7 @@ from .errors import SrcdiffError
 from .forward import TangentRequest, tangent_function, three_address
 from .guards import insert_guards
 from .kernels import outline_loops
-from .normalize import NameAllocator, NormalizedFunction, Program
+from .normalize.program import NameAllocator, NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries, simplify_block
 from .reverse import AdjointRequest, NeedsListTape, adjoint
 from .rules import is_array

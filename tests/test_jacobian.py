@@ -194,7 +194,7 @@ def test_errors():
 
 def test_an_adjoint_of_several_results_has_no_default_seeds():
     # a default of 1.0 for every seed made a forgotten seed add its result's row silently
-    from srcdiff.normalize import normalize_program
+    from srcdiff.normalize.statements import normalize_program
     from srcdiff.transform import generate
 
     module = generate(normalize_program(polar), ("r",), {"r": "float", "t": "float"}, "grad",

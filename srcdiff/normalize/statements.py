@@ -1,4 +1,4 @@
-"""Stage 2: lower a checked Python function to the structured three-address IR.
+"""Stage 2, statements: lower a checked Python function to the structured three-address IR.
 
 * Every operation gets its own named result (``t0 = x * z``); the user's names stay.
 * Augmented assignment, tuple unpacking, ternaries, ``and``/``or`` and chained
@@ -9,67 +9,26 @@
   stop flag. Later stages therefore only see structured control flow.
 * Calls of other user functions become ``Call`` statements; those functions are
   normalized in turn (callees first), and recursion is rejected.
+
+Calls of primitives are lowered in ``calls``, and reads of variables that may be unassigned
+guarded in ``unbound``.
 """
 
 from __future__ import annotations
 
 import ast
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from . import ir
-from .errors import SourceLocation
-from .frontend import Constant, Primitive, SourceFunction, is_docstring, read_function
-from .guards import math_checks, math_prechecks
-from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
-from .rules import BINOPS, COMPAREOPS, PRIMITIVES, global_names
-from .rules.arrays import ATTRIBUTES, METHODS, REDUCTIONS, REQUIRED, SIGNATURES
-
-# Names generated code uses at module level (the rules' printed forms) and for its tapes;
-# user variables are renamed around them.
-RESERVED = global_names() | {f"_{part}_{t}" for part in ("tape", "top") for t in "fiba"}
-
-
-class NameAllocator:
-    """Deterministic fresh names that never clash with a taken one."""
-
-    def __init__(self, taken: set[str]):
-        self.taken = set(taken) | RESERVED
-        self.counters: dict[str, int] = {}
-        self.temporaries: list[str] = []  # the t0, t1, ... made for intermediate results
-
-    def fresh(self, base: str, numbered: bool = True) -> str:
-        if not numbered and base not in self.taken:
-            self.taken.add(base)
-            return base
-        n = self.counters.get(base, 0)
-        while f"{base}{n}" in self.taken:
-            n += 1
-        self.counters[base] = n + 1
-        name = f"{base}{n}"
-        self.taken.add(name)
-        if base == "t":
-            self.temporaries.append(name)
-        return name
-
-
-@dataclass
-class NormalizedFunction:
-    """A user function in IR form, with what later stages need to know about it."""
-
-    ir: ir.Function
-    source: SourceFunction
-    n_results: int
-    names: NameAllocator
-    callees: list[types.FunctionType] = field(default_factory=list)
-
-
-@dataclass
-class Program:
-    """The function being differentiated and every user function it calls."""
-
-    main: NormalizedFunction
-    functions: dict[str, NormalizedFunction]  # generated name -> function, callees first
+from .. import ir
+from ..errors import SourceLocation
+from ..frontend import Constant, SourceFunction, is_docstring, read_function
+from ..ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
+from ..python_errors import math_checks
+from ..rules import BINOPS, COMPAREOPS
+from .calls import CallLowering
+from .program import RESERVED, NameAllocator, NormalizedFunction, Program
+from .unbound import guard_unassigned
 
 
 def normalize_program(func: types.FunctionType) -> Program:
@@ -109,7 +68,9 @@ class _Loop:
     has_return: bool = False
 
 
-class Normalizer:
+class Normalizer(CallLowering):
+    """Lowers one function's statements and expressions (calls: ``CallLowering``)."""
+
     def __init__(self, source: SourceFunction, program: _ProgramBuilder, name: str):
         self.src = source
         self.program = program
@@ -166,21 +127,10 @@ class Normalizer:
         return out
 
     def guard_unassigned(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
-        """Where a variable may be read before any assignment (set in one branch only, or
-        in a loop that may not run), raise Python's UnboundLocalError as Python would,
-        instead of reading whatever the generated code holds."""
         params = {self.local(p) for p in self.src.params}
         # the results of a function with early returns are set on every path to its end
         known = params | set(self.result_names or ())
-        sites: dict[int, list[str]] = {}
-        ir.definitely_assigned(block, known, ir.assigned_in(block) - known, sites)
-        risky = sorted({v for names in sites.values() for v in names})
-        if not risky:
-            return block
-        flags = {v: self.names.fresh(f"_{v}_assigned", numbered=False) for v in risky}
-        block = _with_checks(block, sites, flags)
-        start = [Assign(flags[v], Const(False), self.src.loc(self.src.tree)) for v in risky]
-        return start + block
+        return guard_unassigned(block, known, self.names, self.src.loc(self.src.tree))
 
     def check_always_returns(self, body: list[ast.stmt]) -> None:
         if not body or not _always_returns(body):
@@ -539,166 +489,6 @@ class Normalizer:
             return self.atom(node)
         raise self.loc.unsupported(f"the expression `{ast.unparse(node)}`")
 
-    def attribute(self, node: ast.Attribute) -> Expr:
-        resolved = self.resolved(node)
-        if isinstance(resolved, Constant):
-            return Const(resolved.value)
-        if self.src.is_value(node.value) and node.attr in ATTRIBUTES:  # x.T, x.shape
-            return Op(ATTRIBUTES[node.attr], (self.atom(node.value),))
-        raise self.loc.unsupported(f"`{ast.unparse(node)}` used as a value")
-
-    def subscript(self, node: ast.Subscript) -> Expr:
-        base = node.value
-        if isinstance(base, ast.Attribute) and base.attr == "shape":
-            return Op("shape", (self.atom(base.value), self.atom(node.slice)))
-        if not self.src.is_value(base):
-            raise self.loc.unsupported(f"the subscript `{ast.unparse(node)}`")
-        indices = self.indices(node)
-        return Op(f"index{len(indices)}", (self.atom(base), *indices))
-
-    def indices(self, node: ast.Subscript) -> tuple[Expr, ...]:
-        """The indices of ``x[i, 1:n, None]``: atoms, slices and None."""
-        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        if len(parts) > 3:
-            raise self.loc.unsupported(f"the subscript `{ast.unparse(node)}` (at most 3 indices)")
-        indices: list[Expr] = []
-        for part in parts:
-            if isinstance(part, ast.Slice):
-                bounds = (part.lower, part.upper, part.step)
-                atoms = (Const(None) if b is None else self.atom(b) for b in bounds)
-                indices.append(Op("slice", tuple(atoms)))
-            elif isinstance(part, ast.Constant) and part.value is None:
-                indices.append(Const(None))
-            else:
-                indices.append(self.atom(part))
-        return tuple(indices)
-
-    def call_primitive(self, node: ast.Call) -> Expr:
-        if self.is_method(node):  # x.sum(axis=0): the primitive, with x first
-            prim_name = METHODS[node.func.attr]
-            array = self.atom(node.func.value)
-            if prim_name == "reshape" and len(node.args) > 1:  # x.reshape(n, m)
-                return Op("reshape", (array, self.shape_tuple(node.args)))
-            return self.apply(prim_name, [array, *node.args], node.keywords, node)
-        resolved = self.resolved(node.func)
-        assert isinstance(resolved, Primitive)
-        return self.apply(resolved.name, list(node.args), node.keywords, node, resolved.from_math)
-
-    def is_method(self, node: ast.Call) -> bool:
-        return isinstance(node.func, ast.Attribute) and self.src.is_value(node.func.value)
-
-    def apply(
-        self, prim_name: str, arg_nodes: list, keywords: list, node: ast.Call, math: bool = False
-    ) -> Expr:
-        """The primitive applied to its arguments, keyword arguments bound by the table;
-        ``math``: called through Python's math module, which raises on bad arguments."""
-        name = ast.unparse(node.func)
-        if prim_name in SIGNATURES:
-            return self.apply_numpy(prim_name, self.bind(prim_name, arg_nodes, keywords, name))
-        if prim_name == "einsum":  # np.einsum('ij,jk->ik', a, b)
-            if not 2 <= len(arg_nodes) <= 3:
-                raise self.loc.unsupported(f"np.einsum with {len(arg_nodes) - 1} operands")
-            operands = [self.atom(a) for a in arg_nodes[1:]]
-            return Op(f"einsum{len(operands)}", (Const(arg_nodes[0].value), *operands))
-        prim = PRIMITIVES[prim_name]
-        args = [self.argument(a) for a in arg_nodes]
-        if prim_name in ("min", "max") and len(args) > 2:
-            # max(a, b, c) is max(max(a, b), c)
-            acc = args[0]
-            for arg in args[1:-1]:
-                temp = self.names.fresh("t")
-                self.emit(Assign(temp, Op(prim_name, (acc, arg)), self.loc))
-                acc = Name(temp)
-            args = [acc, args[-1]]
-        if prim_name == "log" and len(args) == 2:  # log(x, base) = log(x) / log(base)
-            num, den = (self.atom_of(self.math_call(Op("log", (a,))) if math else Op("log", (a,)))
-                        for a in args)  # fmt: skip
-            return Op("div", (num, den))
-        if len(args) != len(prim.params):
-            raise self.loc.unsupported(f"`{name}` with {len(args)} arguments")
-        return self.math_call(Op(prim_name, tuple(args))) if math else Op(prim_name, tuple(args))
-
-    def math_call(self, op: Op) -> Op:
-        """A call through Python's math module, with the checks that make it raise as math
-        does (``math.sqrt(-1.0)``: ValueError) where compiled code returns nan or inf: its
-        domain before the call, and for functions that overflow, once the assignment that
-        takes the result is emitted (``emit``), a check of the result."""
-        for check in math_prechecks(op.prim, op.args, self.loc):
-            self.emit(check)
-        if PRIMITIVES[op.prim].math_overflow:
-            self.overflow_checked[id(op)] = (op, self.loc)
-        return op
-
-    def argument(self, node) -> Expr:
-        if isinstance(node, (Name, Const)):  # the array a method is called on
-            return node
-        if isinstance(node, (ast.Tuple, ast.List)):  # np.zeros((n, m))
-            return self.shape_tuple(node.elts)
-        return self.atom(node)
-
-    def bind(self, prim: str, args: list, keywords: list, name: str) -> dict[str, object]:
-        params = SIGNATURES[prim]
-        if len(args) > len(params):
-            raise self.loc.unsupported(f"`{name}` with {len(args)} arguments")
-        bound = {p: a for (p, _), a in zip(params, args, strict=False)}
-        for keyword in keywords:
-            if keyword.arg in bound:
-                raise self.loc.error(f"`{name}` got {keyword.arg} twice")
-            bound[keyword.arg] = keyword.value
-        for param, default in params:
-            if param not in bound:
-                if default is REQUIRED:
-                    raise self.loc.error(f"`{name}` needs the argument {param}")
-                bound[param] = ast.Constant(default)
-        return bound
-
-    def apply_numpy(self, prim: str, bound: dict[str, object]) -> Expr:
-        """NumPy functions with keyword arguments and tuple or list arguments."""
-        if prim in REDUCTIONS:
-            array = self.atom(bound["a"])
-            axis, keepdims = self.constant(bound["axis"]), self.constant(bound["keepdims"])
-            if axis.value is None:
-                if keepdims.value:
-                    raise self.loc.unsupported("keepdims=True without an axis")
-                return Op(prim, (array,))
-            return Op(REDUCTIONS[prim], (array, axis, keepdims))
-        if prim in ("concatenate", "stack"):
-            axis = self.constant(bound["axis"])
-            arrays = self.sequence(bound["arrays"])
-            if prim == "stack":  # stack = concatenate along a new axis
-                arrays = [self.atom_of(Op("expand_dims", (a, axis))) for a in arrays]
-            joined = arrays[0]
-            for array in arrays[1:-1]:
-                joined = self.atom_of(Op("concatenate", (joined, array, axis)))
-            return Op("concatenate", (joined, arrays[-1], axis))
-        if prim == "expand_dims":
-            return Op(prim, (self.atom(bound["a"]), self.constant(bound["axis"])))
-        shape = bound["shape"]
-        elements = shape.elts if isinstance(shape, (ast.Tuple, ast.List)) else [shape]
-        return Op("reshape", (self.atom(bound["a"]), self.shape_tuple(elements)))
-
-    def constant(self, node) -> Const:
-        try:
-            value = Const(ast.literal_eval(node))  # axis=-1
-        except ValueError:
-            value = self.value(node)  # a named constant
-        if not isinstance(value, Const) or type(value.value) not in (int, bool, type(None)):
-            raise self.loc.unsupported(f"`{ast.unparse(node)}` as an axis", "use a constant")
-        return value
-
-    def sequence(self, node) -> list[Expr]:
-        if not isinstance(node, (ast.Tuple, ast.List)) or len(node.elts) < 2:
-            raise self.loc.unsupported(
-                f"`{ast.unparse(node)}` as a list of arrays", "write the arrays out: [a, b]"
-            )
-        return [self.atom(e) for e in node.elts]
-
-    def shape_tuple(self, elements: list) -> Expr:
-        """A shape ``(n, m)`` as a value: a tuple of one to three integers."""
-        if not 1 <= len(elements) <= 3:
-            raise self.loc.unsupported(f"a shape with {len(elements)} dimensions")
-        return self.atom_of(Op(f"tuple{len(elements)}", tuple(self.atom(e) for e in elements)))
-
     def atom_of(self, value: Expr) -> Expr:
         temp = self.names.fresh("t")
         self.emit(Assign(temp, value, self.loc))
@@ -756,31 +546,6 @@ class Normalizer:
         if isinstance(node, ast.Name) and node.id in self.src.locals:
             return None
         return self.src.resolved.get(id(node))
-
-
-# --- variables read before assignment ------------------------------------------------------
-
-
-def _with_checks(
-    block: list[ir.Stmt], sites: dict[int, list[str]], flags: dict[str, str]
-) -> list[ir.Stmt]:
-    """``block`` with each risky read preceded by a check of its variable's flag, and each
-    assignment of a risky variable followed by setting its flag."""
-    out: list[ir.Stmt] = []
-    for stmt in block:
-        for child in ir.child_blocks(stmt):
-            child[:] = _with_checks(child, sites, flags)
-        for var in sites.get(id(stmt), []):
-            message = f"{stmt.loc.short}: local variable '{var}' is read before it is assigned"
-            out.append(ir.Check(Name(flags[var]), message, stmt.loc))
-        out.append(stmt)
-        out += [Assign(flags[t], Const(True), stmt.loc) for t in ir.targets_of(stmt) if t in flags]
-        if isinstance(stmt, For) and stmt.var in flags:
-            stmt.body.insert(0, Assign(flags[stmt.var], Const(True), stmt.loc))
-    return out
-
-
-# --- helpers over Python syntax -----------------------------------------------------------
 
 
 def _any(flags: list[Name]) -> Expr:
