@@ -24,7 +24,8 @@ import numpy as np
 from . import ir
 from .analysis.kinds import expr_kind
 from .ir import Assign, Const, Expr, Name, Op
-from .rules import KindError, is_array, ndim_of, ufunc_of
+from .kind import FLOAT, INT, Kind, KindError
+from .rules import ufunc_of
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Layouts:
         self.kinds = fn.kinds
         self.known: dict[str, Operand] = dict(params)
 
-    def kind_of(self, expr: Expr) -> str | None:
+    def kind_of(self, expr: Expr) -> Kind | None:
         try:
             return expr_kind(expr, self.kinds)
         except KindError:  # an adjoint that is still the number 0.0, indexed
@@ -128,7 +129,7 @@ class Layouts:
         if assigned in a nested block, none known."""
         if isinstance(stmt, Assign):
             layout = self.of(stmt.value)
-            if isinstance(layout, Layout) and is_array(self.kinds.get(stmt.target)):
+            if isinstance(layout, Layout) and self.kinds.get(stmt.target, FLOAT).is_array:
                 self.known[stmt.target] = layout
             elif isinstance(layout, _Shape) or isinstance(layout, _Scalar) and layout.one is False:
                 self.known[stmt.target] = layout
@@ -144,19 +145,19 @@ class Layouts:
         found = self._of(expr)
         if found is None and not isinstance(expr, Const):  # an array: its rank at least
             kind = self.kind_of(expr)
-            if is_array(kind):
-                return Layout(self.dtype_of(expr), (None,) * ndim_of(kind))
+            if kind is not None and kind.is_array:
+                return Layout(self.dtype_of(expr), (None,) * kind.ndim)
         return found
 
     def _of(self, expr: Expr) -> Operand:
         if isinstance(expr, Const):
             return _Scalar(weak=True) if isinstance(expr.value, (int, float)) else None
         if isinstance(expr, Name):
-            if is_array(self.kinds.get(expr.id)):
+            if self.kinds.get(expr.id, FLOAT).is_array:
                 return self.known.get(expr.id)
             if expr.id in self.known:
                 return self.known[expr.id]
-            return _Scalar(weak=False) if self.kinds.get(expr.id) in ("float", "int") else None
+            return _Scalar(weak=False) if self.kinds.get(expr.id) in (FLOAT, INT) else None
         operands = [self.of(a) for a in expr.args]
         if expr.prim in SHAPES:
             found = SHAPES[expr.prim](self, expr.args, operands)
@@ -221,7 +222,7 @@ def _indexed(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) 
         elif index == Op("slice", (Const(None), Const(None), Const(None))):
             ones.append(x.ones[k])
             k += 1
-        elif layouts.kind_of(index) == "int":
+        elif layouts.kind_of(index) == INT:
             k += 1
         else:
             return None
@@ -474,10 +475,12 @@ class _Owners:
         return all(self.last_read.get(m, -1) <= i for m in members if m != rebound)
 
 
-def _may_share(expr: Expr, kinds: dict[str, str]) -> set[str]:
-    """The arrays whose memory ``expr``'s value may share (a view, or the value itself)."""
+def _may_share(expr: Expr, kinds: dict[str, Kind]) -> set[str]:
+    """The arrays whose memory ``expr``'s value may share (a view, or the value itself; a
+    variable of unknown kind may be an array)."""
     if isinstance(expr, Name):
-        return {expr.id} if kinds.get(expr.id, "array").startswith("array") else set()
+        kind = kinds.get(expr.id)
+        return {expr.id} if kind is None or kind.is_array else set()
     if isinstance(expr, Const) or expr.prim in FRESH or ufunc_of(expr.prim) is not None:
         return set()
     skip = SHAPE_ONLY.get(expr.prim, ())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from . import custom, ir, runtime
 from .ir import Const, Expr, Name, Op
+from .kind import FLOAT, Kind
 from .rules import PRIMITIVES, ufunc_of
 
 RUNTIME_NAMES = tuple(sorted(runtime.PYTHON_VERSIONS))  # what generated code imports from it
@@ -65,7 +66,7 @@ class Printer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.last_line: int | None = None
-        self.kinds: dict[str, str] = {}
+        self.kinds: dict[str, Kind] = {}
         self.at: str | None = None  # the user's file:line of the statement being printed
         self.locations: dict[int, str] = {}  # index in lines -> the user's file:line
 
@@ -114,7 +115,7 @@ class Printer:
         if isinstance(stmt, ir.Assign) and stmt.out is not None:
             self.line(into_source(stmt), depth)
         elif isinstance(stmt, ir.Assign):
-            in_place = not self.kinds.get(stmt.target, "").startswith("array")
+            in_place = not self.kinds.get(stmt.target, FLOAT).is_array
             self.line(assign_source(stmt, in_place), depth)
         elif isinstance(stmt, ir.Call):
             args = ", ".join(expr_source(a) for a in stmt.args)

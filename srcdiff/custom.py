@@ -28,16 +28,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import SrcdiffError
-from .rules import (
-    PRIMITIVES,
-    KindError,
-    alias,
-    defrule,
-    differentiable_kind,
-    elementwise,
-    parse_rule,
-    tangent,
-)
+from .kind import FLOAT, Kind, KindError
+from .rules import PRIMITIVES, alias, defrule, elementwise, parse_rule, tangent
 
 LETTERS = "xyzabcuvw"  # the parameter names of printed forms
 NAMES: list[str] = []  # what generated code imports from this module
@@ -74,7 +66,7 @@ def register_rule(
         name,
         form,
         *(None if t is None else _renamed(t, letters) for t in templates),
-        result="float",
+        result=FLOAT,
         numba=_numba_function(fn),
     )
     if elementwise_on_arrays or isinstance(fn, np.ufunc):
@@ -149,7 +141,7 @@ def gradient_function(gradient: Callable, arity: int, spelled: str) -> str:
         vjps = [_hessian_product(name, gradient, j, letters) for j in range(arity)]
         defrule(
             name, f"{export}({', '.join(letters)})", *vjps,
-            result=lambda kinds, args: differentiable_kind(kinds[direction]), numba=False,
+            result=lambda kinds, args: kinds[direction].differentiable(), numba=False,
         )  # fmt: skip
         PRIMITIVES[name].loose = True
         tangent(name, *(v.replace("(g, ", "(t, ", 1) for v in vjps))
@@ -181,7 +173,7 @@ def _hessian_product(name: str, gradient: Callable, position: int, letters: str)
     form = f"{vjp_name}({', '.join([adjoint, *letters])})"
     defrule(
         vjp_name, form, *([None] * (len(letters) + 1)),
-        result=lambda kinds, args: differentiable_kind(kinds[1 + position]), numba=False,
+        result=lambda kinds, args: kinds[1 + position].differentiable(), numba=False,
     )  # fmt: skip
     PRIMITIVES[vjp_name].loose = True
     PRIMITIVES[
@@ -213,10 +205,10 @@ def _no_rule(what: str) -> str:
 
 
 def _numbers_only(what: str):
-    def kind(kinds: tuple[str, ...], args) -> str:
-        if any(k not in ("int", "float", "bool") for k in kinds):
+    def kind(kinds: tuple[Kind, ...], args) -> Kind:
+        if not all(k.is_number for k in kinds):
             raise KindError(_no_rule(what))
-        return "float"
+        return FLOAT
 
     return kind
 

@@ -20,13 +20,14 @@ from . import ir
 from .analysis.kinds import expr_kind
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
+from .kind import FLOAT, Kind
 from .normalize.program import NameAllocator
-from .rules import PRIMITIVES, is_array, substitute
+from .rules import PRIMITIVES, substitute
 
 ZERO = Const(0.0)
 
 # (callee, mask of arguments with tangents, argument kinds) -> name of its tangent function
-TangentNamer = Callable[[str, tuple[bool, ...], tuple[str, ...]], str]
+TangentNamer = Callable[[str, tuple[bool, ...], tuple[Kind, ...]], str]
 
 
 @dataclass
@@ -35,7 +36,7 @@ class TangentRequest:
 
     fn: ir.Function
     names: NameAllocator
-    kinds: dict[str, str]
+    kinds: dict[str, Kind]
     active: set[str]  # the variables that vary with ``wrt`` (and matter to the results)
     wrt: tuple[str, ...]
     name: str
@@ -66,11 +67,11 @@ class _Forward:
         """The tangent of ``var``: ``d_x`` carries dx, the dual part of x."""
         if var not in self.tangent_names:
             self.tangent_names[var] = self.names.fresh(f"d_{var}", numbered=False)
-            self.kinds[self.tangent_names[var]] = self.kinds.get(var, "float")
+            self.kinds[self.tangent_names[var]] = self.kinds.get(var, FLOAT)
         return self.tangent_names[var]
 
     def zero(self, var: str) -> Expr:
-        return Op("zeros_like", (Name(var),)) if is_array(self.kinds.get(var)) else ZERO
+        return Op("zeros_like", (Name(var),)) if self.kinds.get(var, FLOAT).is_array else ZERO
 
     def tangent_of(self, expr: Expr) -> Expr | None:
         """The tangent of an atom, or None if it does not vary."""
@@ -125,7 +126,7 @@ class _Forward:
             return [stmt, Assign(self.d(target), tangent, loc)]
         # x = f(x, ...): the tangent reads the old x, so the new value waits in a temporary
         new = self.names.fresh(f"{target}_new")
-        self.kinds[new] = self.kinds.get(target, "float")
+        self.kinds[new] = self.kinds.get(target, FLOAT)
         return [
             Assign(new, value, loc),
             Assign(self.d(target), self.tangent_expr(value, Name(new), loc), loc),
@@ -137,8 +138,8 @@ class _Forward:
         if not isinstance(value, Op):
             return self.tangent_of(value)
         prim = PRIMITIVES[value.prim]
-        kinds = tuple(expr_kind(a, self.kinds) or "float" for a in value.args)
-        arrays = any(is_array(k) for k in kinds) or is_array(self.kinds.get(answer.id))
+        kinds = tuple(expr_kind(a, self.kinds) or FLOAT for a in value.args)
+        arrays = any(k.is_array for k in kinds) or self.kinds.get(answer.id, FLOAT).is_array
         from_vjps = prim.elementwise or not arrays
         rules = prim.vjps_for(kinds) if from_vjps else prim.tangents
         terms: list[Expr] = []
@@ -177,7 +178,7 @@ class _Forward:
         if not any(mask) or not any(t in self.active for t in targets):
             zeros = [Assign(self.d(t), self.zero(t), stmt.loc) for t in targets if t in self.active]
             return [stmt, *zeros]
-        kinds = tuple(expr_kind(a, self.kinds) or "float" for a in stmt.args)
+        kinds = tuple(expr_kind(a, self.kinds) or FLOAT for a in stmt.args)
         callee = self.tangent_name(stmt.func, mask, kinds)
         tangents = [self.tangent_of(a) for a, m in zip(stmt.args, mask, strict=True) if m]
         outputs = (*targets, *(self.d(t) for t in targets))
@@ -192,7 +193,7 @@ def three_address(fn: ir.Function, names: NameAllocator) -> None:
 
 
 class _Flattener:
-    def __init__(self, names: NameAllocator, kinds: dict[str, str]):
+    def __init__(self, names: NameAllocator, kinds: dict[str, Kind]):
         self.names = names
         self.kinds = kinds
 
@@ -239,6 +240,6 @@ class _Flattener:
             return expr
         value = self.operands(expr, before, loc)
         name = self.names.fresh("t")
-        self.kinds[name] = expr_kind(value, self.kinds) or "float"
+        self.kinds[name] = expr_kind(value, self.kinds) or FLOAT
         before.append(Assign(name, value, loc))
         return Name(name)

@@ -28,8 +28,8 @@ from .gradient import (
     guessed_kinds,
 )
 from .jit import CompiledAdjoint
+from .kind import Kind
 from .normalize.statements import normalize_program
-from .rules import differentiable_kind
 from .transform import generate, generate_second_order, generate_tangent
 
 
@@ -47,7 +47,7 @@ class Jvp:
         self._params = list(inspect.signature(f).parameters)
         self._wrt_tuple = isinstance(wrt, tuple)
         self._positions = self._positions_of(wrt)
-        self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
+        self._variants: dict[tuple[Kind, ...], CompiledAdjoint] = {}
         self._latest: CompiledAdjoint | None = None
 
     def __reduce__(self) -> tuple:
@@ -107,7 +107,7 @@ class Jvp:
             return found
         return tuple(found[:results]), tuple(found[results:])  # f returns a tuple
 
-    def _variant(self, kinds: tuple[str, ...]) -> CompiledAdjoint:
+    def _variant(self, kinds: tuple[Kind, ...]) -> CompiledAdjoint:
         if kinds not in self._variants:
             params = self._program.main.ir.params
             wrt = tuple(params[p] for p in self._positions)
@@ -153,12 +153,12 @@ def _remade(make: Callable, f: Callable, args: tuple, options: tuple) -> _Made:
     return make(f, *args, **dict(options))
 
 
-def _prepared(args, params: list[str], varied: set[int]) -> tuple[list, tuple[str, ...]]:
+def _prepared(args, params: list[str], varied: set[int]) -> tuple[list, tuple[Kind, ...]]:
     """The arguments, those at the ``varied`` positions as floats (or float arrays), and
     their kinds: what picks the generated variant."""
     primal = [_as_differentiable(a) if i in varied else a for i, a in enumerate(args)]
     kinds = tuple(
-        differentiable_kind(_kind_of(a, p)) if i in varied else _kind_of(a, p)
+        _kind_of(a, p).differentiable() if i in varied else _kind_of(a, p)
         for i, (a, p) in enumerate(zip(primal, params, strict=True))
     )
     return primal, kinds
@@ -342,7 +342,7 @@ class _Rows:
         self.name, self.params, self.positions = f.__name__, self._jvp._params, self._jvp._positions
         self.n_results = self._jvp._program.main.n_results
         self._jit, self._backend = jit, backend
-        self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
+        self._variants: dict[tuple[Kind, ...], CompiledAdjoint] = {}
 
     def __call__(self, args: tuple, seeds: list) -> tuple:
         """The gradients, one per ``wrt``, of the sum over the results of ``<seed, result>``."""
@@ -382,7 +382,7 @@ class SecondOrder:
             )
         self._wrt_tuple = isinstance(wrt, tuple)
         self._positions = self._jvp._positions_of(wrt)
-        self._variants: dict[tuple[str, ...], CompiledAdjoint] = {}
+        self._variants: dict[tuple[Kind, ...], CompiledAdjoint] = {}
         self.source = ""
 
     def __call__(self, *args: Any) -> Any:
@@ -396,7 +396,7 @@ class SecondOrder:
             primal = [_float64(a) for a in primal]
         return variant.call(*primal, direction)
 
-    def _variant(self, kinds: tuple[str, ...]) -> CompiledAdjoint:
+    def _variant(self, kinds: tuple[Kind, ...]) -> CompiledAdjoint:
         if kinds not in self._variants:
             program = self._jvp._program
             names = program.main.ir.params

@@ -32,9 +32,9 @@ from .analysis.kinds import guess_kinds
 from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
+from .kind import BOOL, FLOAT, INT, Kind
 from .normalize.program import Program
 from .normalize.statements import normalize_program
-from .rules import differentiable_kind
 from .transform import GeneratedModule, generate
 
 Wrt = int | str | tuple[int | str, ...]
@@ -196,11 +196,11 @@ class Gradient:
             )
 
     # --- kinds and variants --------------------------------------------------------------
-    def _guess_kinds(self) -> tuple[str, ...]:
+    def _guess_kinds(self) -> tuple[Kind, ...]:
         return guessed_kinds(self._program, self.signature, self._wrt)
 
     def _generate(
-        self, kinds: tuple[str, ...], layouts: tuple[Layout | None, ...] = ()
+        self, kinds: tuple[Kind, ...], layouts: tuple[Layout | None, ...] = ()
     ) -> CompiledAdjoint:
         if (kinds, layouts) not in self._variants:
             params = self._program.main.ir.params
@@ -235,7 +235,7 @@ class Gradient:
         if found is None:
             kinds = tuple(_kind_of(a, p) for a, p in zip(args, self._params, strict=True))
             # differentiated arguments are floats, or arrays of floats
-            wanted = {p: differentiable_kind(kinds[p]) for p in self._wrt_positions}
+            wanted = {p: kinds[p].differentiable() for p in self._wrt_positions}
             convert = any(kinds[p] != k for p, k in wanted.items())
             kinds = tuple(wanted.get(i, k) for i, k in enumerate(kinds))
             layouts = () if convert else tuple(argument_layout(a) for a in args)
@@ -461,31 +461,31 @@ def _type_key(value: object) -> object:
 
 def guessed_kinds(
     program: Program, signature: inspect.Signature, wrt: tuple[str, ...]
-) -> tuple[str, ...]:
+) -> tuple[Kind, ...]:
     """Argument kinds for ``.source`` before any call: annotations, else how the
     parameter is used (indexed -> array, a range bound -> int), else float."""
     usage = guess_kinds(program)
     kinds = []
     for name, param in signature.parameters.items():
-        kind = _annotation_kind(param.annotation) or usage.get(name, "float")
-        kinds.append(differentiable_kind(kind) if name in wrt else kind)
+        kind = _annotation_kind(param.annotation) or usage.get(name, FLOAT)
+        kinds.append(kind.differentiable() if name in wrt else kind)
     return tuple(kinds)
 
 
-def _kind_of(value: object, name: str) -> str:
+def _kind_of(value: object, name: str) -> Kind:
     if isinstance(value, (bool, np.bool_)):
-        return "bool"
+        return BOOL
     if isinstance(value, (int, np.integer)):
-        return "int"
+        return INT
     if isinstance(value, (float, np.floating)):
-        return "float"
+        return FLOAT
     if isinstance(value, np.ndarray):
         # object arrays are taken to hold floats: plain Python runs them, Numba cannot
         element = {"f": "float", "i": "int", "u": "int", "b": "bool", "O": "float"}.get(
             value.dtype.kind
         )
         if element is not None and value.ndim <= 3:
-            return f"array:{element}:{value.ndim}"
+            return Kind.array(element, value.ndim)
     raise SrcdiffError(
         f"argument {name!r} is a {type(value).__name__}; srcdiff takes floats, ints, bools "
         "and numeric numpy arrays of up to 3 dimensions"
@@ -498,5 +498,5 @@ def _as_differentiable(value: object) -> object:
     return float(value)
 
 
-def _annotation_kind(annotation: object) -> str | None:
-    return {float: "float", int: "int", bool: "bool"}.get(annotation)
+def _annotation_kind(annotation: object) -> Kind | None:
+    return {float: FLOAT, int: INT, bool: BOOL}.get(annotation)

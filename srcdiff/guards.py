@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from . import ir
 from .analysis.kinds import expr_kind
 from .ir import Assign, Check, Const, Expr, For, Name, Op
+from .kind import FLOAT, INT, MIXED, Kind
 from .python_errors import (
     CONVERSIONS,
     DIVISION_MESSAGES,
@@ -32,13 +33,12 @@ from .python_errors import (
     check,
     conjunction,
 )
-from .rules import is_array
 from .rules.arrays import INDEX_READS
 
 # --- once kinds are known -------------------------------------------------------------------
 
 
-def insert_guards(fn: ir.Function, variants: list[dict[str, str]], fresh) -> None:
+def insert_guards(fn: ir.Function, variants: list[dict[str, Kind]], fresh) -> None:
     """Add the checks that depend on kinds to ``fn``, in place: arithmetic of Python numbers,
     float-to-int conversions, array indices. ``variants``: the kinds of each variant the code
     serves (a helper may be called with floats and with arrays): only what holds in all of
@@ -46,7 +46,7 @@ def insert_guards(fn: ir.Function, variants: list[dict[str, str]], fresh) -> Non
     if not variants:  # a helper never called
         return
     kinds = {
-        v: k if all(other.get(v) == k for other in variants) else "mixed"
+        v: k if all(other.get(v) == k for other in variants) else MIXED
         for variant in variants
         for v, k in variant.items()
     }
@@ -56,12 +56,12 @@ def insert_guards(fn: ir.Function, variants: list[dict[str, str]], fresh) -> Non
     _drop_array_math_checks(fn.body, kinds)
 
 
-def python_numbers(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
+def python_numbers(fn: ir.Function, kinds: dict[str, Kind]) -> set[str]:
     """Numeric variables that surely hold Python numbers (not NumPy scalars): parameters,
     constants, loop counters, sizes of arrays (``len(x)``, ``x.shape[0]``), and arithmetic
     of these. An element of an array or a reduction is a NumPy scalar, and so is what is
     computed from one; a helper's result may be either."""
-    numeric = {v for v, k in kinds.items() if k in ("int", "float", "bool")}
+    numeric = {v for v, k in kinds.items() if k.is_number}
     python = set(numeric)
     changed = True
     while changed:
@@ -77,7 +77,7 @@ def python_numbers(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
 SIZES = {"shape", "len", "size", "ndim", "range_len"}
 
 
-def _python_value(stmt: ir.Stmt, python: set[str], kinds: dict[str, str]) -> bool:
+def _python_value(stmt: ir.Stmt, python: set[str], kinds: dict[str, Kind]) -> bool:
     if isinstance(stmt, For):
         return True
     if not isinstance(stmt, Assign):
@@ -96,13 +96,13 @@ def _python_value(stmt: ir.Stmt, python: set[str], kinds: dict[str, str]) -> boo
     )
 
 
-def _drop_array_math_checks(block: list[ir.Stmt], kinds: dict[str, str]) -> None:
+def _drop_array_math_checks(block: list[ir.Stmt], kinds: dict[str, Kind]) -> None:
     """``math.exp`` of an array (accepted as ``np.exp``) has no Python error to mirror."""
 
     def kept(stmt: ir.Stmt) -> bool:
         if not isinstance(stmt, Check) or not stmt.message.endswith(MATH_ERRORS):
             return True
-        return not any(kinds.get(n) == "mixed" or is_array(kinds.get(n))
+        return not any(kinds.get(n) == MIXED or kinds.get(n, FLOAT).is_array
                        for n in ir.names_in(stmt.test))  # fmt: skip
 
     for stmt in ir.walk(block):
@@ -121,7 +121,7 @@ class _Loop:
 
 
 class _Guarder:
-    def __init__(self, kinds: dict[str, str], python: set[str], ranges: _Ranges, fresh):
+    def __init__(self, kinds: dict[str, Kind], python: set[str], ranges: _Ranges, fresh):
         self.params = ranges.params
         self.kinds = kinds
         self.python = python
@@ -144,9 +144,9 @@ class _Guarder:
             out += self.statement(stmt, loop)
         return out
 
-    def kind(self, expr: Expr) -> str:
-        """The kind of an atom ("mixed" where the variants disagree)."""
-        return expr_kind(expr, self.kinds) or "float"
+    def kind(self, expr: Expr) -> Kind:
+        """The kind of an atom (``MIXED`` where the variants disagree)."""
+        return expr_kind(expr, self.kinds) or FLOAT
 
     def is_python(self, expr: Expr) -> bool:
         if isinstance(expr, Const):
@@ -160,12 +160,12 @@ class _Guarder:
             before += self.index_checks(array, indices, stmt.loc, loop)
         if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
             prim, args = stmt.value.prim, stmt.value.args
-            numbers = all(self.kind(a) in ("int", "float", "bool") for a in args)
+            numbers = all(self.kind(a).is_number for a in args)
             if numbers and all(self.is_python(a) for a in args):
                 before += self.arithmetic_checks(prim, args, stmt.loc)
-                if prim == "pow" and "float" in (self.kind(a) for a in args):
+                if prim == "pow" and FLOAT in (self.kind(a) for a in args):
                     stmt, after = self.overflow_check(stmt)
-            if prim in CONVERSIONS and self.kind(args[0]) == "float":
+            if prim in CONVERSIONS and self.kind(args[0]) == FLOAT:
                 before += _conversion_checks(args[0], stmt.loc)
         return [*before, stmt, *after]
 
@@ -173,7 +173,7 @@ class _Guarder:
         """Python's ZeroDivisionError for ``/``, ``//``, ``%`` and ``0.0 ** -1``; a real
         number raised to a fractional power is complex in Python: refused."""
         if (prim, True) in DIVISION_MESSAGES:
-            both_ints = all(self.kind(a) in ("int", "bool") for a in args)
+            both_ints = all(self.kind(a).is_integer for a in args)
             divisor = Op("eq", (args[1], Const(0)))
             return [check(divisor, DIVISION_MESSAGES[prim, both_ints], "ZeroDivisionError", loc)]
         if prim != "pow":
@@ -181,7 +181,7 @@ class _Guarder:
         x, y = args
         checks = [check(Op("and", (Op("eq", (x, Const(0))), Op("lt", (y, Const(0))))),
                          NEGATIVE_POWER, "ZeroDivisionError", loc)]  # fmt: skip
-        if self.kind(y) == "float" and not _integral_constant(y):
+        if self.kind(y) == FLOAT and not _integral_constant(y):
             fractional = Op("ne", (y, Op("float", (Op("floor", (y,)),))))
             complex_result = Op("and", (Op("lt", (x, Const(0))), Op("and", (
                 Op("isfinite", (y,)), fractional))))  # fmt: skip
@@ -198,7 +198,7 @@ class _Guarder:
         x, y = stmt.value.args
         target, after = stmt.target, []
         if target in ir.names_in(stmt.value):  # x = x ** y: test against the old x
-            target = self.fresh(self.kinds.get(stmt.target, "float"))
+            target = self.fresh(self.kinds.get(stmt.target, FLOAT))
             after = [Assign(stmt.target, Name(target), stmt.loc)]
             stmt = Assign(target, stmt.value, stmt.loc)
         finite = [Op("isfinite", (a,)) for a in (x, y) if not isinstance(a, Const)]
@@ -213,7 +213,7 @@ class _Guarder:
         for index in indices:
             if index == Const(None):
                 continue
-            if self.kind(index) == "int" and not self.ranges.in_range(array, axis, index):
+            if self.kind(index) == INT and not self.ranges.in_range(array, axis, index):
                 size = Op("shape", (Name(array), Const(axis)))
                 message = f"index out of range for axis {axis} of {_describe(array)}"
                 hoisted = self.hoisted_check(size, index, message, loc, loop, array)
@@ -337,7 +337,7 @@ def _ops_in(expr: Expr):
 class _Ranges:
     """Integer facts from single assignments: ``n = len(x)``, ``t = i + 1``, loop counters."""
 
-    def __init__(self, fn: ir.Function, kinds: dict[str, str]):
+    def __init__(self, fn: ir.Function, kinds: dict[str, Kind]):
         self.kinds = kinds
         sites: dict[str, int] = dict.fromkeys(fn.params, 1)
         self.values: dict[str, Expr] = {}
@@ -388,13 +388,13 @@ class _Ranges:
         if not isinstance(value, Op) or not isinstance(value.args[0], Name):
             return None
         array = value.args[0].id
-        if array not in self.once or not is_array(self.kinds.get(array)):
+        if array not in self.once or not self.kinds.get(array, FLOAT).is_array:
             return None
         if value.prim == "len":
             return array, 0
         if value.prim == "shape" and isinstance(value.args[1], Const):
             axis = value.args[1].value
-            rank = int(self.kinds[array].rsplit(":", 1)[1])
+            rank = self.kinds[array].ndim
             return array, axis % rank if -rank <= axis < rank else -1
         return None
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import SourceLocation
+from .kind import Kind
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class Function:
     body: list[Stmt]
     loc: SourceLocation
     defaults: dict[str, Expr] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)  # set by the transform, for printing
+    kinds: dict[str, Kind] = field(default_factory=dict)  # set by the transform, for printing
     backend: str = "numba"  # "numba": compiled with Numba; "numpy": runs as Python on NumPy
 
 

@@ -19,9 +19,10 @@ from . import ir
 from .analysis.activity import reads_outside
 from .analysis.placement import primitive_ops, whole_array_ops
 from .ir import Assign, Call, For, Name, Op, Return, While
+from .kind import FLOAT, Kind
 from .optimize import live_before
 from .reverse import stand_in
-from .rules import PRIMITIVES, is_array
+from .rules import PRIMITIVES
 from .rules.arrays import INDEX_READS
 
 
@@ -94,8 +95,8 @@ def _runs_in_numba(fn: ir.Function, loop: For | While) -> bool:
     return True
 
 
-def _numba_kind(kind: str | None) -> bool:
-    return kind is None or kind in ("float", "int", "bool") or is_array(kind)
+def _numba_kind(kind: Kind | None) -> bool:
+    return kind is None or kind.is_number or kind.is_array
 
 
 def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
@@ -109,7 +110,7 @@ def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
     # first: a kernel cannot return an unassigned variable. Reads of it that Python would
     # reject are guarded by the unassigned-read checks.
     stand_ins = [
-        Assign(r, stand_in(fn.kinds.get(r, "float")), loop.loc)
+        Assign(r, stand_in(fn.kinds.get(r, FLOAT)), loop.loc)
         for r in results
         if r not in defined_before
     ]

@@ -29,12 +29,13 @@ from .analysis.kinds import expr_kind
 from .analysis.writes import views_of_written
 from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
+from .kind import BOOL, FLOAT, INT, Kind, KindError
 from .normalize.program import NameAllocator
-from .rules import PRIMITIVES, KindError, is_array, ndim_of, substitute
+from .rules import PRIMITIVES, substitute
 from .rules.arrays import INDEX_READS
 
-TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
-DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
+TAPE_OF_KIND = {FLOAT: "f", INT: "i", BOOL: "b"}
+DUMMY_OF_KIND = {FLOAT: Const(0.0), INT: Const(0), BOOL: Const(False)}
 ZERO = Const(0.0)
 ONE = Const(1)
 SCATTERS = {"at1", "at2", "at3"}
@@ -42,7 +43,7 @@ SCATTERS = {"at1", "at2", "at3"}
 # (callee name, mask of differentiated parameters, argument kinds, mask of array
 # arguments whose adjoint could be handed over) -> (adjoint name, mask of those handed over)
 AdjointNamer = Callable[
-    [str, tuple[bool, ...], tuple[str, ...], tuple[bool, ...]], tuple[str, tuple[bool, ...]]
+    [str, tuple[bool, ...], tuple[Kind, ...], tuple[bool, ...]], tuple[str, tuple[bool, ...]]
 ]
 
 
@@ -57,7 +58,7 @@ class AdjointRequest:
 
     fn: ir.Function
     names: NameAllocator
-    kinds: dict[str, str]
+    kinds: dict[str, Kind]
     active: set[str]
     wrt: tuple[str, ...]
     name: str
@@ -83,9 +84,9 @@ def adjoint(request: AdjointRequest, adjoint_name: AdjointNamer) -> ir.Function:
     return _Reverser(request, adjoint_name).build()
 
 
-def stand_in(kind: str) -> Expr:
+def stand_in(kind: Kind) -> Expr:
     """A value of ``kind`` for a variable not assigned yet: zero, or an empty array."""
-    rank = ndim_of(kind) if is_array(kind) else 0
+    rank = kind.ndim
     if rank:
         return Op("zeros", (Op(f"tuple{rank}", (Const(0),) * rank),))
     return DUMMY_OF_KIND.get(kind, Const(0.0))
@@ -126,7 +127,7 @@ class _Reverser:
             self.kinds[self.grad_names[var]] = self.kind(var)
         return self.grad_names[var]
 
-    def fresh(self, base: str, kind: str) -> str:
+    def fresh(self, base: str, kind: Kind) -> str:
         name = self.names.fresh(base)
         self.kinds[name] = kind
         return name
@@ -134,7 +135,7 @@ class _Reverser:
     def materialized_adjoints(self) -> set[str]:
         """Arrays whose adjoint must be an actual array from the start (it is updated
         element by element); other array adjoints start as the scalar 0.0 under NumPy."""
-        arrays = {v for v in self.active if is_array(self.kind(v))}
+        arrays = {v for v in self.active if self.kind(v).is_array}
         if not self.numpy:
             return arrays
         found = set(self.req.handed_over)
@@ -186,7 +187,7 @@ class _Reverser:
             if v not in results and v not in handed
         ]
         scalar_adjoints = {
-            g for v, g in self.grad_names.items() if self.kind(v) == "float" and v not in results
+            g for v, g in self.grad_names.items() if self.kind(v) == FLOAT and v not in results
         }
         reverse = _ZeroAdjoints(scalar_adjoints).guarded(init + reverse)[len(init) :]
         grads = tuple(self.gradient_output(p) for p in self.req.wrt)
@@ -212,8 +213,8 @@ class _Reverser:
         if param in self.req.handed_over:  # the caller's adjoint, with ours added
             return Name(self.grad(param))
         if param not in self.active:
-            return Op("zeros_like", (Name(param),)) if is_array(self.kind(param)) else ZERO
-        if self.numpy and is_array(self.kind(param)) and self.req.returns != "grads":
+            return Op("zeros_like", (Name(param),)) if self.kind(param).is_array else ZERO
+        if self.numpy and self.kind(param).is_array and self.req.returns != "grads":
             return Op("as_grad", (Name(self.grad(param)), Name(param)))  # shape and dtype
         return Name(self.grad(param))
 
@@ -255,7 +256,7 @@ class _Reverser:
         written element by element saves the elements instead."""
         if var not in self.state.taped:
             return False
-        return not is_array(self.kind(var)) or self.whole_counts.get(var, 0) > 1
+        return not self.kind(var).is_array or self.whole_counts.get(var, 0) > 1
 
     def counter_tapes(self) -> set[str]:
         return {"i"} if set(self.state.counters) & self.nested else set()
@@ -278,7 +279,7 @@ class _Reverser:
         """The tape that saves ``var``: typed arrays for scalars, a list for arrays."""
         return self.tape_of_kind(self.kind(var), loc)
 
-    def tape_of_kind(self, kind: str, loc=None) -> str:
+    def tape_of_kind(self, kind: Kind, loc=None) -> str:
         if kind in TAPE_OF_KIND:
             return TAPE_OF_KIND[kind]
         if self.numpy:
@@ -293,7 +294,7 @@ class _Reverser:
     def distinct_indices(self, stmt: SetItem) -> list[ir.Stmt]:
         """A write through integer arrays that repeat a position keeps only the last value
         NumPy writes there, which the adjoint cannot tell apart: refuse such input."""
-        arrays = tuple(i for i in stmt.indices if is_array(self.expr_kind(i)))
+        arrays = tuple(i for i in stmt.indices if self.expr_kind(i).is_array)
         if not arrays or stmt.target not in self.active:
             return []
         message = f"{stmt.loc.short}: the indices of this write repeat a position"
@@ -303,15 +304,15 @@ class _Reverser:
     def element_tape(self, stmt: SetItem) -> str:
         return self.tape_of_kind(self.element_kind(stmt), stmt.loc)
 
-    def element_kind(self, stmt: SetItem) -> str:
+    def element_kind(self, stmt: SetItem) -> Kind:
         read = Op(f"index{len(stmt.indices)}", (Name(stmt.target), *stmt.indices))
         try:
-            return expr_kind(read, self.kinds) or "float"
+            return expr_kind(read, self.kinds) or FLOAT
         except KindError as err:
             raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
 
-    def kind(self, var: str) -> str:
-        return self.kinds.get(var, "float")
+    def kind(self, var: str) -> Kind:
+        return self.kinds.get(var, FLOAT)
 
     # --- forward sweep: the original code, recording before overwriting ---------------
     def forward_block(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
@@ -444,17 +445,17 @@ class _Reverser:
     def unbroadcast(self, term: Expr, arg: Name, args: tuple[Expr, ...], target: str) -> Expr:
         """An elementwise VJP has the result's shape: sum it back to the argument's."""
         result_kind, arg_kind = self.kind(target), self.kind(arg.id)
-        if not is_array(result_kind):
+        if not result_kind.is_array:
             return term
-        if not is_array(arg_kind):
+        if not arg_kind.is_array:
             return Op("sum", (term,))
-        others = [a for a in args if a != arg and is_array(self.expr_kind(a))]
-        if ndim_of(arg_kind) == ndim_of(result_kind) and not others:
+        others = [a for a in args if a != arg and self.expr_kind(a).is_array]
+        if arg_kind.ndim == result_kind.ndim and not others:
             return term  # the only array argument has the result's shape
         return Op("unbroadcast", (term, arg))
 
-    def expr_kind(self, expr: Expr) -> str:
-        return expr_kind(expr, self.kinds) or "float"
+    def expr_kind(self, expr: Expr) -> Kind:
+        return expr_kind(expr, self.kinds) or FLOAT
 
     def zero(self, var: str) -> Expr:
         """A spent or initial adjoint: 0.0, or zeros like the variable where the adjoint
@@ -465,7 +466,7 @@ class _Reverser:
         grad = self.grad(var)
         if isinstance(term, Op) and term.prim in SCATTERS:  # g at position i of an array
             indices = term.args[:-1]
-            fancy = any(is_array(self.expr_kind(i)) for i in indices)
+            fancy = any(self.expr_kind(i).is_array for i in indices)
             repeats = fancy and not self.distinct_by_arange(indices)
             return ir.IndexAdd(grad, indices, term.args[-1], loc, unbuffered=repeats)
         return Assign(grad, add(Name(grad), term), loc)
@@ -473,8 +474,8 @@ class _Reverser:
     def distinct_by_arange(self, indices: tuple[Expr, ...]) -> bool:
         """Whether 1-D integer-array indices name each position once because one of them
         is an np.arange (``logp[np.arange(n), labels]``): then ``+=`` adds correctly."""
-        arrays = [i for i in indices if is_array(self.expr_kind(i))]
-        if any(ndim_of(self.expr_kind(i)) != 1 for i in arrays):
+        arrays = [i for i in indices if self.expr_kind(i).is_array]
+        if any(self.expr_kind(i).ndim != 1 for i in arrays):
             return False
         return any(isinstance(i, Name) and i.id in self.aranges for i in arrays)
 
@@ -487,9 +488,9 @@ class _Reverser:
             grad = Name(self.grad(target))
             if isinstance(value, Name) and value.id in self.active:
                 term = Op(f"index{len(indices)}", (grad, *indices))
-                if not is_array(self.kind(value.id)) and is_array(self.element_kind(stmt)):
+                if not self.kind(value.id).is_array and self.element_kind(stmt).is_array:
                     term = Op("sum", (term,))  # one value written into a whole slice
-                elif is_array(self.kind(value.id)):
+                elif self.kind(value.id).is_array:
                     # a copy: the slice of g_y is a view, and is zeroed right after
                     term = Op("unbroadcast", (Op("array_copy", (term,)), value))
                 self.reads(term)
@@ -515,7 +516,7 @@ class _Reverser:
         # an array argument passed once can have its adjoint handed over and added into,
         # rather than the callee returning a new array to add (O(n) per call in a loop)
         candidates = tuple(
-            m and is_array(k) and stmt.args.count(a) == 1
+            m and k.is_array and stmt.args.count(a) == 1
             for a, m, k in zip(stmt.args, mask, kinds, strict=True)
         )
         callee, handed = self.adjoint_name(stmt.func, mask, kinds, candidates)
@@ -535,10 +536,10 @@ class _Reverser:
                 out.append(self.accumulate(arg, Name(partial), loc))
         return out
 
-    def _arg_kind(self, arg: Expr) -> str:
+    def _arg_kind(self, arg: Expr) -> Kind:
         if isinstance(arg, Name):
             return self.kind(arg.id)
-        return "bool" if isinstance(arg.value, bool) else type(arg.value).__name__
+        return Kind.of_constant(arg.value)
 
     def reverse_for(self, stmt: For) -> list[ir.Stmt]:
         body = self.reverse_block(stmt.body)
@@ -570,14 +571,14 @@ class _Reverser:
             return For(stmt.var, _minus1(stop), _minus1(start), Const(-1), body, loc=stmt.loc)
         if step == Const(-1):
             return For(stmt.var, _plus1(stop), _plus1(start), Const(1), body, loc=stmt.loc)
-        k = self.fresh("k", "int")
+        k = self.fresh("k", INT)
         trips = Op("range_len", (start, stop, step))
         set_var = Assign(stmt.var, Op("add", (start, Op("mul", (Name(k), step)))), stmt.loc)
         return For(k, _minus1(trips), Const(-1), Const(-1), [set_var, *body], loc=stmt.loc)
 
     def replay_counted(self, stmt: For, body: list[ir.Stmt]) -> list[ir.Stmt]:
         counter = self.counter(stmt)
-        k = self.fresh("k", "int")
+        k = self.fresh("k", INT)
         set_var = Assign(
             stmt.var, Op("add", (stmt.start, Op("mul", (Name(k), stmt.step)))), stmt.loc
         )
@@ -591,7 +592,7 @@ class _Reverser:
         if not body:
             return []
         counter = self.counter(stmt)
-        loop = For(self.fresh("k", "int"), Const(0), Name(counter), Const(1), body, loc=stmt.loc)
+        loop = For(self.fresh("k", INT), Const(0), Name(counter), Const(1), body, loc=stmt.loc)
         return [*self.restore_count(stmt, counter), loop]
 
     def restore_count(self, stmt: For | While, counter: str) -> list[ir.Stmt]:
@@ -600,7 +601,7 @@ class _Reverser:
     def counter(self, stmt: For | While) -> str:
         if id(stmt) not in self.state.counters:
             self.state.counters[id(stmt)] = self.names.fresh("_trips")
-            self.kinds[self.state.counters[id(stmt)]] = "int"
+            self.kinds[self.state.counters[id(stmt)]] = INT
         return self.state.counters[id(stmt)]
 
 

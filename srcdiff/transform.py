@@ -19,10 +19,10 @@ from .errors import SrcdiffError
 from .forward import TangentRequest, tangent_function, three_address
 from .guards import insert_guards
 from .kernels import outline_loops
+from .kind import FLOAT, Kind
 from .normalize.program import NameAllocator, NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries, simplify_block
 from .reverse import AdjointRequest, NeedsListTape, adjoint
-from .rules import is_array
 
 
 @dataclass
@@ -38,7 +38,7 @@ class GeneratedModule:
 def generate(
     program: Program,
     wrt: tuple[str, ...],
-    param_kinds: dict[str, str],
+    param_kinds: dict[str, Kind],
     returns: str = "value_and_grad",
     grad_tuple: bool = True,
     optimized: bool = True,
@@ -65,7 +65,7 @@ class _Generator:
         self.optimized = optimized
         self.requested_backend = backend
         self.backend = "numba"
-        self.kind_cache: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+        self.kind_cache: dict[tuple[str, tuple[Kind, ...]], dict[str, Kind]] = {}
         self.adjoints: dict[tuple, str] = {}  # (callee, mask, kinds) -> adjoint name
         self.emitted: list[ir.Function] = []  # callee adjoints, callees first
         self.taken = set(program.functions)
@@ -75,7 +75,7 @@ class _Generator:
         self.printed = True
 
     def module(
-        self, wrt: tuple[str, ...], param_kinds: dict[str, str], returns: str, grad_tuple: bool
+        self, wrt: tuple[str, ...], param_kinds: dict[str, Kind], returns: str, grad_tuple: bool
     ) -> GeneratedModule:
         main = self.program.main
         kinds = self.kinds(main.ir.name, tuple(param_kinds[p] for p in main.ir.params))
@@ -132,7 +132,7 @@ class _Generator:
     def adjoint_of(
         self,
         fn: NormalizedFunction,
-        kinds: dict[str, str],
+        kinds: dict[str, Kind],
         wrt: tuple[str, ...],
         name: str,
         returns: str = "grads",
@@ -171,7 +171,7 @@ class _Generator:
         self,
         callee: str,
         mask: tuple[bool, ...],
-        arg_kinds: tuple[str, ...],
+        arg_kinds: tuple[Kind, ...],
         candidates: tuple[bool, ...],
     ) -> tuple[str, tuple[bool, ...]]:
         fn = self.program.functions[callee]
@@ -192,7 +192,7 @@ class _Generator:
             self.emitted.append(adjoint_fn)
         return self.adjoints[key], handed
 
-    def kinds(self, name: str, arg_kinds: tuple[str, ...]) -> dict[str, str]:
+    def kinds(self, name: str, arg_kinds: tuple[Kind, ...]) -> dict[str, Kind]:
         key = (name, arg_kinds)
         if key not in self.kind_cache:
             fn = self.program.functions[name].ir
@@ -200,10 +200,10 @@ class _Generator:
             self.kind_cache[key] = infer_kinds(fn, params, self.result_kinds)
         return self.kind_cache[key]
 
-    def result_kinds(self, name: str, arg_kinds: tuple[str, ...]) -> tuple[str, ...]:
+    def result_kinds(self, name: str, arg_kinds: tuple[Kind, ...]) -> tuple[Kind, ...]:
         kinds = self.kinds(name, arg_kinds)
         ret = self.program.functions[name].ir.body[-1]
-        return tuple(expr_kind(v, kinds) or "float" for v in ret.values)
+        return tuple(expr_kind(v, kinds) or FLOAT for v in ret.values)
 
     def fresh_function_name(self, base: str) -> str:
         name, n = base, 1
@@ -241,7 +241,7 @@ class _Generator:
 def generate_tangent(
     program: Program,
     wrt: tuple[str, ...],
-    param_kinds: dict[str, str],
+    param_kinds: dict[str, Kind],
     optimized: bool = True,
     backend: str = "auto",
 ) -> GeneratedModule:
@@ -253,7 +253,7 @@ def generate_tangent(
 class _TangentGenerator(_Generator):
     """The forward-mode module: tangent functions instead of adjoints."""
 
-    def module(self, wrt: tuple[str, ...], param_kinds: dict[str, str]) -> GeneratedModule:
+    def module(self, wrt: tuple[str, ...], param_kinds: dict[str, Kind]) -> GeneratedModule:
         main = self.program.main
         functions, reason = self.functions(wrt, param_kinds)
         entry = functions[-1].name
@@ -276,7 +276,7 @@ class _TangentGenerator(_Generator):
         return GeneratedModule(text.source, entry, names, self.backend, kernels_, text.locations)
 
     def functions(
-        self, wrt: tuple[str, ...], param_kinds: dict[str, str]
+        self, wrt: tuple[str, ...], param_kinds: dict[str, Kind]
     ) -> tuple[list[ir.Function], str]:
         """The module's functions, callees first (the entry last), and why the backend."""
         main = self.program.main
@@ -291,7 +291,7 @@ class _TangentGenerator(_Generator):
         return [self.primal(f) for f in primals] + self.emitted + [fn], reason
 
     def tangent_of(
-        self, fn: NormalizedFunction, kinds: dict[str, str], wrt: tuple[str, ...], name: str
+        self, fn: NormalizedFunction, kinds: dict[str, Kind], wrt: tuple[str, ...], name: str
     ) -> ir.Function:
         function = self.prepare(fn)
         lower_for_kinds(function, [kinds])
@@ -309,7 +309,7 @@ class _TangentGenerator(_Generator):
         renumber_temporaries(result, request.names.temporaries)
         return result
 
-    def callee_tangent(self, callee: str, mask: tuple[bool, ...], arg_kinds: tuple[str, ...]):
+    def callee_tangent(self, callee: str, mask: tuple[bool, ...], arg_kinds: tuple[Kind, ...]):
         key = (callee, mask, arg_kinds)
         if key not in self.adjoints:
             fn = self.program.functions[callee]
@@ -325,7 +325,7 @@ def generate_second_order(
     program: Program,
     wrt: tuple[str, ...],
     direction: str,
-    param_kinds: dict[str, str],
+    param_kinds: dict[str, Kind],
     grad_tuple: bool,
     backend: str = "auto",
 ) -> GeneratedModule:
@@ -352,7 +352,7 @@ def generate_second_order(
 
 
 def _tangent_program(
-    program: Program, functions: list[ir.Function], origins: dict[str, str]
+    program: Program, functions: list[ir.Function], origins: dict[str, Kind]
 ) -> Program:
     """Tangent functions as a program to differentiate again: in three-address form, the
     entry returning only its derivative."""
@@ -371,11 +371,11 @@ def _tangent_program(
     return Program(main, normalized)
 
 
-def _temporaries(names: NameAllocator, kinds: dict[str, str] | list[dict[str, str]]):
+def _temporaries(names: NameAllocator, kinds: dict[str, Kind] | list[dict[str, Kind]]):
     """``fresh(kind)``: a new temporary, its kind recorded (in every variant)."""
     variants = kinds if isinstance(kinds, list) else [kinds]
 
-    def fresh(kind: str) -> str:
+    def fresh(kind: Kind) -> str:
         name = names.fresh("t")
         for variant in variants:
             variant[name] = kind
@@ -384,12 +384,12 @@ def _temporaries(names: NameAllocator, kinds: dict[str, str] | list[dict[str, st
     return fresh
 
 
-def _check_scalar_result(main: NormalizedFunction, kinds: dict[str, str]) -> None:
+def _check_scalar_result(main: NormalizedFunction, kinds: dict[str, Kind]) -> None:
     ret = main.ir.body[-1]
     kind = expr_kind(ret.values[0], kinds)
-    if kind is not None and kind not in ("float", "int", "bool"):
+    if kind is not None and not kind.is_number:
         raise (ret.loc.error if ret.loc else SrcdiffError)(
-            f"{main.source.name} returns {'an array' if is_array(kind) else kind}; the "
+            f"{main.source.name} returns {kind.describe()}; the "
             "gradient needs a single number (reduce it, with np.sum say)"
         )
 

@@ -29,6 +29,7 @@ from srcdiff.buffers import (
 )
 from srcdiff.errors import SourceLocation
 from srcdiff.ir import Assign, Const, Name, Op
+from srcdiff.kind import FLOAT, INT, Kind
 
 RNG = np.random.default_rng(20261122)
 STEP = 1e-6
@@ -808,8 +809,8 @@ def test_zero_dimensional_array_argument():
 # --- 5. the stage's pieces on hand-made IR -----------------------------------------------------
 
 LOC = SourceLocation("test_buffers.py", 1)
-M = "array:float:2"
-V = "array:float:1"
+M = Kind.array("float", 2)
+V = Kind.array("float", 1)
 F64_2 = Layout("float64", (False, False))
 
 
@@ -855,7 +856,7 @@ def known(found):
 
 
 def test_layouts_of_elementwise_and_broadcasting():
-    kinds = {"x": M, "r": V, "c": M, "s": "float", "n": "int", "u": M}
+    kinds = {"x": M, "r": V, "c": M, "s": FLOAT, "n": INT, "u": M}
     L = layouts(kinds, {"x": F64_2, "r": Layout("float64", (False,))})
     L.known["c"] = Layout("float64", (False, True))
     assert L.of(Op("add", (Name("x"), Const(1.0)))) == F64_2
@@ -869,7 +870,7 @@ def test_layouts_of_elementwise_and_broadcasting():
 
 
 def test_layouts_of_float32():
-    kinds = {"f": M, "x": M, "s": "float", "n": "int"}
+    kinds = {"f": M, "x": M, "s": FLOAT, "n": INT}
     f32 = Layout("float32", (False, False))
     L = layouts(kinds, {"f": f32, "x": F64_2})
     # float32 stays float32 with literals only; a variable may be a float64 scalar
@@ -883,7 +884,7 @@ def test_layouts_of_float32():
 
 
 def test_layouts_of_integer_arithmetic_claims_no_dtype():
-    kinds = {"k": "array:int:2", "x": M}
+    kinds = {"k": Kind.array("int", 2), "x": M}
     L = layouts(kinds, {"k": Layout("int64", (False, False)), "x": F64_2})
     # integer arithmetic may give floats (true division): no dtype claimed
     for prim in ("div", "mul", "add"):
@@ -894,7 +895,7 @@ def test_layouts_of_integer_arithmetic_claims_no_dtype():
 
 
 def test_layouts_of_matmul_transpose_reductions():
-    kinds = {"a": M, "v": V, "t": "array:float:3", "c": M, "k": "int"}
+    kinds = {"a": M, "v": V, "t": Kind.array("float", 3), "c": M, "k": INT}
     params = {
         "a": F64_2,
         "v": Layout("float64", (False,)),
@@ -928,7 +929,7 @@ def test_layouts_of_matmul_transpose_reductions():
 
 
 def test_layouts_follow_statements():
-    kinds = {"x": M, "y": M, "z": M, "i": "int"}
+    kinds = {"x": M, "y": M, "z": M, "i": INT}
     L = layouts(kinds, {"x": F64_2})
     L.after(Assign("y", Op("exp[]", (Name("x"),)), LOC))
     assert L.known["y"] == F64_2

@@ -10,6 +10,7 @@ from collections import Counter
 
 from .. import ir
 from ..ir import Assign, Call, Expr, For, Name, Op
+from ..kind import Kind
 from ..rules import PRIMITIVES
 
 
@@ -28,7 +29,7 @@ def differentiable_args(expr: Expr) -> list[str]:
 
 
 def find_active(
-    fn: ir.Function, kinds: dict[str, str], wrt: set[str], results: set[str]
+    fn: ir.Function, kinds: dict[str, Kind], wrt: set[str], results: set[str]
 ) -> set[str]:
     """Float variables that depend on ``wrt`` and influence ``results``."""
     edges: list[tuple[list[str], tuple[str, ...]]] = []  # (sources, targets)
@@ -42,8 +43,8 @@ def find_active(
             edges.append((sources, stmt.targets))
 
     def is_float(name: str) -> bool:
-        kind = kinds.get(name, "")
-        return kind == "float" or kind.startswith("array:float")
+        kind = kinds.get(name)
+        return kind is not None and kind.holds_floats
 
     varied = {v for v in wrt if is_float(v)}
     useful = {r for r in results if is_float(r)}

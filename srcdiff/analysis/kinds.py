@@ -10,34 +10,25 @@ from collections.abc import Callable
 from .. import ir
 from ..errors import SrcdiffError
 from ..ir import Assign, Call, Const, Expr, For, Name, Op
-from ..rules import PRIMITIVES, KindError, is_array, join_kinds
+from ..kind import FLOAT, INT, Kind, KindError
+from ..rules import PRIMITIVES
 
 # result kinds of a called function, given its argument kinds
-CalleeKinds = Callable[[str, tuple[str, ...]], tuple[str, ...]]
+CalleeKinds = Callable[[str, tuple[Kind, ...]], tuple[Kind, ...]]
 
 
-def const_kind(value: object) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, bool):
-        return "bool"
-    return "int" if isinstance(value, int) else "float"
-
-
-def expr_kind(expr: Expr, kinds: dict[str, str]) -> str | None:
+def expr_kind(expr: Expr, kinds: dict[str, Kind]) -> Kind | None:
     if isinstance(expr, Name):
         return kinds.get(expr.id)
     if isinstance(expr, Const):
-        return const_kind(expr.value)
+        return Kind.of_constant(expr.value)
     arg_kinds = tuple(expr_kind(a, kinds) for a in expr.args)
     if None in arg_kinds:
         return None
     return PRIMITIVES[expr.prim].kind(arg_kinds, expr.args)
 
 
-def guess_kinds(program) -> dict[str, str]:
+def guess_kinds(program) -> dict[str, Kind]:
     """Kinds for the main function's parameters before any call, from how they are used:
     indexed means an array, a range bound an int. Follows copies and calls of helpers."""
     usage = {name: _direct_usage(f.ir) for name, f in program.functions.items()}
@@ -54,13 +45,13 @@ def guess_kinds(program) -> dict[str, str]:
     return usage[program.main.ir.name]
 
 
-def _direct_usage(fn: ir.Function) -> dict[str, str]:
-    kinds: dict[str, str] = {}
+def _direct_usage(fn: ir.Function) -> dict[str, Kind]:
+    kinds: dict[str, Kind] = {}
     for stmt in ir.walk(fn.body):
         if isinstance(stmt, For):
             for bound in (stmt.start, stmt.stop, stmt.step):
                 for name in ir.names_in(bound):
-                    kinds.setdefault(name, "int")
+                    kinds.setdefault(name, INT)
         if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
             prim = PRIMITIVES[stmt.value.prim]
             args = stmt.value.args
@@ -70,26 +61,26 @@ def _direct_usage(fn: ir.Function) -> dict[str, str]:
                     continue
                 if prim.name.startswith("index"):  # as many indices as dimensions
                     rank = sum(1 for a in args[1:] if a != Const(None))
-                    kinds[arg.id] = f"array:float:{rank}"
+                    kinds[arg.id] = Kind.array("float", rank)
                 elif prim.name == "matmul":  # most likely matrices
-                    kinds.setdefault(arg.id, "array:float:2")
+                    kinds.setdefault(arg.id, Kind.array("float", 2))
                 else:  # x.shape[k], len(x): the rank is unknown
-                    kinds.setdefault(arg.id, "array:float:1")
+                    kinds.setdefault(arg.id, Kind.array("float", 1))
             for position in prim.integers:  # an index: an integer, until a call says otherwise
                 if isinstance(args[position], Name):
-                    kinds.setdefault(args[position].id, "int")
+                    kinds.setdefault(args[position].id, INT)
         if isinstance(stmt, ir.SetItem):
-            kinds.setdefault(stmt.target, f"array:float:{len(stmt.indices)}")
+            kinds.setdefault(stmt.target, Kind.array("float", len(stmt.indices)))
             for index in stmt.indices:
                 if isinstance(index, Name):
-                    kinds.setdefault(index.id, "int")
+                    kinds.setdefault(index.id, INT)
     return kinds
 
 
 INTEGER_ARITHMETIC = {"add", "sub", "mul", "floordiv", "mod", "neg"}
 
 
-def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
+def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, Kind], usage, program):
     """(variable, kind) pairs a statement implies: a copy has its source's kind and a
     call argument the kind its parameter is used as."""
     if isinstance(stmt, Assign) and isinstance(stmt.value, Name):
@@ -97,9 +88,9 @@ def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
         yield stmt.target, kinds.get(stmt.value.id)
     elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
         # an integer computed by integer arithmetic (range(n - 1)) comes from integers
-        if kinds.get(stmt.target) == "int" and stmt.value.prim in INTEGER_ARITHMETIC:
+        if kinds.get(stmt.target) == INT and stmt.value.prim in INTEGER_ARITHMETIC:
             for name in ir.names_in(stmt.value):
-                yield name, "int"
+                yield name, INT
     elif isinstance(stmt, Call):
         params = program.functions[stmt.func].ir.params
         for param, arg in zip(params, stmt.args, strict=True):
@@ -108,8 +99,8 @@ def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
 
 
 def infer_kinds(
-    fn: ir.Function, param_kinds: dict[str, str], callee_kinds: CalleeKinds
-) -> dict[str, str]:
+    fn: ir.Function, param_kinds: dict[str, Kind], callee_kinds: CalleeKinds
+) -> dict[str, Kind]:
     """The kind of every variable, joined over all its assignments."""
     kinds = dict(param_kinds)
     statements = list(ir.walk(fn.body))
@@ -126,24 +117,25 @@ def infer_kinds(
                     changed = True
     for stmt in statements:  # names only ever assigned from themselves: default to float
         for target in ir.targets_of(stmt):
-            kinds.setdefault(target, "float")
+            kinds.setdefault(target, FLOAT)
         if isinstance(stmt, For):
             for bound in (stmt.start, stmt.stop, stmt.step):
-                if expr_kind(bound, kinds) not in ("int", "bool"):
+                bound_kind = expr_kind(bound, kinds) or FLOAT
+                if not bound_kind.is_integer:
                     raise (stmt.loc.error if stmt.loc else SrcdiffError)(
-                        f"range() needs integers, but a bound is a {expr_kind(bound, kinds)}"
+                        f"range() needs integers, but a bound is {bound_kind.describe()}"
                     )
     return kinds
 
 
-def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, str], callee_kinds: CalleeKinds):
+def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, Kind], callee_kinds: CalleeKinds):
     if isinstance(stmt, Assign):
         try:
             yield stmt.target, expr_kind(stmt.value, kinds)
         except KindError as err:
             raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
     elif isinstance(stmt, For):
-        yield stmt.var, "int"
+        yield stmt.var, INT
     elif isinstance(stmt, ir.SetItem) and stmt.target in kinds:
         read = Op(f"index{len(stmt.indices)}", (Name(stmt.target), *stmt.indices))
         try:
@@ -156,17 +148,18 @@ def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, str], callee_kinds: CalleeKi
             yield from zip(stmt.targets, callee_kinds(stmt.func, arg_kinds), strict=True)
 
 
-def _join(old: str | None, new: str, target: str, stmt: ir.Stmt) -> str:
-    if old is None or old == new:
+def _join(old: Kind | None, new: Kind, target: str, stmt: ir.Stmt) -> Kind:
+    if old is None:
         return new
-    if old.startswith("array") or new.startswith("array"):
+    try:
+        return old.join(new)
+    except KindError as err:
         raise (stmt.loc.error if stmt.loc else SrcdiffError)(
-            f"`{target}` holds both {old} and {new} values; use separate names"
-        )
-    return join_kinds((old, new))
+            f"`{target}` holds {err}; use separate names"
+        ) from None
 
 
-def lower_for_kinds(fn: ir.Function, variants: list[dict[str, str]]) -> None:
+def lower_for_kinds(fn: ir.Function, variants: list[dict[str, Kind]]) -> None:
     """Replace primitives whose Numba meaning differs from Python's for some argument kinds
     (``n ** k`` of ints), if any of the functions' kind variants needs it."""
     for stmt in ir.walk(fn.body):
@@ -175,14 +168,14 @@ def lower_for_kinds(fn: ir.Function, variants: list[dict[str, str]]) -> None:
             if prim.lower is None:
                 continue
             for kinds in variants:
-                arg_kinds = tuple(expr_kind(a, kinds) or "float" for a in stmt.value.args)
+                arg_kinds = tuple(expr_kind(a, kinds) or FLOAT for a in stmt.value.args)
                 lowered = prim.lower(arg_kinds, stmt.value.args)
                 if lowered is not None:
                     stmt.value = lowered
                     break
 
 
-def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
+def specialize(fn: ir.Function, kinds: dict[str, Kind]) -> None:
     """Print each elementwise primitive applied to an array as its array form
     (``math.exp`` -> ``np.exp``), now that every variable's kind is known; under Numba,
     replace what Numba lacks by its Numba form."""
@@ -193,7 +186,7 @@ def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
         args = tuple(lower(a) for a in expr.args)
         prim = PRIMITIVES[expr.prim]
         if prim.array_variant is not None:
-            if any(is_array(kind_or_float(a, kinds)) for a in args):
+            if any(kind_or_float(a, kinds).is_array for a in args):
                 return Op(prim.array_variant, args)
         if prim.expand is not None:
             expanded = prim.expand(tuple(kind_or_float(a, kinds) for a in args), args)
@@ -209,11 +202,11 @@ def specialize(fn: ir.Function, kinds: dict[str, str]) -> None:
         _map_exprs(stmt, lower)
 
 
-def kind_or_float(expr: Expr, kinds: dict[str, str]) -> str:
+def kind_or_float(expr: Expr, kinds: dict[str, Kind]) -> Kind:
     try:
-        return expr_kind(expr, kinds) or "float"
+        return expr_kind(expr, kinds) or FLOAT
     except KindError:
-        return "float"
+        return FLOAT
 
 
 def _map_exprs(stmt: ir.Stmt, f) -> None:

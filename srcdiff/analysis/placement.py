@@ -5,30 +5,31 @@ from __future__ import annotations
 from .. import ir
 from ..errors import error_at
 from ..ir import Assign, Expr, For, Op
-from ..rules import PRIMITIVES, is_array
+from ..kind import FLOAT, Kind
+from ..rules import PRIMITIVES
 from ..rules.arrays import ELEMENT_LEVEL, INDEX_READS
 from .kinds import expr_kind, kind_or_float
 
 
-def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stmt, Op]]:
+def whole_array_ops(fn: ir.Function, kinds: dict[str, Kind]) -> list[tuple[ir.Stmt, Op]]:
     """Operations on whole arrays (not single elements), with their statements."""
     found = []
     for stmt in ir.walk(fn.body):
         if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
             op = stmt.value
-            if op.prim in ELEMENT_LEVEL and not is_array(kinds.get(stmt.target)):
+            if op.prim in ELEMENT_LEVEL and not kinds.get(stmt.target, FLOAT).is_array:
                 continue
             if op.prim in ELEMENT_LEVEL and op.prim not in INDEX_READS:
                 continue  # creating an array, reading a size
             arg_kinds = [kind_or_float(a, kinds) for a in op.args]
-            if is_array(kinds.get(stmt.target)) or any(is_array(k) for k in arg_kinds):
+            if kinds.get(stmt.target, FLOAT).is_array or any(k.is_array for k in arg_kinds):
                 found.append((stmt, op))
-        elif isinstance(stmt, ir.SetItem) and is_array(expr_kind(stmt.value, kinds)):
+        elif isinstance(stmt, ir.SetItem) and (expr_kind(stmt.value, kinds) or FLOAT).is_array:
             found.append((stmt, Op("copy", (stmt.value,))))
     return found
 
 
-def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tuple[str, str]:
+def choose_backend(fn: ir.Function, kinds: dict[str, Kind], requested: str) -> tuple[str, str]:
     """Where the generated code runs, and why: "numba" for loop and scalar code, and for
     loops over small arrays (NumPy's overhead per call would dominate); "numpy" for array
     statements outside loops (NumPy's transcendental functions are several times faster
@@ -37,7 +38,7 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tu
     arrays = whole_array_ops(fn, kinds)
 
     def numba_ok(op: Op) -> bool:
-        arg_kinds = tuple(expr_kind(a, kinds) or "float" for a in op.args)
+        arg_kinds = tuple(expr_kind(a, kinds) or FLOAT for a in op.args)
         return PRIMITIVES[op.prim].numba_ok(arg_kinds, op.args)
 
     if requested == "numba":

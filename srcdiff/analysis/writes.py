@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import ir
 from ..errors import error_at
 from ..ir import Assign, Call, Const, Expr, Name, Op
-from ..rules import is_array
+from ..kind import FLOAT, Kind
 from ..rules.arrays import INDEX_READS
 
 CREATIONS = {"zeros", "ones", "empty", "zeros_like", "ones_like", "array_copy", "eye"}
@@ -19,7 +19,7 @@ CREATIONS = {"zeros", "ones", "empty", "zeros_like", "ones_like", "array_copy", 
 VIEWS = {"index1", "index2", "index3", "transpose", "reshape", "ravel", "expand_dims", "copy"}
 
 
-def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
+def check_writes(fn: ir.Function, kinds: dict[str, Kind]) -> None:
     """``y[i] = e`` only into arrays the function made itself, and never seen through a
     view taken before a later write: srcdiff follows values, not memory."""
     written = {s.target: s for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)}
@@ -36,7 +36,7 @@ def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
             raise error_at(
                 stmt.loc, f"writing into the argument `{name}`; write into {name}.copy()"
             )
-        if not is_array(kinds.get(name)):
+        if not kinds.get(name, FLOAT).is_array:
             raise error_at(stmt.loc, f"`{name}` is not an array")
     _check_views(fn.body, set(written), kinds)
 
@@ -49,7 +49,7 @@ def _creates_array(stmt: ir.Stmt) -> bool:
     return isinstance(stmt, Assign) and isinstance(stmt.value, Op) and stmt.value.prim in CREATIONS
 
 
-def _check_views(block: list[ir.Stmt], written: set[str], kinds: dict[str, str]) -> None:
+def _check_views(block: list[ir.Stmt], written: set[str], kinds: dict[str, Kind]) -> None:
     """A view of a written array (a slice, a transpose, a copy of the name) may be used
     only in its own block, before the next write into that array."""
     for k, stmt in enumerate(block):
@@ -95,7 +95,7 @@ def _constant_row(expr: Expr) -> int | None:
     return None
 
 
-def views_of_written(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
+def views_of_written(fn: ir.Function, kinds: dict[str, Kind]) -> set[str]:
     """Variables that may share memory with an array written in place later (``r = s[0]``
     before ``s[0] = e``): their values change under them, so what the reverse sweep reads
     of them must be a copy taken when they were assigned."""
@@ -113,8 +113,8 @@ def views_of_written(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
     return views
 
 
-def _viewed(stmt: ir.Stmt, written: set[str], kinds: dict[str, str]) -> str | None:
-    if not isinstance(stmt, Assign) or not is_array(kinds.get(stmt.target)):
+def _viewed(stmt: ir.Stmt, written: set[str], kinds: dict[str, Kind]) -> str | None:
+    if not isinstance(stmt, Assign) or not kinds.get(stmt.target, FLOAT).is_array:
         return None
     value = stmt.value
     if isinstance(value, Name) and value.id in written:

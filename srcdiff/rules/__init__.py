@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import Const, Expr, Name, Op
+from ..kind import BOOL, FLOAT, INT, NONE, SLICE, Kind, KindError, promote
 
 # Python syntax -> primitive names, shared by the normalizer and the template parser.
 BINOPS: dict[type, str] = {
@@ -57,56 +58,17 @@ TEMPLATE_CONSTANTS = {
     "None": None,
 }
 
-# Value kinds, ordered so that joining two numeric kinds takes the wider one.
-KIND_ORDER = {"bool": 0, "int": 1, "float": 2}
+KindRule = Callable[[tuple[Kind, ...], tuple[Expr, ...]], Kind]
+
+# What may stand inside a subscript.
+INDEX_KINDS = (INT, BOOL, SLICE, NONE, Kind.array("int", 1), Kind.array("bool", 1))
 
 
-class KindError(Exception):
-    """An operation applied to a value of the wrong kind (indexing a float, say)."""
-
-
-KindRule = Callable[[tuple[str, ...], tuple[Expr, ...]], str]
-
-
-# Kinds are strings: "bool", "int", "float", "array:<element kind>:<ndim>" (an ndarray),
-# "shape:<n>" (a tuple of n ints), "slice" and "none" (inside subscripts).
-def is_array(kind: str | None) -> bool:
-    return kind is not None and kind.startswith("array")
-
-
-def differentiable_kind(kind: str) -> str:
-    """The kind of a value that is differentiated, and of its derivative: a float, or an
-    array of floats of the same rank."""
-    return array_kind("float", ndim_of(kind)) if is_array(kind) else "float"
-
-
-def array_kind(element: str, ndim: int) -> str:
-    return f"array:{element}:{ndim}"
-
-
-def element_of(kind: str) -> str:
-    return kind.split(":")[1] if is_array(kind) else kind
-
-
-def ndim_of(kind: str) -> int:
-    return int(kind.rsplit(":", 1)[1]) if is_array(kind) else 0
-
-
-INDEX_KINDS = ("int", "bool", "slice", "none", "array:int:1", "array:bool:1")
-
-
-def join_kinds(kinds: tuple[str, ...]) -> str:
-    """The kind Python arithmetic gives: bools and ints give an int, a float gives a float."""
-    widest = max(kinds, key=lambda k: KIND_ORDER.get(k, 3))
-    return "int" if widest == "bool" else widest
-
-
+# Result kinds by name: Python's arithmetic promotion, of all arguments or of the two branches
+# of ``x if c else y``.
 RESULT_KINDS: dict[str, KindRule] = {
-    "float": lambda kinds, args: "float",
-    "int": lambda kinds, args: "int",
-    "bool": lambda kinds, args: "bool",
-    "promote": lambda kinds, args: join_kinds(kinds),
-    "branches": lambda kinds, args: join_kinds((kinds[0], kinds[2])),
+    "promote": lambda kinds, args: promote(kinds),
+    "branches": lambda kinds, args: promote((kinds[0], kinds[2])),
 }
 
 
@@ -126,7 +88,7 @@ class Primitive:
     cheap: bool | Callable[[tuple[Expr, ...]], bool] = False
     # (argument kinds, arguments) -> an equivalent expression Numba evaluates as Python does,
     # or None when the primitive prints as it is
-    lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
+    lower: Callable[[tuple[Kind, ...], tuple[Expr, ...]], Expr | None] | None = None
     # applies element by element to arrays, broadcasting (adjoints are summed back to
     # each argument's shape); ``array_variant`` is the primitive printed for arrays
     elementwise: bool = False
@@ -138,10 +100,10 @@ class Primitive:
     loose: bool = False  # takes arrays or numbers in any position (adjoint helpers)
     # (argument kinds, arguments) -> a clearer or faster equivalent, once kinds are known
     # (an einsum adjoint with its subscripts worked out), or None
-    expand: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
+    expand: Callable[[tuple[Kind, ...], tuple[Expr, ...]], Expr | None] | None = None
     # (argument kinds, arguments) -> an equivalent expression Numba compiles, for a
     # primitive whose printed form it does not (None where there is none for these kinds)
-    numba_lower: Callable[[tuple[str, ...], tuple[Expr, ...]], Expr | None] | None = None
+    numba_lower: Callable[[tuple[Kind, ...], tuple[Expr, ...]], Expr | None] | None = None
     # forward mode, for primitives of arrays that are not elementwise: per argument, its
     # tangent's contribution to the result's, a template in which ``t`` is that tangent
     # (elementwise and scalar primitives take theirs from the VJPs: g * J becomes J * t)
@@ -157,40 +119,49 @@ class Primitive:
     # (a None VJP would silently be zero)
     opaque: str | None = None
 
-    def numba_ok(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> bool:
-        if any(is_array(kinds[i]) for i in self.integers):
+    def numba_ok(self, kinds: tuple[Kind, ...], args: tuple[Expr, ...]) -> bool:
+        if any(kinds[i].is_array for i in self.integers):
             return False  # indexing with integer arrays (np.add.at in the adjoint)
         if self.numba_lower is not None:
             return self.numba_lower(kinds, args) is not None
         return self.numba
 
-    def vjps_for(self, kinds: tuple[str, ...]) -> tuple[Expr | None, ...]:
+    def vjps_for(self, kinds: tuple[Kind, ...]) -> tuple[Expr | None, ...]:
         if not self.rank_vjps:
             return self.vjps
-        return self.rank_vjps[tuple(ndim_of(k) for k in kinds)]
+        return self.rank_vjps[tuple(k.ndim for k in kinds)]
 
     def is_cheap(self, args: tuple[Expr, ...]) -> bool:
         return self.cheap(args) if callable(self.cheap) else self.cheap
 
-    def kind(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> str:
+    def kind(self, kinds: tuple[Kind, ...], args: tuple[Expr, ...]) -> Kind:
         """The kind of the result, or a ``KindError`` for arguments of the wrong kind."""
         if self.loose:
             return self.result_kind(kinds, args)
-        if self.elementwise and any(is_array(k) for k in kinds):
-            elements = tuple(element_of(k) for k in kinds)
+        if self.elementwise and any(k.is_array for k in kinds):
+            elements = tuple(k.scalar() for k in kinds)
+            for position, kind in enumerate(elements):
+                if not kind.is_number:
+                    raise KindError(
+                        f"`{self.source}` needs a number or an array as argument "
+                        f"{position + 1}, not {kind.describe()}"
+                    )
             element = self.result_kind(elements, args)
-            if element == "int" and "float" in elements:
-                element = "float"
-            return array_kind(element, max(ndim_of(k) for k in kinds))
+            if element == INT and FLOAT in elements:
+                element = FLOAT
+            return Kind.array(element.element, max(k.ndim for k in kinds))
         for position, kind in enumerate(kinds):
             if position in self.integers:
                 if kind not in INDEX_KINDS:
-                    raise KindError(f"an array index must be an integer or a slice, not {kind}")
+                    raise KindError(
+                        f"an array index must be an integer or a slice, not {kind.describe()}"
+                    )
                 continue
-            if kind.startswith("array") != (position in self.arrays):
+            if kind.is_array != (position in self.arrays):
                 wanted = "an array" if position in self.arrays else "a number"
                 raise KindError(
-                    f"`{self.source}` needs {wanted} as argument {position + 1}, not {kind}"
+                    f"`{self.source}` needs {wanted} as argument {position + 1}, "
+                    f"not {kind.describe()}"
                 )
         return self.result_kind(kinds, args)
 
@@ -202,7 +173,7 @@ def defrule(
     name: str,
     form: str,
     *vjps: str | None,
-    result: str | KindRule = "float",
+    result: Kind | str | KindRule = FLOAT,
     evaluate: Callable | None = None,
     arrays: tuple[int, ...] = (),
     integers: tuple[int, ...] = (),
@@ -236,10 +207,14 @@ def defrule(
     PRIMITIVES[name] = Primitive(name=name, params=params, form=form_tree, source=form, **options)
 
 
-def _kind_rule(result: str | KindRule) -> KindRule:
-    if callable(result):
-        return result
-    return RESULT_KINDS.get(result) or (lambda kinds, args: result)
+def _kind_rule(result: Kind | str | KindRule) -> KindRule:
+    """A rule's result kind: a function of the argument kinds, a name in ``RESULT_KINDS``,
+    or always the same kind."""
+    if isinstance(result, str):
+        return RESULT_KINDS[result]
+    if isinstance(result, Kind):
+        return lambda kinds, args: result
+    return result
 
 
 def elementwise(name: str, array_form: str | None = None) -> None:
@@ -282,7 +257,7 @@ def math_overflows(*names: str) -> None:
         PRIMITIVES[name].math_overflow = True
 
 
-def nondiff(name: str, form: str, result: str | KindRule, **options) -> None:
+def nondiff(name: str, form: str, result: Kind | str | KindRule, **options) -> None:
     """Register a primitive whose derivative is zero wherever it is defined."""
     n_params = len(_form_params(ast.parse(form, mode="eval").body))
     defrule(name, form, *([None] * n_params), result=result, **options)

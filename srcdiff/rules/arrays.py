@@ -14,18 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Const, Op
-from . import (
-    PRIMITIVES,
-    KindError,
-    alias,
-    array_kind,
-    defrule,
-    element_of,
-    is_array,
-    ndim_of,
-    nondiff,
-    tangent,
-)
+from ..kind import BOOL, FLOAT, INT, LIST, NONE, SLICE, Kind, KindError
+from . import PRIMITIVES, alias, defrule, nondiff, tangent
 
 # --- kind rules ----------------------------------------------------------------------
 
@@ -36,7 +26,7 @@ def same_as(position: int):
 
 def float_like(position: int):
     def kind(kinds, args):
-        return array_kind("float", ndim_of(kinds[position]))
+        return Kind.array("float", kinds[position].ndim)
 
     return kind
 
@@ -50,78 +40,78 @@ def _constant(args, position: int, what: str):
 
 def reduced(kinds, args):
     """The kind of a reduction along ``axis`` (argument 2), ``keepdims`` (argument 3)."""
-    ndim = ndim_of(kinds[0])
+    ndim = kinds[0].ndim
     axis = _constant(args, 1, "axis")
     keepdims = _constant(args, 2, "keepdims")
     if not isinstance(axis, int) or not -ndim <= axis < ndim:
         raise KindError(f"axis {axis!r} is out of range for a {ndim}-dimensional array")
     rank = ndim if keepdims else ndim - 1
-    return array_kind("float", rank) if rank else "float"
+    return Kind.of_rank("float", rank)
 
 
 def indexed(kinds, args):
     """``x[i, :, None]``: integers drop a dimension, slices keep one, None adds one, and
     integer arrays (advanced indexing) give the rank of the index arrays."""
-    ndim = ndim_of(kinds[0])
+    ndim = kinds[0].ndim
     indices = kinds[1:]
-    consumed = sum(1 for k in indices if k != "none")
+    consumed = sum(1 for k in indices if k != NONE)
     if consumed > ndim:
         raise KindError(f"{consumed} indices for a {ndim}-dimensional array")
     rank = ndim - consumed
-    advanced = [ndim_of(k) for k in indices if is_array(k)]
-    rank += sum(1 for k in indices if k in ("slice", "none")) + max(advanced, default=0)
-    return array_kind(element_of(kinds[0]), rank) if rank else element_of(kinds[0])
+    advanced = [k.ndim for k in indices if k.is_array]
+    rank += sum(1 for k in indices if k in (SLICE, NONE)) + max(advanced, default=0)
+    return Kind.of_rank(kinds[0].element, rank)
 
 
 def matmul_kind(kinds, args):
-    ranks = (ndim_of(kinds[0]), ndim_of(kinds[1]))
+    ranks = (kinds[0].ndim, kinds[1].ndim)
     if ranks not in MATMUL_RANKS:
         raise KindError(f"`@` of arrays of ranks {ranks[0]} and {ranks[1]}")
-    rank = MATMUL_RANKS[ranks]
-    return array_kind("float", rank) if rank else "float"
+    return Kind.of_rank("float", MATMUL_RANKS[ranks])
 
 
 MATMUL_RANKS = {(2, 2): 2, (1, 2): 1, (2, 1): 1, (1, 1): 0}
 
 
-def shape_rank(kind: str) -> int:
-    if kind.startswith("shape:"):
-        return int(kind.split(":")[1])
-    if kind in ("int", "bool"):
+def shape_rank(kind: Kind) -> int:
+    """The rank of an array of this shape: a tuple's length, 1 for a single integer."""
+    if kind.what == "shape":
+        return kind.length
+    if kind.is_integer:
         return 1
-    raise KindError(f"a shape must be an integer or a tuple of integers, not {kind}")
+    raise KindError(f"a shape must be an integer or a tuple of integers, not {kind.describe()}")
 
 
 def created(kinds, args):
-    return array_kind("float", shape_rank(kinds[0]))
+    return Kind.array("float", shape_rank(kinds[0]))
 
 
 def reshaped(kinds, args):
-    return array_kind(element_of(kinds[0]), shape_rank(kinds[1]))
+    return Kind.array(kinds[0].element, shape_rank(kinds[1]))
 
 
 def with_rank(rank: int):
     def kind(kinds, args):
-        return array_kind(element_of(kinds[0]), rank)
+        return Kind.array(kinds[0].element, rank)
 
     return kind
 
 
 def expanded(kinds, args):
-    return array_kind(element_of(kinds[0]), ndim_of(kinds[0]) + 1)
+    return Kind.array(kinds[0].element, kinds[0].ndim + 1)
 
 
 def concatenated(kinds, args):
-    if ndim_of(kinds[0]) != ndim_of(kinds[1]):
+    if kinds[0].ndim != kinds[1].ndim:
         raise KindError("np.concatenate needs arrays of the same rank")
-    return array_kind("float", ndim_of(kinds[0]))
+    return Kind.array("float", kinds[0].ndim)
 
 
 def rank_between(low: int, high: int, kind_rule):
     def kind(kinds, args):
         for k in kinds:
-            if is_array(k) and not low <= ndim_of(k) <= high:
-                raise KindError(f"needs arrays of rank {low} to {high}, not {ndim_of(k)}")
+            if k.is_array and not low <= k.ndim <= high:
+                raise KindError(f"needs arrays of rank {low} to {high}, not {k.ndim}")
         return kind_rule(kinds, args)
 
     return kind
@@ -148,9 +138,9 @@ def einsum_kind(kinds, args):
     operands, output = einsum_parts(args[0].value if isinstance(args[0], Const) else None,
                                     len(args) - 1)  # fmt: skip
     for part, kind in zip(operands, kinds[1:], strict=True):
-        if ndim_of(kind) != len(part):
-            raise KindError(f"np.einsum subscripts {part!r} for an array of rank {ndim_of(kind)}")
-    return array_kind("float", len(output)) if output else "float"
+        if kind.ndim != len(part):
+            raise KindError(f"np.einsum subscripts {part!r} for an array of rank {kind.ndim}")
+    return Kind.of_rank("float", len(output))
 
 
 def einsum_adjoint(subscripts: str, position: int, n_operands: int) -> str | None:
@@ -168,8 +158,7 @@ def einsum_adjoint(subscripts: str, position: int, n_operands: int) -> str | Non
 
 
 def _dropped(kinds, args):
-    rank = ndim_of(kinds[0]) - 1
-    return array_kind("float", rank) if rank else "float"
+    return Kind.of_rank("float", kinds[0].ndim - 1)
 
 
 def _axis(args, position: int, rank: int) -> Const:
@@ -179,7 +168,7 @@ def _axis(args, position: int, rank: int) -> Const:
 def _reduce_along(kernel: str, kinds, args):
     """``np.max(x, axis=k, keepdims=...)`` as ``max_along(x, k)``, its axis put back for
     keepdims. Kernels other than np.sum take 2-D arrays."""
-    rank = ndim_of(kinds[0])
+    rank = kinds[0].ndim
     if rank == 1 or (kernel != "sum_along" and rank != 2):
         return None
     axis = _axis(args, 1, rank)
@@ -198,7 +187,7 @@ def _lower_mean(kinds, args):
 
 def _lower_expand(kinds, args):
     g, x, axis, keepdims = args
-    rank = ndim_of(kinds[1])
+    rank = kinds[1].ndim
     if rank == 1:
         return Op("full_like", (x, g))
     spread = g if keepdims.value else Op("expand_dims", (g, _axis(args, 2, rank)))
@@ -207,7 +196,7 @@ def _lower_expand(kinds, args):
 
 def _lower_unbroadcast(kinds, args):
     g, x = args
-    rank, target = ndim_of(kinds[0]), ndim_of(kinds[1])
+    rank, target = kinds[0].ndim, kinds[1].ndim
     if rank < target:
         return Op("broadcast_like", (g, x)) if rank else Op("full_like", (x, g))
     for _ in range(rank - target):  # leading axes that x did not have
@@ -221,7 +210,7 @@ def _lower_unbroadcast(kinds, args):
 
 def _lower_extremum_weight(kinds, args):
     x, extremum, axis, keepdims = args
-    rank = ndim_of(kinds[0])
+    rank = kinds[0].ndim
     if rank == 1:
         return Op("extremum_weight", (x, extremum))
     axis = _axis(args, 2, rank)
@@ -236,7 +225,7 @@ def _lower_extremum_adjoint(kinds, args):
 
 
 def _lower_prod_others(kinds, args):
-    rank = ndim_of(kinds[0])
+    rank = kinds[0].ndim
     if rank == 1:
         return Op("prod_others", (args[0],))
     if rank == 2:
@@ -249,7 +238,7 @@ def _lower_split(head: bool):
 
     def lower(kinds, args):
         g, n, axis = args
-        rank = ndim_of(kinds[0])
+        rank = kinds[0].ndim
         everything = Op("slice", (Const(None), Const(None), Const(None)))
         part = Op("slice", (Const(None), n, Const(None)) if head else (n, Const(None), Const(None)))
         indices = [everything] * rank
@@ -274,41 +263,41 @@ defrule(
     "index3", "x[y, z, a]", "at3(y, z, a, g)", None, None, None,
     result=indexed, arrays=(0,), integers=(1, 2, 3), cheap=True,
 )  # fmt: skip
-nondiff("at1", "at(x, y)", result="float")
-nondiff("at2", "at(x, y, z)", result="float")
-nondiff("at3", "at(x, y, z, a)", result="float")
+nondiff("at1", "at(x, y)", result=FLOAT)
+nondiff("at2", "at(x, y, z)", result=FLOAT)
+nondiff("at3", "at(x, y, z, a)", result=FLOAT)
 # start:stop:step inside a subscript (printed as slice syntax there)
-nondiff("slice", "slice(x, y, z)", result="slice")
+nondiff("slice", "slice(x, y, z)", result=SLICE)
 
 # --- sizes and shapes ----------------------------------------------------------------------
-nondiff("shape", "x.shape[y]", result="int", arrays=(0,), integers=(1,), cheap=True)
-nondiff("size", "x.size", result="int", arrays=(0,), cheap=True)
-nondiff("ndim", "x.ndim", result="int", arrays=(0,), cheap=True)
-nondiff("len", "len(x)", result="int", arrays=(0,), cheap=True)
+nondiff("shape", "x.shape[y]", result=INT, arrays=(0,), integers=(1,), cheap=True)
+nondiff("size", "x.size", result=INT, arrays=(0,), cheap=True)
+nondiff("ndim", "x.ndim", result=INT, arrays=(0,), cheap=True)
+nondiff("len", "len(x)", result=INT, arrays=(0,), cheap=True)
 nondiff(
     "shape_of", "x.shape",
-    result=lambda kinds, args: f"shape:{ndim_of(kinds[0])}", arrays=(0,), cheap=True,
+    result=lambda kinds, args: Kind.shape(kinds[0].ndim), arrays=(0,), cheap=True,
 )  # fmt: skip
-nondiff("tuple1", "(x,)", result=lambda kinds, args: "shape:1", cheap=True)
-nondiff("tuple2", "(x, y)", result=lambda kinds, args: "shape:2", cheap=True)
-nondiff("tuple3", "(x, y, z)", result=lambda kinds, args: "shape:3", cheap=True)
+nondiff("tuple1", "(x,)", result=Kind.shape(1), cheap=True)
+nondiff("tuple2", "(x, y)", result=Kind.shape(2), cheap=True)
+nondiff("tuple3", "(x, y, z)", result=Kind.shape(3), cheap=True)
 
 # --- reductions ----------------------------------------------------------------------------
 # g flows back to every element that was summed; max and min send it to the largest
 # (smallest) elements, split evenly between ties; prod to each element times the others.
-defrule("sum", "np.sum(x)", "full_like(x, g)", result="float", arrays=(0,))
+defrule("sum", "np.sum(x)", "full_like(x, g)", result=FLOAT, arrays=(0,))
 defrule(
     "sum_axis", "np.sum(x, axis=y, keepdims=z)", "expand_like(g, x, y, z)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("sum_along"),
 )  # fmt: skip
-defrule("mean", "np.mean(x)", "full_like(x, g / size(x))", result="float", arrays=(0,))
+defrule("mean", "np.mean(x)", "full_like(x, g / size(x))", result=FLOAT, arrays=(0,))
 defrule(
     "mean_axis", "np.mean(x, axis=y, keepdims=z)",
     "expand_like(g, x, y, z) / shape(x, y)", None, None,
     result=reduced, arrays=(0,), numba_lower=_lower_mean,
 )  # fmt: skip
-defrule("amax", "np.max(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
-defrule("amin", "np.min(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
+defrule("amax", "np.max(x)", "g * extremum_weight(x, ans)", result=FLOAT, arrays=(0,))
+defrule("amin", "np.min(x)", "g * extremum_weight(x, ans)", result=FLOAT, arrays=(0,))
 defrule(
     "amax_axis", "np.max(x, axis=y, keepdims=z)", "extremum_adjoint(g, x, ans, y, z)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("max_along"),
@@ -317,13 +306,13 @@ defrule(
     "amin_axis", "np.min(x, axis=y, keepdims=z)", "extremum_adjoint(g, x, ans, y, z)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("min_along"),
 )  # fmt: skip
-defrule("prod", "np.prod(x)", "g * prod_others(x)", result="float", arrays=(0,))
+defrule("prod", "np.prod(x)", "g * prod_others(x)", result=FLOAT, arrays=(0,))
 defrule(
     "prod_axis", "np.prod(x, axis=y, keepdims=z)",
     "expand_like(g, x, y, z) * prod_others_along(x, y)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("prod_along"),
 )  # fmt: skip
-defrule("norm", "np.linalg.norm(x)", "g * div0(x, ans)", result="float", arrays=(0,))
+defrule("norm", "np.linalg.norm(x)", "g * div0(x, ans)", result=FLOAT, arrays=(0,))
 
 # --- linear algebra ------------------------------------------------------------------------
 defrule(
@@ -338,16 +327,16 @@ defrule(
 )  # fmt: skip
 defrule(
     "outer", "np.outer(x, y)", "g @ y", "transpose(g) @ x",
-    result=rank_between(1, 1, lambda kinds, args: array_kind("float", 2)), arrays=(0, 1),
+    result=rank_between(1, 1, lambda kinds, args: Kind.array("float", 2)), arrays=(0, 1),
 )  # fmt: skip
 defrule(
     "inner", "np.inner(x, y)", "g * y", "g * x",
-    result=rank_between(1, 1, lambda kinds, args: "float"), arrays=(0, 1),
+    result=rank_between(1, 1, lambda kinds, args: FLOAT), arrays=(0, 1),
 )  # fmt: skip
 defrule("transpose", "np.transpose(x)", "transpose(g)", result=same_as(0), arrays=(0,))
 defrule(
     "trace", "np.trace(x)", "g * eye_like(x)",
-    result=rank_between(2, 2, lambda kinds, args: "float"), arrays=(0,),
+    result=rank_between(2, 2, lambda kinds, args: FLOAT), arrays=(0,),
 )  # fmt: skip
 
 # np.einsum with one or two operands and an explicit output ('ij,jk->ik'): the adjoint of
@@ -382,7 +371,7 @@ def _einsum_as_product(kinds, args):
     operands, output = einsum_parts(subscripts.value, 2)
     if set(output) != set("".join(operands)) or not 0 < len(output) <= 3:
         return None
-    if not all(ndim_of(kind) == len(part) for kind, part in zip(kinds[1:], operands, strict=True)):
+    if not all(kind.ndim == len(part) for kind, part in zip(kinds[1:], operands, strict=True)):
         return None  # an adjoint that is still the number 0.0
     views = []
     for letters, operand in zip(operands, (x, y), strict=True):
@@ -419,8 +408,8 @@ defrule("array_copy", "x.copy()", "g", result=float_like(0), arrays=(0,))
 nondiff("zeros", "np.zeros(x)", result=created)
 nondiff("ones", "np.ones(x)", result=created)
 nondiff("empty", "np.empty(x)", result=created)
-nondiff("eye", "np.eye(x)", result=lambda kinds, args: array_kind("float", 2))
-nondiff("arange", "np.arange(x)", result=lambda kinds, args: array_kind("int", 1))
+nondiff("eye", "np.eye(x)", result=Kind.array("float", 2))
+nondiff("arange", "np.arange(x)", result=Kind.array("int", 1))
 nondiff("zeros_like", "np.zeros_like(x)", result=float_like(0), arrays=(0,))
 nondiff("ones_like", "np.ones_like(x)", result=float_like(0), arrays=(0,))
 
@@ -453,9 +442,9 @@ nondiff("prod_others_vjp", "prod_others_vjp(x, y)", result=float_like(1))
 nondiff(
     "prod_others_along_vjp", "prod_others_along_vjp(x, y, z)", result=float_like(1), numba=False
 )
-nondiff("distinct_positions1", "distinct_positions(x)", result="bool", numba=False)
-nondiff("distinct_positions2", "distinct_positions(x, y)", result="bool", numba=False)
-nondiff("distinct_positions3", "distinct_positions(x, y, z)", result="bool", numba=False)
+nondiff("distinct_positions1", "distinct_positions(x)", result=BOOL, numba=False)
+nondiff("distinct_positions2", "distinct_positions(x, y)", result=BOOL, numba=False)
+nondiff("distinct_positions3", "distinct_positions(x, y, z)", result=BOOL, numba=False)
 nondiff("head_along", "head_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=True))
 nondiff(
     "tail_along", "tail_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=False)
@@ -483,12 +472,12 @@ for _name in ("broadcast_like", "sum_if_stretched", "sum_if_stretched1", "extrem
     PRIMITIVES[_name].loose = True
 
 # The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
-nondiff("tape_f", "np.empty(x, np.float64)", result=lambda kinds, args: "array:float:1")
-nondiff("tape_i", "np.empty(x, np.int64)", result=lambda kinds, args: "array:int:1")
-nondiff("tape_b", "np.empty(x, np.bool_)", result=lambda kinds, args: "array:bool:1")
-nondiff("tape_a", "[]", result=lambda kinds, args: "list", numba=False)
+nondiff("tape_f", "np.empty(x, np.float64)", result=Kind.array("float", 1))
+nondiff("tape_i", "np.empty(x, np.int64)", result=Kind.array("int", 1))
+nondiff("tape_b", "np.empty(x, np.bool_)", result=Kind.array("bool", 1))
+nondiff("tape_a", "[]", result=LIST, numba=False)
 nondiff("reserve", "reserve(x, y, z)", result=lambda kinds, args: kinds[0], arrays=(0,))
-nondiff("range_len", "len(range(x, y, z))", result="int")
+nondiff("range_len", "len(range(x, y, z))", result=INT)
 
 # Reading an element, a row or a slice: x[i], x[i, j], x[1:, None], x[rows, labels]
 INDEX_READS = {"index1", "index2", "index3"}

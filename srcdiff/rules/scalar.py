@@ -15,11 +15,11 @@ import math
 import numpy as np
 
 from ..ir import Op
+from ..kind import BOOL, FLOAT, INT, promote
 from . import (
     alias,
     defrule,
     elementwise,
-    join_kinds,
     math_domain,
     math_overflows,
     nondiff,
@@ -29,11 +29,11 @@ from . import (
 def _int_power(kinds, args) -> bool:
     # int ** int stays an int only for a non-negative constant exponent, as in Python.
     exponent = args[1]
-    return kinds == ("int", "int") and getattr(exponent, "value", -1) >= 0
+    return kinds == (INT, INT) and getattr(exponent, "value", -1) >= 0
 
 
 def _pow_kind(kinds, args):
-    return "int" if _int_power(kinds, args) else "float"
+    return INT if _int_power(kinds, args) else FLOAT
 
 
 def _small_power(args) -> bool:
@@ -43,7 +43,7 @@ def _small_power(args) -> bool:
 
 def _pow_lower(kinds, args):
     # Numba evaluates int ** negative int as an int (0); Python gives a float
-    if tuple(k in ("int", "bool") for k in kinds) == (True, True) and not _int_power(kinds, args):
+    if all(k.is_integer for k in kinds) and not _int_power(kinds, args):
         return Op("pow", (Op("float", (args[0],)), args[1]))
     return None
 
@@ -104,28 +104,28 @@ defrule("erfc", "math.erfc(x)", "-g * 2.0 / sqrt(pi) * exp(-x * x)", evaluate=ma
 
 # --- piecewise constant: zero derivative -----------------------------------------------
 nondiff("floordiv", "x // y", result="promote", evaluate=lambda x, y: x // y)
-nondiff("int", "int(x)", result="int", evaluate=int)
-nondiff("round", "round(x)", result="int", evaluate=round)
-nondiff("floor", "math.floor(x)", result="int", evaluate=math.floor)
-nondiff("ceil", "math.ceil(x)", result="int", evaluate=math.ceil)
-nondiff("trunc", "math.trunc(x)", result="int", evaluate=math.trunc)
-nondiff("sign", "sign(x)", result="float")
-nondiff("max_weight", "max_weight(x, y)", result="float")
+nondiff("int", "int(x)", result=INT, evaluate=int)
+nondiff("round", "round(x)", result=INT, evaluate=round)
+nondiff("floor", "math.floor(x)", result=INT, evaluate=math.floor)
+nondiff("ceil", "math.ceil(x)", result=INT, evaluate=math.ceil)
+nondiff("trunc", "math.trunc(x)", result=INT, evaluate=math.trunc)
+nondiff("sign", "sign(x)", result=FLOAT)
+nondiff("max_weight", "max_weight(x, y)", result=FLOAT)
 # x / y, and 0 where y is 0: the derivative of hypot and of a norm, differentiated again
 # by second derivatives
 defrule("div0", "div0(x, y)", "div0(g, y)", "-div0(g * ans, y)")
-nondiff("isnan", "math.isnan(x)", result="bool", evaluate=math.isnan)
-nondiff("isinf", "math.isinf(x)", result="bool", evaluate=math.isinf)
-nondiff("isfinite", "math.isfinite(x)", result="bool", evaluate=math.isfinite)
-nondiff("lt", "x < y", result="bool", evaluate=lambda x, y: x < y)
-nondiff("le", "x <= y", result="bool", evaluate=lambda x, y: x <= y)
-nondiff("gt", "x > y", result="bool", evaluate=lambda x, y: x > y)
-nondiff("ge", "x >= y", result="bool", evaluate=lambda x, y: x >= y)
-nondiff("eq", "x == y", result="bool", evaluate=lambda x, y: x == y)
-nondiff("ne", "x != y", result="bool", evaluate=lambda x, y: x != y)
-nondiff("not", "not x", result="bool", evaluate=lambda x: not x)
-nondiff("and", "x and y", result="bool")
-nondiff("or", "x or y", result="bool")
+nondiff("isnan", "math.isnan(x)", result=BOOL, evaluate=math.isnan)
+nondiff("isinf", "math.isinf(x)", result=BOOL, evaluate=math.isinf)
+nondiff("isfinite", "math.isfinite(x)", result=BOOL, evaluate=math.isfinite)
+nondiff("lt", "x < y", result=BOOL, evaluate=lambda x, y: x < y)
+nondiff("le", "x <= y", result=BOOL, evaluate=lambda x, y: x <= y)
+nondiff("gt", "x > y", result=BOOL, evaluate=lambda x, y: x > y)
+nondiff("ge", "x >= y", result=BOOL, evaluate=lambda x, y: x >= y)
+nondiff("eq", "x == y", result=BOOL, evaluate=lambda x, y: x == y)
+nondiff("ne", "x != y", result=BOOL, evaluate=lambda x, y: x != y)
+nondiff("not", "not x", result=BOOL, evaluate=lambda x: not x)
+nondiff("and", "x and y", result=BOOL)
+nondiff("or", "x or y", result=BOOL)
 # A conditional expression inside templates and generated code: lazy in both branches.
 defrule(
     "select", "x if y else z", "g if y else 0.0", None, "0.0 if y else g",
@@ -140,7 +140,7 @@ defrule(
     None,
     "g if x else 0.0",
     "0.0 if x else g",
-    result=lambda k, a: join_kinds((k[1], k[2])),
+    result=lambda k, a: promote((k[1], k[2])),
 )
 # clip(x, lo, hi) = min(max(x, lo), hi), with the same tie convention as max and min
 defrule(
