@@ -194,10 +194,11 @@ def test_errors():
 
 def test_an_adjoint_of_several_results_has_no_default_seeds():
     # a default of 1.0 for every seed made a forgotten seed add its result's row silently
+    from srcdiff.kind import FLOAT
     from srcdiff.normalize.statements import normalize_program
     from srcdiff.transform import generate
 
-    module = generate(normalize_program(polar), ("r",), {"r": "float", "t": "float"}, "grad",
+    module = generate(normalize_program(polar), ("r",), {"r": FLOAT, "t": FLOAT}, "grad",
                       False, array_result=True)  # fmt: skip
     signature = next(line for line in module.source.splitlines() if line.startswith("def polar"))
     assert "=" not in signature, signature
