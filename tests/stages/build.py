@@ -31,6 +31,7 @@ from srcdiff.optimize import (
     optimize,
     propagate_values,
     propagate_zeros,
+    renumber_temporaries,
     simplify,
     simplify_block,
 )
@@ -142,7 +143,13 @@ def lines(fn_or_block) -> list[str]:
 
 
 def module_text(functions: list[ir.Function], header: str = "test module") -> str:
+    """The generated module's text for ``functions``, under a ``header`` comment."""
     return module_source(functions, header).source
+
+
+def module_locations(functions: list[ir.Function], header: str = "test module") -> dict:
+    """Which of the user's lines (``file.py:LINE``) each generated line (from 1) runs."""
+    return module_source(functions, header).locations
 
 
 # --- stage 2: normalize ---------------------------------------------------------------------
@@ -311,6 +318,13 @@ def run_reverse(
     return optimize(result) if optimized else result
 
 
+def reverse_sweep(adjoint_fn: ir.Function) -> list:
+    """The top-level statements of an adjoint after its ``# reverse sweep`` heading."""
+    headings = [k for k, s in enumerate(adjoint_fn.body) if isinstance(s, ir.Comment)]
+    start = next(k for k in headings if adjoint_fn.body[k].text == "reverse sweep")
+    return adjoint_fn.body[start + 1 :]
+
+
 def run_forward(
     func_or_program, wrt, optimized: bool = False, **param_spellings: str
 ) -> ir.Function:
@@ -356,6 +370,12 @@ def values_propagated(block: list) -> list:
 
 def dead_code_eliminated(block: list, live_out=()) -> list:
     return eliminate_dead_code(block, set(live_out))
+
+
+def renumbered(fn: ir.Function, temporaries: list[str]) -> ir.Function:
+    """``fn`` with its surviving temporaries (of ``temporaries``) numbered from t0."""
+    renumber_temporaries(fn, temporaries)
+    return fn
 
 
 def _program(func_or_program) -> Program:
