@@ -119,19 +119,25 @@ def statements(fn_or_block) -> list:
     return list(ir.walk(block))
 
 
+def variables(fn_or_block) -> set[str]:
+    """Every variable a function's body (or a block) reads or assigns."""
+    block = fn_or_block.body if isinstance(fn_or_block, ir.Function) else fn_or_block
+    return set(ir.names_used(block))
+
+
 # --- reading IR -------------------------------------------------------------------------------
 
 _LOCATION_COMMENT = re.compile(r"^\s*# [^\s:]+\.py:\d+")
 
 
-def show(fn_or_block, kind_spellings: dict | None = None) -> str:
+def show(fn_or_block, known: dict | None = None) -> str:
     """IR printed as generated code prints it, without the comments naming the user's lines:
     a function with its ``def`` line, a block at no indentation."""
     printer = Printer()
     if isinstance(fn_or_block, ir.Function):
         printer.function(fn_or_block)
     else:
-        printer.kinds = kind_spellings or {}
+        printer.kinds = known or {}
         printer.block(fn_or_block, 0)
     lines = [line for line in printer.lines if not _LOCATION_COMMENT.match(line)]
     return "\n".join(lines).strip("\n")
@@ -204,8 +210,8 @@ def lower_for(fn: ir.Function, known: dict) -> ir.Function:
     return fn
 
 
-def specialize(fn: ir.Function, known: dict, backend_: str = "numba") -> ir.Function:
-    fn.backend = backend(backend_)
+def specialize(fn: ir.Function, known: dict, on: str = "numba") -> ir.Function:
+    fn.backend = backend(on)
     _kinds.specialize(fn, known)
     return fn
 
@@ -295,7 +301,7 @@ def _callee_adjoint(callee: str, mask, arg_kinds, candidates):
 def run_reverse(
     func_or_program,
     wrt,
-    backend_: str = "numba",
+    on: str = "numba",
     optimized: bool = False,
     returns: str = "grads",
     **param_spellings: str,
@@ -312,7 +318,7 @@ def run_reverse(
         wrt=wrt,
         name=f"{prepared.fn.name}_adjoint",
         returns=returns,
-        backend=backend(backend_),
+        backend=backend(on),
     )
     result = adjoint(request, _callee_adjoint)
     return optimize(result) if optimized else result

@@ -18,7 +18,7 @@ import pytest
 from srcdiff import ir
 from srcdiff.errors import SrcdiffError
 
-from .build import lines, reverse_sweep, run_reverse, show, statements
+from .build import lines, reverse_sweep, run_reverse, show, statements, variables
 
 
 def _text(*printed: str) -> str:
@@ -68,7 +68,7 @@ def test_the_seed_is_the_last_parameter_and_defaults_to_one():
 def test_straight_line_code_needs_no_tape():
     fn = run_reverse(straight, ("x", "y"), x="float", y="float")
     assert pushes(fn) == [] and pops(fn) == []
-    assert not any(name.startswith("_tape") for name in ir.names_used(fn.body))
+    assert not any(name.startswith("_tape") for name in variables(fn))
 
 
 def test_an_inactive_argument_gets_a_zero_gradient():
