@@ -23,6 +23,7 @@ from srcdiff.errors import SourceLocation
 from srcdiff.forward import TangentRequest, tangent_function
 from srcdiff.guards import insert_guards
 from srcdiff.ir import Assign, Const, Expr, Name, Op
+from srcdiff.kind import BOOL, FLOAT, INT, NONE, SLICE, Kind
 from srcdiff.normalize.program import NameAllocator, NormalizedFunction, Program
 from srcdiff.normalize.statements import normalize_program
 from srcdiff.optimize import (
@@ -39,12 +40,20 @@ from srcdiff.reverse import AdjointRequest, adjoint
 
 # --- kinds and backends ---------------------------------------------------------------------
 # Written in the tests as short spellings: "bool", "int", "float", "array:float:2" (an array
-# of floats of rank 2), "shape:2" (a tuple of two ints).
+# of floats of rank 2), "shape:2" (a tuple of two ints), "slice", "none".
+
+_NAMED_KINDS = {"bool": BOOL, "int": INT, "float": FLOAT, "slice": SLICE, "none": NONE}
 
 
-def kind(spelling: str):
+def kind(spelling: str) -> Kind:
     """The kind a spelling stands for, as the stages take and give it."""
-    return spelling
+    what, _, rest = spelling.partition(":")
+    if what == "array":
+        element, ndim = rest.split(":")
+        return Kind.array(element, int(ndim))
+    if what == "shape":
+        return Kind.shape(int(rest))
+    return _NAMED_KINDS[spelling]
 
 
 def kinds(**spellings: str) -> dict:
