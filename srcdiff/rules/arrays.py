@@ -462,7 +462,7 @@ for _k in (1, 2, 3):  # (element reads inside loops, to SymPy: the same as index
     )  # fmt: skip
 # start:stop:step inside a subscript (printed as slice syntax there)
 nondiff("slice", "slice(x, y, z)", result="slice", subscript=True, element_level=True,
-        sympy=SUBSCRIPT)  # fmt: skip
+        sympy=SUBSCRIPT, samples=lambda rng: [(1, 3, None)])  # fmt: skip
 
 # --- sizes and shapes ----------------------------------------------------------------------
 _SIZE = dict(
@@ -486,7 +486,7 @@ for _k in (1, 2, 3):
     nondiff(
         f"tuple{_k}", f"({', '.join('xyz'[:_k])},)" if _k == 1 else f"({', '.join('xyz'[:_k])})",
         result=lambda kinds, args, k=_k: f"shape:{k}", cheap=True, element_level=True,
-        layout="tuple", sympy=None,
+        layout="tuple", sympy=None, samples=lambda rng, k=_k: [tuple(range(2, 2 + k))],
     )  # fmt: skip
 
 # --- reductions ----------------------------------------------------------------------------
@@ -737,34 +737,35 @@ helper(
     "eye_like", "np.eye(x.shape[0], x.shape[1])",
     result=float_like(0), arrays=(0,), shape_only=(0,),
 )  # fmt: skip
-# the weights of the extreme elements (and their tangents' weights): zero derivative
+# the weights of the extreme elements (and their tangents' weights): zero derivative, as the
+# extremum moves with x (no samples: x alone cannot move without leaving the extremum)
 nondiff(
     "extremum_weight", "extremum_weight(x, y)",
     result=float_like(0), arrays=(0,), fresh=True, layout="like_first", selecting=True,
-    sympy=None, samples=lambda rng: [(np.array([0.5, 2.0, 1.0]), 2.0)],
+    sympy=None, samples=lambda rng: [],
 )  # fmt: skip
 nondiff(
     "extremum_weight_along", "extremum_weight_along(x, y, z, a)",
     result=float_like(0), numba_lower=_lower_extremum_weight, loose=True, fresh=True,
     layout="like_first", sympy=None,
-    samples=lambda rng: [(np.array([[0.5, 2.0], [3.0, 1.0]]), np.array([2.0, 3.0]), 1, False)],
+    samples=lambda rng: [],
 )  # fmt: skip
 helper(
     "extremum_adjoint", "extremum_adjoint(x, y, z, a, b)",
     result=float_like(1), numba_lower=_lower_extremum_adjoint, loose=True, fresh=True,
     layout="like_second",
 )  # fmt: skip
-# the products of the other elements, differentiated again by second derivatives (their
-# Jacobians are symmetric: the tangent is the VJP of t)
+# the products of the other elements, differentiated again by second derivatives (reverse
+# mode over the tangent code they appear in; no forward-mode rule: tangents=(None,))
 defrule(
     "prod_others", "prod_others(x)", "prod_others_vjp(g, x)",
-    result=float_like(0), arrays=(0,), tangents=("prod_others_vjp(t, x)",), fresh=True,
+    result=float_like(0), arrays=(0,), tangents=(None,), fresh=True,
     layout="like_first", sympy=None, samples=lambda rng: [(_vector(rng),)],
 )  # fmt: skip
 defrule(
     "prod_others_along", "prod_others_along(x, y)", "prod_others_along_vjp(g, x, y)", None,
     result=float_like(0), arrays=(0,), numba_lower=_lower_prod_others,
-    tangents=("prod_others_along_vjp(t, x, y)", None), fresh=True, layout="like_first",
+    tangents=(None, None), fresh=True, layout="like_first",
     sympy=None, samples=lambda rng: [(_matrix(rng), 1), (_matrix(rng), 0)],
 )  # fmt: skip
 helper("prod_others_vjp", "prod_others_vjp(x, y)", result=float_like(1), loose=True)

@@ -366,8 +366,9 @@ nondiff(
     "not", "not x",
     result="bool", evaluate=lambda x: not x, elementwise="np.logical_not(x)", sympy=None,
 )  # fmt: skip
-nondiff("and", "x and y", result="bool", sympy=None)
-nondiff("or", "x or y", result="bool", sympy=None)
+_TRUTHS = lambda rng: [(True, False), (False, True)]  # noqa: E731 (their domain: bools)
+nondiff("and", "x and y", result="bool", sympy=None, samples=_TRUTHS)
+nondiff("or", "x or y", result="bool", sympy=None, samples=_TRUTHS)
 # A conditional expression inside templates and generated code: lazy in both branches.
 defrule(
     "select", "x if y else z", "g if y else 0.0", None, "0.0 if y else g",
