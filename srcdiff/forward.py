@@ -225,13 +225,13 @@ class _Flattener:
 
     def operands(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:
         """One primitive of atoms (slices stay in place, as the normalizer leaves them)."""
-        if not isinstance(expr, Op) or expr.prim == "slice":
+        if not isinstance(expr, Op) or PRIMITIVES[expr.prim].subscript:
             return expr
         return Op(expr.prim, tuple(self.inline(a, before, loc) for a in expr.args))
 
     def inline(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:
-        if isinstance(expr, Op) and expr.prim == "slice":
-            return Op("slice", tuple(self.atom(a, before, loc) for a in expr.args))
+        if isinstance(expr, Op) and PRIMITIVES[expr.prim].subscript:
+            return Op(expr.prim, tuple(self.atom(a, before, loc) for a in expr.args))
         return self.atom(expr, before, loc)
 
     def atom(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:

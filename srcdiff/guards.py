@@ -24,16 +24,14 @@ from . import ir
 from .analysis.kinds import expr_kind
 from .ir import Assign, Check, Const, Expr, For, Name, Op
 from .python_errors import (
-    CONVERSIONS,
-    DIVISION_MESSAGES,
     MATH_ERRORS,
     NEGATIVE_POWER,
     OUT_OF_RANGE,
     check,
     conjunction,
+    division_message,
 )
-from .rules import is_array
-from .rules.arrays import INDEX_READS
+from .rules import PRIMITIVES, is_array
 
 # --- once kinds are known -------------------------------------------------------------------
 
@@ -74,9 +72,6 @@ def python_numbers(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
     return python
 
 
-SIZES = {"shape", "len", "size", "ndim", "range_len"}
-
-
 def _python_value(stmt: ir.Stmt, python: set[str], kinds: dict[str, str]) -> bool:
     if isinstance(stmt, For):
         return True
@@ -87,7 +82,7 @@ def _python_value(stmt: ir.Stmt, python: set[str], kinds: dict[str, str]) -> boo
         return True
     if isinstance(value, Name):
         return value.id in python
-    if value.prim in SIZES:
+    if PRIMITIVES[value.prim].python_int:
         return True
     return all(
         (isinstance(a, Const) and not isinstance(a.value, str))
@@ -163,20 +158,22 @@ class _Guarder:
             numbers = all(self.kind(a) in ("int", "float", "bool") for a in args)
             if numbers and all(self.is_python(a) for a in args):
                 before += self.arithmetic_checks(prim, args, stmt.loc)
-                if prim == "pow" and "float" in (self.kind(a) for a in args):
+                power = PRIMITIVES[prim].python_error == "power"
+                if power and "float" in (self.kind(a) for a in args):
                     stmt, after = self.overflow_check(stmt)
-            if prim in CONVERSIONS and self.kind(args[0]) == "float":
+            if PRIMITIVES[prim].python_error == "conversion" and self.kind(args[0]) == "float":
                 before += _conversion_checks(args[0], stmt.loc)
         return [*before, stmt, *after]
 
     def arithmetic_checks(self, prim: str, args: tuple[Expr, ...], loc) -> list[Check]:
         """Python's ZeroDivisionError for ``/``, ``//``, ``%`` and ``0.0 ** -1``; a real
         number raised to a fractional power is complex in Python: refused."""
-        if (prim, True) in DIVISION_MESSAGES:
+        error = PRIMITIVES[prim].python_error
+        if error == "division":
             both_ints = all(self.kind(a) in ("int", "bool") for a in args)
             divisor = Op("eq", (args[1], Const(0)))
-            return [check(divisor, DIVISION_MESSAGES[prim, both_ints], "ZeroDivisionError", loc)]
-        if prim != "pow":
+            return [check(divisor, division_message(prim, both_ints), "ZeroDivisionError", loc)]
+        if error != "power":
             return []
         x, y = args
         checks = [check(Op("and", (Op("eq", (x, Const(0))), Op("lt", (y, Const(0))))),
@@ -308,7 +305,7 @@ def _accesses(stmt: ir.Stmt):
         yield stmt.target, stmt.indices
     for expr in _expressions(stmt):
         for op in _ops_in(expr):
-            if op.prim in INDEX_READS and isinstance(op.args[0], Name):
+            if PRIMITIVES[op.prim].index_read and isinstance(op.args[0], Name):
                 yield op.args[0].id, op.args[1:]
 
 
@@ -390,10 +387,10 @@ class _Ranges:
         array = value.args[0].id
         if array not in self.once or not is_array(self.kinds.get(array)):
             return None
-        if value.prim == "len":
-            return array, 0
-        if value.prim == "shape" and isinstance(value.args[1], Const):
-            axis = value.args[1].value
+        length_axis = PRIMITIVES[value.prim].length_axis
+        axis = length_axis(value.args) if length_axis is not None else None
+        if isinstance(axis, Const):
+            axis = axis.value
             rank = int(self.kinds[array].rsplit(":", 1)[1])
             return array, axis % rank if -rank <= axis < rank else -1
         return None

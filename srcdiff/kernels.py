@@ -22,7 +22,6 @@ from .ir import Assign, Call, For, Name, Op, Return, While
 from .optimize import live_before
 from .reverse import stand_in
 from .rules import PRIMITIVES, is_array
-from .rules.arrays import INDEX_READS
 
 
 def outline_loops(fn: ir.Function, taken: set[str]) -> list[ir.Function]:
@@ -69,7 +68,11 @@ def _worth_a_kernel(fn: ir.Function, loop: For | While) -> bool:
         return _runs_in_numba(fn, loop)
     return any(
         isinstance(s, (ir.IndexAdd, ir.SetItem))
-        or (isinstance(s, ir.Assign) and isinstance(s.value, Op) and s.value.prim in INDEX_READS)
+        or (
+            isinstance(s, ir.Assign)
+            and isinstance(s.value, Op)
+            and PRIMITIVES[s.value.prim].index_read
+        )
         for s in ir.walk([loop])
     )
 

@@ -45,7 +45,9 @@ def simplify(expr: Expr) -> Expr:
     folded = _fold(expr)
     if folded is not None:
         return folded
-    return _RULES.get(expr.prim, lambda e: e)(expr)
+    if PRIMITIVES[expr.prim].scale_after:
+        return _reduction(expr)
+    return _ALGEBRA.get(expr.prim, lambda e: e)(expr)
 
 
 def _fold(expr: Op) -> Const | None:
@@ -176,9 +178,10 @@ def _reduction(e: Op) -> Expr:
     return e
 
 
-_RULES = {
-    "unbroadcast": _reduction,
-    "sum": _reduction,
+# The algebra of arithmetic and logic itself, by name: these few primitives are the core
+# operations (as ``lax.add`` is to JAX), which the reverse sweep writes and whose identities
+# (x + 0, 1 * x, --x) are the simplifications; every other primitive's facts are traits.
+_ALGEBRA = {
     "add": _add,
     "sub": _sub,
     "mul": _mul,
@@ -282,13 +285,6 @@ def _test_block(stmt: ir.For | ir.While) -> list[ir.Stmt]:
     return stmt.test_block if isinstance(stmt, ir.While) else []
 
 
-# equal calls, distinct arrays (later written in place): never shared
-ALLOCATIONS = {
-    "tape_f", "tape_i", "tape_b", "tape_a", "zeros", "ones", "empty", "eye", "zeros_like",
-    "ones_like", "full_like", "array_copy",
-}  # fmt: skip
-
-
 # --- copies and common subexpressions --------------------------------------------------------
 
 
@@ -342,7 +338,7 @@ class _Values:
             self.mentioned |= {target, *ir.names_in(value)}
         elif (
             isinstance(value, Op)
-            and value.prim not in ALLOCATIONS
+            and not PRIMITIVES[value.prim].allocates  # equal calls, distinct arrays
             and target not in ir.names_in(value)
         ):
             self.exprs[value] = target

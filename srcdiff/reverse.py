@@ -31,13 +31,11 @@ from .errors import SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
 from .normalize.program import NameAllocator
 from .rules import PRIMITIVES, KindError, is_array, ndim_of, substitute
-from .rules.arrays import INDEX_READS
 
 TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
 DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
 ZERO = Const(0.0)
 ONE = Const(1)
-SCATTERS = {"at1", "at2", "at3"}
 
 # (callee name, mask of differentiated parameters, argument kinds, mask of array
 # arguments whose adjoint could be handed over) -> (adjoint name, mask of those handed over)
@@ -115,7 +113,7 @@ class _Reverser:
             for s in ir.walk(self.fn.body)
             if isinstance(s, Assign)
             and isinstance(s.value, Op)
-            and s.value.prim == "arange"
+            and PRIMITIVES[s.value.prim].distinct
             and self.whole_counts.get(s.target) == 1
         }
 
@@ -144,7 +142,7 @@ class _Reverser:
             elif isinstance(stmt, Call):  # adjoints handed to a callee's adjoint
                 found |= {a.id for a in stmt.args if isinstance(a, Name)}
             elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
-                if stmt.value.prim in INDEX_READS and isinstance(stmt.value.args[0], Name):
+                if PRIMITIVES[stmt.value.prim].index_read and isinstance(stmt.value.args[0], Name):
                     found.add(stmt.value.args[0].id)
         return found & arrays
 
@@ -463,7 +461,7 @@ class _Reverser:
 
     def accumulate(self, var: str, term: Expr, loc) -> ir.Stmt:
         grad = self.grad(var)
-        if isinstance(term, Op) and term.prim in SCATTERS:  # g at position i of an array
+        if isinstance(term, Op) and PRIMITIVES[term.prim].scatter:  # g at position i of an array
             indices = term.args[:-1]
             fancy = any(is_array(self.expr_kind(i)) for i in indices)
             repeats = fancy and not self.distinct_by_arange(indices)
@@ -624,8 +622,6 @@ def _nested_loops(block: list[ir.Stmt], inside_loop: bool) -> set[int]:
 # zero (Z), surely has a contribution (N), or either (M); a product of an adjoint that may be
 # zero with anything that is not a constant runs only where the adjoint is not zero.
 
-SELECTING = {"select", "max_weight", "sign", "where", "clip", "extremum_weight"}  # weights of 0
-
 
 class _ZeroAdjoints:
     def __init__(self, adjoints: set[str]):
@@ -673,9 +669,10 @@ class _ZeroAdjoints:
         if isinstance(expr, Name):
             return state.get(expr.id, "Z") if expr.id in self.adjoints else "N"
         parts = [self.value(a, state) for a in expr.args]
+        # (sums and products are the algebra of adjoints themselves, known by name)
         if expr.prim in ("add", "sub"):
             return _add(parts[0], parts[1])
-        if expr.prim in SELECTING:
+        if PRIMITIVES[expr.prim].selecting:  # weights of 0 or 1
             return "M"
         if "Z" in parts and expr.prim in ("mul", "div", "neg"):
             return "Z"

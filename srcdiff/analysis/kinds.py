@@ -86,9 +86,6 @@ def _direct_usage(fn: ir.Function) -> dict[str, str]:
     return kinds
 
 
-INTEGER_ARITHMETIC = {"add", "sub", "mul", "floordiv", "mod", "neg"}
-
-
 def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
     """(variable, kind) pairs a statement implies: a copy has its source's kind and a
     call argument the kind its parameter is used as."""
@@ -97,7 +94,7 @@ def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
         yield stmt.target, kinds.get(stmt.value.id)
     elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
         # an integer computed by integer arithmetic (range(n - 1)) comes from integers
-        if kinds.get(stmt.target) == "int" and stmt.value.prim in INTEGER_ARITHMETIC:
+        if kinds.get(stmt.target) == "int" and PRIMITIVES[stmt.value.prim].integer_closed:
             for name in ir.names_in(stmt.value):
                 yield name, "int"
     elif isinstance(stmt, Call):

@@ -6,7 +6,6 @@ from .. import ir
 from ..errors import error_at
 from ..ir import Assign, Expr, For, Op
 from ..rules import PRIMITIVES, is_array
-from ..rules.arrays import ELEMENT_LEVEL, INDEX_READS
 from .kinds import expr_kind, kind_or_float
 
 
@@ -15,10 +14,10 @@ def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stm
     found = []
     for stmt in ir.walk(fn.body):
         if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
-            op = stmt.value
-            if op.prim in ELEMENT_LEVEL and not is_array(kinds.get(stmt.target)):
+            op, prim = stmt.value, PRIMITIVES[stmt.value.prim]
+            if prim.element_level and not is_array(kinds.get(stmt.target)):
                 continue
-            if op.prim in ELEMENT_LEVEL and op.prim not in INDEX_READS:
+            if prim.element_level and not prim.index_read:
                 continue  # creating an array, reading a size
             arg_kinds = [kind_or_float(a, kinds) for a in op.args]
             if is_array(kinds.get(stmt.target)) or any(is_array(k) for k in arg_kinds):

@@ -9,14 +9,7 @@ from __future__ import annotations
 from .. import ir
 from ..errors import error_at
 from ..ir import Assign, Call, Const, Expr, Name, Op
-from ..rules import is_array
-from ..rules.arrays import INDEX_READS
-
-CREATIONS = {"zeros", "ones", "empty", "zeros_like", "ones_like", "array_copy", "eye"}
-
-
-# operations whose result may share memory with their first argument
-VIEWS = {"index1", "index2", "index3", "transpose", "reshape", "ravel", "expand_dims", "copy"}
+from ..rules import PRIMITIVES, is_array
 
 
 def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
@@ -46,7 +39,11 @@ def _assigns_one_of(stmt: ir.Stmt, names) -> bool:
 
 
 def _creates_array(stmt: ir.Stmt) -> bool:
-    return isinstance(stmt, Assign) and isinstance(stmt.value, Op) and stmt.value.prim in CREATIONS
+    return (
+        isinstance(stmt, Assign)
+        and isinstance(stmt.value, Op)
+        and PRIMITIVES[stmt.value.prim].allocates
+    )
 
 
 def _check_views(block: list[ir.Stmt], written: set[str], kinds: dict[str, str]) -> None:
@@ -88,7 +85,7 @@ def _disjoint(view: Expr, source: str, later: ir.Stmt) -> bool:
 
 
 def _constant_row(expr: Expr) -> int | None:
-    if isinstance(expr, Op) and expr.prim in INDEX_READS:
+    if isinstance(expr, Op) and PRIMITIVES[expr.prim].index_read:
         expr = expr.args[1]
     if isinstance(expr, Const) and type(expr.value) is int and expr.value >= 0:
         return expr.value
@@ -119,6 +116,6 @@ def _viewed(stmt: ir.Stmt, written: set[str], kinds: dict[str, str]) -> str | No
     value = stmt.value
     if isinstance(value, Name) and value.id in written:
         return value.id
-    if isinstance(value, Op) and value.prim in VIEWS and isinstance(value.args[0], Name):
+    if isinstance(value, Op) and PRIMITIVES[value.prim].view and isinstance(value.args[0], Name):
         return value.args[0].id if value.args[0].id in written else None
     return None
