@@ -437,9 +437,7 @@ class _Owners:
             if not top:
                 self.blocked.add(stmt.target)
         elif isinstance(stmt, (ir.Call, ir.Return, ir.Push)):  # kept or handed elsewhere
-            exprs = {ir.Call: "args", ir.Return: "values", ir.Push: "value"}[type(stmt)]
-            values = getattr(stmt, exprs)
-            for value in values if isinstance(values, tuple) else (values,):
+            for value in ir.expressions(stmt):
                 self.blocked.update(_may_share(value, self.kinds))
             self.blocked.update(ir.targets_of(stmt))
         else:
@@ -486,18 +484,8 @@ def _stretches(expr: Expr) -> bool:
 
 def _value_reads(stmt: ir.Stmt) -> set[str]:
     """What a statement reads, leaving out reads of only a shape or dtype."""
-    if isinstance(stmt, Assign):
-        return set(_values_in(stmt.value))
-    exprs: list[Expr] = []
-    for attr in ("value", "test", "start", "stop", "step", "exit_test"):
-        if getattr(stmt, attr, None) is not None:
-            exprs.append(getattr(stmt, attr))
-    exprs += list(getattr(stmt, "args", ())) + list(getattr(stmt, "values", ()))
-    exprs += list(getattr(stmt, "indices", ()))
-    reads = {n for e in exprs for n in _values_in(e)}
-    if isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
-        reads.add(stmt.target)
-    return reads
+    reads = {n for e in ir.expressions(stmt) for n in _values_in(e)}
+    return reads | set(ir.element_writes_of(stmt))
 
 
 def _values_in(expr: Expr):

@@ -160,7 +160,7 @@ class Printer:
         elif isinstance(stmt, ir.While):
             self.while_statement(stmt, depth)
         else:
-            raise TypeError(f"cannot print {stmt!r}")
+            raise ir.unknown_statement(stmt)
 
     def if_statement(self, stmt: ir.If, depth: int, keyword: str) -> None:
         self.line(f"{keyword} {expr_source(stmt.test)}:", depth)

@@ -72,10 +72,20 @@ def python_numbers(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
     return python
 
 
+# statements whose targets may hold NumPy scalars (a helper's result, an element) or that
+# assign no number
+_MAY_ASSIGN_NUMPY_SCALARS = (
+    ir.Call, ir.SetItem, ir.IndexAdd, ir.Push, ir.Pop, ir.If, ir.While, ir.Return, Check,
+    ir.Comment,
+)  # fmt: skip
+
+
 def _python_value(stmt: ir.Stmt, python: set[str], kinds: dict[str, str]) -> bool:
     if isinstance(stmt, For):
         return True
     if not isinstance(stmt, Assign):
+        if not isinstance(stmt, _MAY_ASSIGN_NUMPY_SCALARS):
+            raise ir.unknown_statement(stmt)
         return False
     value = stmt.value
     if isinstance(value, Const):
@@ -242,8 +252,9 @@ class _Guarder:
 
 def _reassigned_in(loop: For) -> set[str]:
     """What a loop assigns a new value to (writing elements keeps an array's shape)."""
-    whole = (s for s in ir.walk(loop.body) if not isinstance(s, ir.SetItem))
-    return {t for stmt in whole for t in ir.targets_of(stmt)} | {loop.var}
+    statements = ir.walk(loop.body)
+    whole = {t for s in statements for t in ir.targets_of(s) if t not in ir.element_writes_of(s)}
+    return whole | {loop.var}
 
 
 def _integral_constant(expr: Expr) -> bool:
@@ -303,22 +314,15 @@ def _accesses(stmt: ir.Stmt):
     """(array, indices) of every element read or written by one statement (not its children)."""
     if isinstance(stmt, ir.SetItem):
         yield stmt.target, stmt.indices
-    for expr in _expressions(stmt):
+    for expr in ir.expressions(stmt, _READING_ELEMENTS):
         for op in _ops_in(expr):
             if PRIMITIVES[op.prim].index_read and isinstance(op.args[0], Name):
                 yield op.args[0].id, op.args[1:]
 
 
-def _expressions(stmt: ir.Stmt) -> list[Expr]:
-    if isinstance(stmt, Assign):
-        return [stmt.value]
-    if isinstance(stmt, ir.SetItem):
-        return [stmt.value]
-    if isinstance(stmt, ir.Call):
-        return list(stmt.args)
-    if isinstance(stmt, ir.Return):
-        return list(stmt.values)
-    return []
+# the expressions whose element reads are checked (normalized tests, bounds and indices are
+# atoms)
+_READING_ELEMENTS = {ir.VALUE, ir.ARG, ir.RESULT}
 
 
 def _ops_in(expr: Expr):

@@ -93,6 +93,12 @@ def add(a: Expr, b: Expr) -> Expr:
     return Op("add", (a, b))
 
 
+# statements that update no element of an array whose adjoint must then be a whole array
+_UPDATES_NO_ELEMENT = (
+    Assign, For, If, While, Return, Push, Pop, ir.IndexAdd, ir.Check, ir.Comment
+)  # fmt: skip
+
+
 class _Reverser:
     def __init__(self, request: AdjointRequest, adjoint_name: AdjointNamer):
         self.req = request
@@ -144,6 +150,8 @@ class _Reverser:
             elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
                 if PRIMITIVES[stmt.value.prim].index_read and isinstance(stmt.value.args[0], Name):
                     found.add(stmt.value.args[0].id)
+            elif not isinstance(stmt, _UPDATES_NO_ELEMENT):
+                raise ir.unknown_statement(stmt)
         return found & arrays
 
     # --- the adjoint function -----------------------------------------------------------
@@ -343,7 +351,7 @@ class _Reverser:
             return self.forward_loop(stmt)
         if isinstance(stmt, ir.Check):
             return [stmt]
-        raise TypeError(f"unexpected statement {stmt!r}")
+        raise ir.unknown_statement(stmt)  # Return, tapes, comments: not in code to differentiate
 
     def forward_loop(self, stmt: For | While) -> list[ir.Stmt]:
         body = self.forward_block(stmt.body)
@@ -398,7 +406,7 @@ class _Reverser:
             return self.reverse_for(stmt)
         if isinstance(stmt, While):
             return self.reverse_while(stmt)
-        raise TypeError(f"unexpected statement {stmt!r}")
+        raise ir.unknown_statement(stmt)  # Return, tapes, comments: not in code to differentiate
 
     def reverse_assign(self, stmt: Assign) -> list[ir.Stmt]:
         target, value, loc = stmt.target, stmt.value, stmt.loc
@@ -606,7 +614,7 @@ def _nested_loops(block: list[ir.Stmt], inside_loop: bool) -> set[int]:
     """Ids of the loops that sit inside another loop (and so may run many times)."""
     found: set[int] = set()
     for stmt in block:
-        is_loop = isinstance(stmt, (For, While))
+        is_loop = ir.is_loop(stmt)
         if is_loop and inside_loop:
             found.add(id(stmt))
         for child in ir.child_blocks(stmt):
@@ -621,6 +629,11 @@ def _nested_loops(block: list[ir.Stmt], inside_loop: bool) -> set[int]:
 # A forward walk over the reverse sweep tells, for each scalar adjoint, whether it is surely
 # zero (Z), surely has a contribution (N), or either (M); a product of an adjoint that may be
 # zero with anything that is not a constant runs only where the adjoint is not zero.
+
+# statements the guard leaves as they are: only assignments of scalar adjoints are guarded
+_NO_PRODUCT_OF_ADJOINTS = (
+    Call, Return, Push, Pop, ir.IndexAdd, SetItem, ir.Check, ir.Comment
+)  # fmt: skip
 
 
 class _ZeroAdjoints:
@@ -659,6 +672,8 @@ class _ZeroAdjoints:
                     else:
                         out.append(If(test, [stmt], [], stmt.loc))
                     continue
+            elif not isinstance(stmt, _NO_PRODUCT_OF_ADJOINTS):
+                raise ir.unknown_statement(stmt)
             out.append(stmt)
         return out, state
 
@@ -722,7 +737,13 @@ def _own_pushes(block: list[ir.Stmt]) -> Counter[str]:
             counts[stmt.tape] += 1
         elif isinstance(stmt, If):
             counts += _own_pushes(stmt.body) + _own_pushes(stmt.orelse)
+        elif not isinstance(stmt, _NO_OWN_PUSH):
+            raise ir.unknown_statement(stmt)
     return counts
+
+
+# loops reserve room for their own pushes; the others push nothing
+_NO_OWN_PUSH = (For, While, Assign, Call, Return, Pop, ir.IndexAdd, SetItem, ir.Check, ir.Comment)
 
 
 def _has_loop(block: list[ir.Stmt]) -> bool:
@@ -747,6 +768,10 @@ def _trips(loop: For) -> Expr:
     if loop.step == Const(1):
         return Op("sub", (loop.stop, loop.start))
     return Op("range_len", (loop.start, loop.stop, loop.step))
+
+
+# statements with no block of their own to reserve room in
+_STRAIGHT_LINE = (Assign, Call, Return, Push, Pop, ir.IndexAdd, SetItem, ir.Check, ir.Comment)
 
 
 def _with_reserves(block: list[ir.Stmt], following: Counter[str]) -> list[ir.Stmt]:
@@ -774,8 +799,10 @@ def _with_reserves(block: list[ir.Stmt], following: Counter[str]) -> list[ir.Stm
             per_iteration = _own_pushes(stmt.body)
             stmt.body = _reserve(per_iteration) + _with_reserves(stmt.body, Counter())
             out += [stmt, *_reserve(rest)]
-        else:
+        elif isinstance(stmt, _STRAIGHT_LINE):
             out.append(stmt)
+        else:
+            raise ir.unknown_statement(stmt)
     return out
 
 

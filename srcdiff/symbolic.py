@@ -314,8 +314,10 @@ class _Interpreter:
             target = env[stmt.target] = _writable(env[stmt.target])
             index = self.indices(stmt.indices, env)
             target[index] = self.trace.named(target[index] + self.value(stmt.value, env))
-        elif not isinstance(stmt, (ir.Comment, ir.Check)):  # the function ran here: checks pass
+        elif isinstance(stmt, (ir.Push, ir.Pop)):  # not in normalized code
             raise CannotTranslate(f"no SymPy translation of {type(stmt).__name__}")
+        elif not isinstance(stmt, (ir.Comment, ir.Check)):  # the function ran here: checks pass
+            raise ir.unknown_statement(stmt)
         return None
 
     def for_loop(self, loop: ir.For, env: dict) -> tuple | None:

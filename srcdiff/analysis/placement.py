@@ -24,7 +24,17 @@ def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stm
                 found.append((stmt, op))
         elif isinstance(stmt, ir.SetItem) and is_array(expr_kind(stmt.value, kinds)):
             found.append((stmt, Op("copy", (stmt.value,))))
+        elif not isinstance(stmt, _NO_WHOLE_ARRAY_OP):
+            raise ir.unknown_statement(stmt)
     return found
+
+
+# statements that compute nothing on whole arrays themselves (their expressions are atoms,
+# tests and bounds; a call's arrays are the callee's)
+_NO_WHOLE_ARRAY_OP = (
+    Assign, ir.SetItem, ir.Call, For, ir.If, ir.While, ir.Return, ir.Push, ir.Pop, ir.IndexAdd,
+    ir.Check, ir.Comment,
+)  # fmt: skip
 
 
 def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tuple[str, str]:
@@ -40,7 +50,9 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tu
         return PRIMITIVES[op.prim].numba_ok(arg_kinds, op.args)
 
     if requested == "numba":
-        every_op = [(s, op) for s in ir.walk(fn.body) for e in _exprs_of(s) for op in _ops_in(e)]
+        every_op = [
+            (s, op) for s in ir.walk(fn.body) for e in ir.expressions(s) for op in _ops_in(e)
+        ]
         on_arrays = {id(op) for _, op in arrays}
         for stmt, op in every_op:
             prim = PRIMITIVES[op.prim]
@@ -72,14 +84,8 @@ def choose_backend(fn: ir.Function, kinds: dict[str, str], requested: str) -> tu
 def primitive_ops(fn: ir.Function):
     """Every primitive application in ``fn``."""
     for stmt in ir.walk(fn.body):
-        for expr in _exprs_of(stmt):
+        for expr in ir.expressions(stmt):
             yield from _ops_in(expr)
-
-
-def _exprs_of(stmt: ir.Stmt) -> list[Expr]:
-    found = [getattr(stmt, a, None) for a in ("value", "test", "start", "stop", "step")]
-    found += list(getattr(stmt, "args", ())) + list(getattr(stmt, "values", ()))
-    return [e for e in found if e is not None]
 
 
 def _ops_in(expr: Expr):

@@ -18,7 +18,7 @@ def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
     written = {s.target: s for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)}
     for stmt in ir.walk(fn.body):
         if _assigns_one_of(stmt, written) and not _creates_array(stmt):
-            name = stmt.target
+            name = next(t for t in ir.targets_of(stmt) if t in written)
             raise error_at(
                 written[name].loc,
                 f"`{name}` is written in place, so it must be an array this function makes "
@@ -35,7 +35,18 @@ def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
 
 
 def _assigns_one_of(stmt: ir.Stmt, names) -> bool:
-    return isinstance(stmt, (Assign, Call)) and any(t in names for t in ir.targets_of(stmt))
+    """Whether ``stmt`` gives one of ``names`` a whole new value."""
+    match stmt:
+        case Assign() | Call():
+            return any(t in names for t in ir.targets_of(stmt))
+        case ir.SetItem() | ir.IndexAdd():
+            return False  # writes elements: the same array
+        case ir.For() | ir.If() | ir.While() | ir.Return() | ir.Check() | ir.Comment():
+            return False  # a loop counter is an int, never an array written in place
+        case ir.Push() | ir.Pop():
+            return False  # made by the reverse transform, after this analysis
+        case _:
+            raise ir.unknown_statement(stmt)
 
 
 def _creates_array(stmt: ir.Stmt) -> bool:
@@ -110,8 +121,21 @@ def views_of_written(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
     return views
 
 
+# statements whose targets never share memory with another variable: an element write keeps
+# its own array, a call's results are the callee's arrays (copied where they are views)
+_MAKE_NO_VIEW = (
+    Call, ir.SetItem, ir.IndexAdd, ir.For, ir.If, ir.While, ir.Return, ir.Check, ir.Comment,
+    ir.Push, ir.Pop,
+)  # fmt: skip
+
+
 def _viewed(stmt: ir.Stmt, written: set[str], kinds: dict[str, str]) -> str | None:
-    if not isinstance(stmt, Assign) or not is_array(kinds.get(stmt.target)):
+    """The array of ``written`` that the value ``stmt`` assigns may be a view of."""
+    if not isinstance(stmt, Assign):
+        if not isinstance(stmt, _MAKE_NO_VIEW):
+            raise ir.unknown_statement(stmt)
+        return None
+    if not is_array(kinds.get(stmt.target)):
         return None
     value = stmt.value
     if isinstance(value, Name) and value.id in written:
