@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import SrcdiffError
 from .kind import FLOAT, Kind, KindError
-from .rules import PRIMITIVES, alias, defrule, elementwise, parse_rule, tangent
+from .rules import PRIMITIVES, alias, defrule, parse_rule
 
 LETTERS = "xyzabcuvw"  # the parameter names of printed forms
 NAMES: list[str] = []  # what generated code imports from this module
@@ -68,11 +68,9 @@ def register_rule(
         *(None if t is None else _renamed(t, letters) for t in templates),
         result=FLOAT,
         numba=_numba_function(fn),
+        elementwise=elementwise_on_arrays or isinstance(fn, np.ufunc),
+        tangents=tuple(None if t is None else _renamed(t, letters) for t in tangents or ()),
     )
-    if elementwise_on_arrays or isinstance(fn, np.ufunc):
-        elementwise(name)
-    if tangents is not None:
-        tangent(name, *(None if t is None else _renamed(t, letters) for t in tangents))
     parse_rule(name)
     alias(name, fn)
     return name
@@ -142,9 +140,9 @@ def gradient_function(gradient: Callable, arity: int, spelled: str) -> str:
         defrule(
             name, f"{export}({', '.join(letters)})", *vjps,
             result=lambda kinds, args: kinds[direction].differentiable(), numba=False,
+            tangents=tuple(v.replace("(g, ", "(t, ", 1) for v in vjps),
         )  # fmt: skip
         PRIMITIVES[name].loose = True
-        tangent(name, *(v.replace("(g, ", "(t, ", 1) for v in vjps))
         parse_rule(name)
         CALLED[key] = name
         CALLED_OBJECTS.append(gradient)

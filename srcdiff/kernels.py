@@ -23,7 +23,6 @@ from .kind import FLOAT, Kind
 from .optimize import live_before
 from .reverse import stand_in
 from .rules import PRIMITIVES
-from .rules.arrays import INDEX_READS
 
 
 def outline_loops(fn: ir.Function, taken: set[str]) -> list[ir.Function]:
@@ -43,7 +42,7 @@ def _outline_block(fn, block: list[ir.Stmt], kernels, taken) -> None:
     k = 0
     while k < len(block):
         stmt = block[k]
-        if isinstance(stmt, (For, While)) and _worth_a_kernel(fn, stmt):
+        if ir.is_loop(stmt) and _worth_a_kernel(fn, stmt):
             kernel, call = _kernel_for(fn, stmt, _name(fn, kernels, taken))
             kernels.append(kernel)
             block[k : k + 1] = call
@@ -70,7 +69,11 @@ def _worth_a_kernel(fn: ir.Function, loop: For | While) -> bool:
         return _runs_in_numba(fn, loop)
     return any(
         isinstance(s, (ir.IndexAdd, ir.SetItem))
-        or (isinstance(s, ir.Assign) and isinstance(s.value, Op) and s.value.prim in INDEX_READS)
+        or (
+            isinstance(s, ir.Assign)
+            and isinstance(s.value, Op)
+            and PRIMITIVES[s.value.prim].index_read
+        )
         for s in ir.walk([loop])
     )
 
@@ -126,7 +129,7 @@ def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
 def _mutated_only(loop, name: str) -> bool:
     """An array the loop only writes into (``g_x[i] += ...``): shared, not returned."""
     for stmt in ir.walk([loop]):
-        if name in ir.targets_of(stmt) and not isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
+        if name in ir.targets_of(stmt) and name not in ir.element_writes_of(stmt):
             return False
     return True
 

@@ -7,7 +7,6 @@ from ..errors import error_at
 from ..ir import Assign, Expr, For, Op
 from ..kind import FLOAT, Kind
 from ..rules import PRIMITIVES
-from ..rules.arrays import ELEMENT_LEVEL, INDEX_READS
 from .kinds import expr_kind, kind_or_float
 
 
@@ -16,17 +15,27 @@ def whole_array_ops(fn: ir.Function, kinds: dict[str, Kind]) -> list[tuple[ir.St
     found = []
     for stmt in ir.walk(fn.body):
         if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
-            op = stmt.value
-            if op.prim in ELEMENT_LEVEL and not kinds.get(stmt.target, FLOAT).is_array:
+            op, prim = stmt.value, PRIMITIVES[stmt.value.prim]
+            if prim.element_level and not kinds.get(stmt.target, FLOAT).is_array:
                 continue
-            if op.prim in ELEMENT_LEVEL and op.prim not in INDEX_READS:
+            if prim.element_level and not prim.index_read:
                 continue  # creating an array, reading a size
             arg_kinds = [kind_or_float(a, kinds) for a in op.args]
             if kinds.get(stmt.target, FLOAT).is_array or any(k.is_array for k in arg_kinds):
                 found.append((stmt, op))
         elif isinstance(stmt, ir.SetItem) and (expr_kind(stmt.value, kinds) or FLOAT).is_array:
             found.append((stmt, Op("copy", (stmt.value,))))
+        elif not isinstance(stmt, _NO_WHOLE_ARRAY_OP):
+            raise ir.unknown_statement(stmt)
     return found
+
+
+# statements that compute nothing on whole arrays themselves (their expressions are atoms,
+# tests and bounds; a call's arrays are the callee's)
+_NO_WHOLE_ARRAY_OP = (
+    Assign, ir.SetItem, ir.Call, For, ir.If, ir.While, ir.Return, ir.Push, ir.Pop, ir.IndexAdd,
+    ir.Check, ir.Comment,
+)  # fmt: skip
 
 
 def choose_backend(fn: ir.Function, kinds: dict[str, Kind], requested: str) -> tuple[str, str]:
@@ -42,7 +51,9 @@ def choose_backend(fn: ir.Function, kinds: dict[str, Kind], requested: str) -> t
         return PRIMITIVES[op.prim].numba_ok(arg_kinds, op.args)
 
     if requested == "numba":
-        every_op = [(s, op) for s in ir.walk(fn.body) for e in _exprs_of(s) for op in _ops_in(e)]
+        every_op = [
+            (s, op) for s in ir.walk(fn.body) for e in ir.expressions(s) for op in _ops_in(e)
+        ]
         on_arrays = {id(op) for _, op in arrays}
         for stmt, op in every_op:
             prim = PRIMITIVES[op.prim]
@@ -74,14 +85,8 @@ def choose_backend(fn: ir.Function, kinds: dict[str, Kind], requested: str) -> t
 def primitive_ops(fn: ir.Function):
     """Every primitive application in ``fn``."""
     for stmt in ir.walk(fn.body):
-        for expr in _exprs_of(stmt):
+        for expr in ir.expressions(stmt):
             yield from _ops_in(expr)
-
-
-def _exprs_of(stmt: ir.Stmt) -> list[Expr]:
-    found = [getattr(stmt, a, None) for a in ("value", "test", "start", "stop", "step")]
-    found += list(getattr(stmt, "args", ())) + list(getattr(stmt, "values", ()))
-    return [e for e in found if e is not None]
 
 
 def _ops_in(expr: Expr):

@@ -113,7 +113,7 @@ def test_a_statement_codegen_does_not_know_is_an_error():
     class Unknown:
         loc = None
 
-    with pytest.raises(TypeError, match="cannot print"):
+    with pytest.raises(ir.UnknownStatement, match="no rule for Unknown"):
         show([Unknown()])
 
 
