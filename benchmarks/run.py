@@ -434,10 +434,10 @@ def backend_table(
 # What srcdiff calls to make its checks (srcdiff/guards.py), and what each returns when none is
 # wanted: the checks of kinds (divisions, `**`, int(), array indices) and those around calls
 # through `math` (domain before, overflow after).
-CHECK_MAKERS = {
-    "insert_guards": lambda *args: None,
-    "math_prechecks": lambda *args: [],
-    "math_checks": lambda *args: [],
+CHECK_MAKERS = {  # (module, name) -> no-op
+    ("guards", "insert_guards"): lambda *args: None,
+    ("python_errors", "math_prechecks"): lambda *args: [],
+    ("python_errors", "math_checks"): lambda *args: [],
 }
 
 
@@ -447,12 +447,11 @@ def checks_switched_off(srcdiff: types.ModuleType):
     CHECK_MAKERS replaced by a no-op in every srcdiff module that holds it. Only for this
     benchmark (srcdiff has no such option); gradients generated meanwhile keep their code, and
     the generated modules are content-addressed, so both kinds coexist in the cache."""
-    from srcdiff import guards
-
     modules = [m for name, m in sys.modules.items() if name.partition(".")[0] == "srcdiff"]
     with contextlib.ExitStack() as stack:
-        for name, no_op in CHECK_MAKERS.items():
-            original = getattr(guards, name)  # AttributeError: srcdiff has changed, say so
+        for (home, name), no_op in CHECK_MAKERS.items():
+            # ImportError or AttributeError: srcdiff has changed, say so
+            original = getattr(importlib.import_module(f"srcdiff.{home}"), name)
             for module in modules:
                 if getattr(module, name, None) is original:
                     stack.enter_context(mock.patch.object(module, name, no_op))

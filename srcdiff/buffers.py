@@ -24,7 +24,7 @@ import numpy as np
 from . import ir
 from .analysis.kinds import expr_kind
 from .ir import Assign, Const, Expr, Name, Op
-from .rules import KindError, is_array, ndim_of, ufunc_of
+from .rules import PRIMITIVES, KindError, is_array, ndim_of, ufunc_of
 
 
 @dataclass(frozen=True)
@@ -68,32 +68,6 @@ class _Shape:
 
 Operand = Layout | _Scalar | _Shape | None
 
-FRESH = {  # results always in new memory, for any arguments
-    "matmul", "outer", "inner", "einsum2", "sum_axis", "mean_axis", "amax_axis", "amin_axis",
-    "prod_axis", "zeros_like", "ones_like", "full_like", "array_copy", "concatenate",
-    "extremum_weight", "extremum_weight_along", "extremum_adjoint", "prod_others",
-    "prod_others_along", "zeros",
-    "ones", "empty", "sum", "mean", "amax", "amin", "prod", "norm", "trace", "arange",
-}  # fmt: skip
-# argument positions read only for their shape and dtype
-SHAPE_ONLY = {
-    "unbroadcast": (1,), "expand_like": (1,), "as_grad": (1,), "reshape_like": (1,),
-    "full_like": (0,), "zeros_like": (0,), "ones_like": (0,), "eye_like": (0,),
-    "shape": (0,), "shape_of": (0,), "size": (0,), "ndim": (0,), "len": (0,),
-}  # fmt: skip
-# the shape and dtype of the first argument
-SHAPE_OF_FIRST = {
-    "zeros_like", "ones_like", "full_like", "extremum_weight", "extremum_weight_along",
-    "prod_others", "prod_others_along",
-}  # fmt: skip
-# views that repeat elements along a dimension: never written into
-STRETCHING = {"expand_like", "unbroadcast", "broadcast_like", "as_grad"}
-# views, copies and rearrangements: the first argument's dtype
-KEEPS_DTYPE = {
-    "index1", "index2", "index3", "reshape", "ravel", "transpose", "expand_dims", "array_copy",
-}  # fmt: skip
-REDUCTIONS_ALONG = {"sum_axis", "mean_axis", "amax_axis", "amin_axis", "prod_axis"}
-
 
 # --- layouts -------------------------------------------------------------------------------
 class Layouts:
@@ -114,14 +88,16 @@ class Layouts:
         was made (a view or a copy of a known array, a new array of zeros)."""
         if not isinstance(expr, Op):
             return None
-        if expr.prim in KEEPS_DTYPE:
+        dtype = PRIMITIVES[expr.prim].dtype
+        if dtype == "first":  # a view, a copy or a rearrangement
             first = self.of(expr.args[0])
             return first.dtype if isinstance(first, Layout) else None
-        if expr.prim == "concatenate":
+        if dtype == "joined":
             parts = [self.of(a) for a in expr.args[:2]]
             if all(isinstance(p, Layout) and p.dtype for p in parts):
                 return np.result_type(*(p.dtype for p in parts)).name
-        return "float64" if expr.prim in ("zeros", "ones", "empty", "eye") else None
+            return None
+        return dtype
 
     def after(self, stmt: ir.Stmt) -> None:
         """Update for a top-level statement: what it assigns has the value's layout, or,
@@ -158,29 +134,11 @@ class Layouts:
                 return self.known[expr.id]
             return _Scalar(weak=False) if self.kinds.get(expr.id) in ("float", "int") else None
         operands = [self.of(a) for a in expr.args]
-        if expr.prim in SHAPES:
-            found = SHAPES[expr.prim](self, expr.args, operands)
-            if found is not None:
-                return found
-        if ufunc_of(expr.prim) is not None:
+        rule = LAYOUT_RULES.get(PRIMITIVES[expr.prim].layout)
+        found = None if rule is None else rule(self, expr.args, operands)
+        if found is None and ufunc_of(expr.prim) is not None:
             return _broadcast(operands)
-        if expr.prim == "matmul":
-            return _matmul(*operands)
-        if expr.prim in REDUCTIONS_ALONG:
-            return _reduce(operands[0], expr.args[1], expr.args[2])
-        if expr.prim == "transpose" and isinstance(operands[0], Layout):
-            return Layout(operands[0].dtype, operands[0].ones[::-1])
-        if expr.prim in SHAPE_OF_FIRST and isinstance(operands[0], Layout):
-            return operands[0]
-        if expr.prim == "extremum_adjoint":
-            return operands[1]
-        if expr.prim in ("expand_like", "unbroadcast"):  # g spread over (summed to) x's shape
-            g, x = operands[:2]
-            if isinstance(g, Layout) and isinstance(x, Layout):
-                return Layout(g.dtype, x.ones)
-        if expr.prim in ("einsum1", "einsum2") and isinstance(expr.args[0], Const):
-            return _einsum(expr.args[0].value, operands[1:])
-        return None
+        return found
 
 
 def _length(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> _Scalar | None:
@@ -228,9 +186,44 @@ def _indexed(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) 
     return Layout(x.dtype, (*ones, *x.ones[k:]))
 
 
-SHAPES = {
-    "shape": _length, "mul": _product, "tuple1": _tuple, "tuple2": _tuple, "tuple3": _tuple,
-    "reshape": _reshaped, "index1": _indexed, "index2": _indexed, "index3": _indexed,
+def _matmul_rule(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Operand:
+    return _matmul(*operands)
+
+
+def _reduced(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Operand:
+    return _reduce(operands[0], args[1], args[2])
+
+
+def _reversed(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Operand:
+    x = operands[0]
+    return Layout(x.dtype, x.ones[::-1]) if isinstance(x, Layout) else None
+
+
+def _like_first(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Operand:
+    return operands[0] if isinstance(operands[0], Layout) else None
+
+
+def _like_second(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Operand:
+    return operands[1]
+
+
+def _spread(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Operand:
+    """g spread over (or summed to) x's shape: g's dtype, x's dimensions."""
+    g, x = operands[:2]
+    return Layout(g.dtype, x.ones) if isinstance(g, Layout) and isinstance(x, Layout) else None
+
+
+def _einsum_rule(layouts: Layouts, args: tuple[Expr, ...], operands: list[Operand]) -> Operand:
+    return _einsum(args[0].value, operands[1:]) if isinstance(args[0], Const) else None
+
+
+# A primitive's ``layout`` trait names its rule; an elementwise ufunc without one (or whose
+# rule knows nothing) broadcasts its operands.
+LAYOUT_RULES = {
+    "length": _length, "product": _product, "tuple": _tuple, "reshaped": _reshaped,
+    "indexed": _indexed, "matmul": _matmul_rule, "reduced": _reduced, "reversed": _reversed,
+    "like_first": _like_first, "like_second": _like_second, "spread": _spread,
+    "einsum": _einsum_rule,
 }  # fmt: skip
 
 
@@ -319,7 +312,7 @@ def resolve_broadcasts(fn: ir.Function, params: dict[str, Layout]) -> None:
         if not isinstance(expr, Op):
             return expr
         expr = Op(expr.prim, tuple(resolve(a) for a in expr.args))
-        if expr.prim != "unbroadcast":
+        if expr.prim != "unbroadcast":  # (the one primitive this pass rewrites)
             return expr
         return _sums_for(expr.args[0], layouts.of(expr.args[0]), layouts.of(expr.args[1])) or expr
 
@@ -444,9 +437,7 @@ class _Owners:
             if not top:
                 self.blocked.add(stmt.target)
         elif isinstance(stmt, (ir.Call, ir.Return, ir.Push)):  # kept or handed elsewhere
-            exprs = {ir.Call: "args", ir.Return: "values", ir.Push: "value"}[type(stmt)]
-            values = getattr(stmt, exprs)
-            for value in values if isinstance(values, tuple) else (values,):
+            for value in ir.expressions(stmt):
                 self.blocked.update(_may_share(value, self.kinds))
             self.blocked.update(ir.targets_of(stmt))
         else:
@@ -478,40 +469,30 @@ def _may_share(expr: Expr, kinds: dict[str, str]) -> set[str]:
     """The arrays whose memory ``expr``'s value may share (a view, or the value itself)."""
     if isinstance(expr, Name):
         return {expr.id} if kinds.get(expr.id, "array").startswith("array") else set()
-    if isinstance(expr, Const) or expr.prim in FRESH or ufunc_of(expr.prim) is not None:
+    if isinstance(expr, Const) or PRIMITIVES[expr.prim].fresh or ufunc_of(expr.prim) is not None:
         return set()
-    skip = SHAPE_ONLY.get(expr.prim, ())
+    skip = PRIMITIVES[expr.prim].shape_only
     return {n for k, a in enumerate(expr.args) if k not in skip for n in _may_share(a, kinds)}
 
 
 def _stretches(expr: Expr) -> bool:
     """Whether ``expr`` may be a view repeating elements (its memory smaller than it)."""
-    if not isinstance(expr, Op) or expr.prim in FRESH or ufunc_of(expr.prim) is not None:
+    if not isinstance(expr, Op) or PRIMITIVES[expr.prim].fresh or ufunc_of(expr.prim) is not None:
         return False
-    return expr.prim in STRETCHING or any(_stretches(a) for a in expr.args)
+    return PRIMITIVES[expr.prim].stretching or any(_stretches(a) for a in expr.args)
 
 
 def _value_reads(stmt: ir.Stmt) -> set[str]:
     """What a statement reads, leaving out reads of only a shape or dtype."""
-    if isinstance(stmt, Assign):
-        return set(_values_in(stmt.value))
-    exprs: list[Expr] = []
-    for attr in ("value", "test", "start", "stop", "step", "exit_test"):
-        if getattr(stmt, attr, None) is not None:
-            exprs.append(getattr(stmt, attr))
-    exprs += list(getattr(stmt, "args", ())) + list(getattr(stmt, "values", ()))
-    exprs += list(getattr(stmt, "indices", ()))
-    reads = {n for e in exprs for n in _values_in(e)}
-    if isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
-        reads.add(stmt.target)
-    return reads
+    reads = {n for e in ir.expressions(stmt) for n in _values_in(e)}
+    return reads | set(ir.element_writes_of(stmt))
 
 
 def _values_in(expr: Expr):
     if isinstance(expr, Name):
         yield expr.id
     elif isinstance(expr, Op):
-        skip = SHAPE_ONLY.get(expr.prim, ())
+        skip = PRIMITIVES[expr.prim].shape_only
         for k, arg in enumerate(expr.args):
             if k not in skip:
                 yield from _values_in(arg)

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 from . import custom, ir, runtime
 from .ir import Const, Expr, Name, Op
-from .rules import PRIMITIVES, ufunc_of
+from .rules import PRIMITIVES, augmented_operator, ufunc_of
 
 RUNTIME_NAMES = tuple(sorted(runtime.PYTHON_VERSIONS))  # what generated code imports from it
-AUGMENTED = {"add": ast.Add, "sub": ast.Sub, "mul": ast.Mult, "div": ast.Div}
 TAPE_DTYPES = {"f": "np.float64", "i": "np.int64", "b": "np.bool_"}
 
 
@@ -29,10 +28,10 @@ def expr_ast(expr: Expr) -> ast.expr:
         return ast.Name(expr.id, ast.Load())
     if isinstance(expr, Const):
         return _constant(expr.value)
-    if expr.prim == "slice":  # start:stop:step, inside a subscript
+    prim = PRIMITIVES[expr.prim]
+    if prim.subscript:  # start:stop:step, inside a subscript
         bounds = (None if a == Const(None) else expr_ast(a) for a in expr.args)
         return ast.Slice(*bounds)
-    prim = PRIMITIVES[expr.prim]
     bindings = {p: expr_ast(a) for p, a in zip(prim.params, expr.args, strict=True)}
     return _Substitute(bindings).visit(copy.deepcopy(prim.form))
 
@@ -144,8 +143,9 @@ class Printer:
             self.line(f"{target} = {expr_source(stmt.value)}", depth)
         elif isinstance(stmt, ir.Check):
             test = stmt.test
+            # (checks are written as the negation of the failure they look for: core logic)
             failing = test.args[0] if isinstance(test, Op) and test.prim == "not" else None
-            if failing is not None:  # checks are written as the failure they look for
+            if failing is not None:
                 self.line(f"if {expr_source(failing)}:", depth)
             else:
                 self.line(f"if not {expr_source(test)}:", depth)
@@ -160,7 +160,7 @@ class Printer:
         elif isinstance(stmt, ir.While):
             self.while_statement(stmt, depth)
         else:
-            raise TypeError(f"cannot print {stmt!r}")
+            raise ir.unknown_statement(stmt)
 
     def if_statement(self, stmt: ir.If, depth: int, keyword: str) -> None:
         self.line(f"{keyword} {expr_source(stmt.test)}:", depth)
@@ -191,7 +191,7 @@ class Printer:
 
 
 def _index_value(index: Expr) -> str:
-    if isinstance(index, Op) and index.prim == "slice":
+    if isinstance(index, Op) and PRIMITIVES[index.prim].subscript:
         return f"slice({', '.join(expr_source(a) for a in index.args)})"
     return expr_source(index)
 
@@ -206,15 +206,11 @@ def assign_source(stmt: ir.Assign, in_place: bool = True) -> str:
     """``g += e`` for numbers; arrays get a new array (``g = g + e``), as ``g`` may share
     its memory with another adjoint."""
     value = stmt.value
-    if (
-        in_place
-        and isinstance(value, Op)
-        and value.prim in AUGMENTED
-        and value.args[0] == Name(stmt.target)
-    ):
+    operator = augmented_operator(value.prim) if isinstance(value, Op) else None
+    if in_place and operator is not None and value.args[0] == Name(stmt.target):
         target = ast.Name(stmt.target, ast.Store())
         rhs = expr_ast(value.args[1])
-        return ast.unparse(ast.AugAssign(target, AUGMENTED[value.prim](), rhs))
+        return ast.unparse(ast.AugAssign(target, operator(), rhs))
     return f"{stmt.target} = {expr_source(value)}"
 
 

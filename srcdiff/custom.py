@@ -34,9 +34,7 @@ from .rules import (
     alias,
     defrule,
     differentiable_kind,
-    elementwise,
     parse_rule,
-    tangent,
 )
 
 LETTERS = "xyzabcuvw"  # the parameter names of printed forms
@@ -76,11 +74,9 @@ def register_rule(
         *(None if t is None else _renamed(t, letters) for t in templates),
         result="float",
         numba=_numba_function(fn),
+        elementwise=elementwise_on_arrays or isinstance(fn, np.ufunc),
+        tangents=tuple(None if t is None else _renamed(t, letters) for t in tangents or ()),
     )
-    if elementwise_on_arrays or isinstance(fn, np.ufunc):
-        elementwise(name)
-    if tangents is not None:
-        tangent(name, *(None if t is None else _renamed(t, letters) for t in tangents))
     parse_rule(name)
     alias(name, fn)
     return name
@@ -150,9 +146,9 @@ def gradient_function(gradient: Callable, arity: int, spelled: str) -> str:
         defrule(
             name, f"{export}({', '.join(letters)})", *vjps,
             result=lambda kinds, args: differentiable_kind(kinds[direction]), numba=False,
+            tangents=tuple(v.replace("(g, ", "(t, ", 1) for v in vjps),
         )  # fmt: skip
         PRIMITIVES[name].loose = True
-        tangent(name, *(v.replace("(g, ", "(t, ", 1) for v in vjps))
         parse_rule(name)
         CALLED[key] = name
         CALLED_OBJECTS.append(gradient)

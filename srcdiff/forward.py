@@ -107,7 +107,7 @@ class _Forward:
             return self.set_item(stmt)
         if isinstance(stmt, (ir.Check, ir.Comment)):
             return [stmt]
-        raise SrcdiffError(f"forward mode cannot handle {type(stmt).__name__} yet")
+        raise ir.unknown_statement(stmt)  # tapes and element updates: not in code to differentiate
 
     def zero_of(self, value: Expr) -> Expr:
         if isinstance(value, Name):
@@ -222,16 +222,18 @@ class _Flattener:
             stmt.body = self.block(stmt.body)
         elif isinstance(stmt, While):
             stmt.test_block, stmt.body = self.block(stmt.test_block), self.block(stmt.body)
+        elif not isinstance(stmt, (ir.Check, ir.Comment, ir.Push, ir.Pop)):
+            raise ir.unknown_statement(stmt)  # checks are not differentiated: left nested
 
     def operands(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:
         """One primitive of atoms (slices stay in place, as the normalizer leaves them)."""
-        if not isinstance(expr, Op) or expr.prim == "slice":
+        if not isinstance(expr, Op) or PRIMITIVES[expr.prim].subscript:
             return expr
         return Op(expr.prim, tuple(self.inline(a, before, loc) for a in expr.args))
 
     def inline(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:
-        if isinstance(expr, Op) and expr.prim == "slice":
-            return Op("slice", tuple(self.atom(a, before, loc) for a in expr.args))
+        if isinstance(expr, Op) and PRIMITIVES[expr.prim].subscript:
+            return Op(expr.prim, tuple(self.atom(a, before, loc) for a in expr.args))
         return self.atom(expr, before, loc)
 
     def atom(self, expr: Expr, before: list[ir.Stmt], loc) -> Expr:

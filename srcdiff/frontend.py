@@ -26,8 +26,19 @@ import numpy as np
 
 from .custom import gradient_function, library_function
 from .errors import SourceLocation, SrcdiffError
-from .rules import BINOPS, BOOLOPS, COMPAREOPS, PRIMITIVES, UNARYOPS, primitive_for
-from .rules.arrays import ATTRIBUTES, METHODS, SIGNATURES
+from .rules import (
+    BINOPS,
+    BOOLOPS,
+    CALLS,
+    COMPAREOPS,
+    PRIMITIVES,
+    UNARYOPS,
+    attribute_for,
+    binding_for,
+    method_for,
+    primitive_for,
+)
+from .rules.traits import Binding
 
 MODULES = {id(math): "math", id(np): "numpy"}
 
@@ -395,7 +406,7 @@ class Checker(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if self.source.is_value(node.value):
-            if node.attr in ATTRIBUTES:
+            if attribute_for(node.attr) is not None:
                 self.visit(node.value)
                 return
             raise self.unsupported(node, f"the attribute `{ast.unparse(node)}`")
@@ -424,11 +435,12 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(node, f"calling the local variable `{node.func.id}`")
         base = node.func.value if isinstance(node.func, ast.Attribute) else None
         if base is not None and self.source.is_value(base):
-            if node.func.attr not in METHODS:
+            method = method_for(node.func.attr)
+            if method is None:
                 raise self.unsupported(node, f"the method call `{ast.unparse(node.func)}()`")
-            self.check_keywords(node, METHODS[node.func.attr])
+            self.check_keywords(node, method, is_method=True)
             self.visit(base)
-            self.visit_arguments(node, METHODS[node.func.attr])
+            self.visit_arguments(node, method)
             return
         callee = self.resolve(node.func)
         if hasattr(callee, "__srcdiff__"):  # a gradient, differentiated by a Hessian's products
@@ -459,8 +471,9 @@ class Checker(ast.NodeVisitor):
             )
         self.record(node.func, callee)
 
-    def check_keywords(self, node: ast.Call, prim: str) -> None:
-        accepted = {k for k, _ in SIGNATURES.get(prim, ())}
+    def check_keywords(self, node: ast.Call, prim: str, is_method: bool = False) -> None:
+        binding = _binding(prim, is_method)
+        accepted = binding.keywords if binding is not None else set()
         for keyword in node.keywords:
             if keyword.arg not in accepted:
                 raise self.unsupported(
@@ -470,13 +483,14 @@ class Checker(ast.NodeVisitor):
     def visit_arguments(self, node: ast.Call, prim: str | None) -> None:
         # unsupported syntax inside the call is the first thing to report
         args = [*node.args, *(k.value for k in node.keywords)]
-        if prim == "einsum":  # the subscripts, a string constant
+        binding = _binding(prim, is_method=False)
+        for text in binding.text if binding is not None else ():  # einsum's subscripts
             if (
                 not args
                 or not isinstance(args[0], ast.Constant)
                 or not isinstance(args[0].value, str)
             ):
-                raise self.unsupported(node, "np.einsum without constant subscripts")
+                raise self.unsupported(node, f"np.{prim} without constant {text}")
             args = args[1:]
         for arg in args:
             if prim is not None and isinstance(arg, (ast.Tuple, ast.List)):
@@ -520,6 +534,13 @@ class Checker(ast.NodeVisitor):
 
 
 # modules of functions with effects (random draws, clocks): srcdiff does not call them
+def _binding(prim: str | None, is_method: bool) -> Binding | None:
+    """How a call of ``prim`` binds (None for a primitive called with its parameters)."""
+    if prim is None or (prim not in PRIMITIVES and prim not in CALLS):
+        return None
+    return binding_for(prim, method=is_method)
+
+
 IMPURE = ("random", "numpy.random", "time", "os", "posix", "nt", "secrets", "uuid", "datetime")
 
 

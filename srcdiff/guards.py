@@ -24,16 +24,14 @@ from . import ir
 from .analysis.kinds import expr_kind
 from .ir import Assign, Check, Const, Expr, For, Name, Op
 from .python_errors import (
-    CONVERSIONS,
-    DIVISION_MESSAGES,
     MATH_ERRORS,
     NEGATIVE_POWER,
     OUT_OF_RANGE,
     check,
     conjunction,
+    division_message,
 )
-from .rules import is_array
-from .rules.arrays import INDEX_READS
+from .rules import PRIMITIVES, is_array
 
 # --- once kinds are known -------------------------------------------------------------------
 
@@ -74,20 +72,27 @@ def python_numbers(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
     return python
 
 
-SIZES = {"shape", "len", "size", "ndim", "range_len"}
+# statements whose targets may hold NumPy scalars (a helper's result, an element) or that
+# assign no number
+_MAY_ASSIGN_NUMPY_SCALARS = (
+    ir.Call, ir.SetItem, ir.IndexAdd, ir.Push, ir.Pop, ir.If, ir.While, ir.Return, Check,
+    ir.Comment,
+)  # fmt: skip
 
 
 def _python_value(stmt: ir.Stmt, python: set[str], kinds: dict[str, str]) -> bool:
     if isinstance(stmt, For):
         return True
     if not isinstance(stmt, Assign):
+        if not isinstance(stmt, _MAY_ASSIGN_NUMPY_SCALARS):
+            raise ir.unknown_statement(stmt)
         return False
     value = stmt.value
     if isinstance(value, Const):
         return True
     if isinstance(value, Name):
         return value.id in python
-    if value.prim in SIZES:
+    if PRIMITIVES[value.prim].python_int:
         return True
     return all(
         (isinstance(a, Const) and not isinstance(a.value, str))
@@ -163,20 +168,22 @@ class _Guarder:
             numbers = all(self.kind(a) in ("int", "float", "bool") for a in args)
             if numbers and all(self.is_python(a) for a in args):
                 before += self.arithmetic_checks(prim, args, stmt.loc)
-                if prim == "pow" and "float" in (self.kind(a) for a in args):
+                power = PRIMITIVES[prim].python_error == "power"
+                if power and "float" in (self.kind(a) for a in args):
                     stmt, after = self.overflow_check(stmt)
-            if prim in CONVERSIONS and self.kind(args[0]) == "float":
+            if PRIMITIVES[prim].python_error == "conversion" and self.kind(args[0]) == "float":
                 before += _conversion_checks(args[0], stmt.loc)
         return [*before, stmt, *after]
 
     def arithmetic_checks(self, prim: str, args: tuple[Expr, ...], loc) -> list[Check]:
         """Python's ZeroDivisionError for ``/``, ``//``, ``%`` and ``0.0 ** -1``; a real
         number raised to a fractional power is complex in Python: refused."""
-        if (prim, True) in DIVISION_MESSAGES:
+        error = PRIMITIVES[prim].python_error
+        if error == "division":
             both_ints = all(self.kind(a) in ("int", "bool") for a in args)
             divisor = Op("eq", (args[1], Const(0)))
-            return [check(divisor, DIVISION_MESSAGES[prim, both_ints], "ZeroDivisionError", loc)]
-        if prim != "pow":
+            return [check(divisor, division_message(prim, both_ints), "ZeroDivisionError", loc)]
+        if error != "power":
             return []
         x, y = args
         checks = [check(Op("and", (Op("eq", (x, Const(0))), Op("lt", (y, Const(0))))),
@@ -245,8 +252,9 @@ class _Guarder:
 
 def _reassigned_in(loop: For) -> set[str]:
     """What a loop assigns a new value to (writing elements keeps an array's shape)."""
-    whole = (s for s in ir.walk(loop.body) if not isinstance(s, ir.SetItem))
-    return {t for stmt in whole for t in ir.targets_of(stmt)} | {loop.var}
+    statements = ir.walk(loop.body)
+    whole = {t for s in statements for t in ir.targets_of(s) if t not in ir.element_writes_of(s)}
+    return whole | {loop.var}
 
 
 def _integral_constant(expr: Expr) -> bool:
@@ -306,22 +314,15 @@ def _accesses(stmt: ir.Stmt):
     """(array, indices) of every element read or written by one statement (not its children)."""
     if isinstance(stmt, ir.SetItem):
         yield stmt.target, stmt.indices
-    for expr in _expressions(stmt):
+    for expr in ir.expressions(stmt, _READING_ELEMENTS):
         for op in _ops_in(expr):
-            if op.prim in INDEX_READS and isinstance(op.args[0], Name):
+            if PRIMITIVES[op.prim].index_read and isinstance(op.args[0], Name):
                 yield op.args[0].id, op.args[1:]
 
 
-def _expressions(stmt: ir.Stmt) -> list[Expr]:
-    if isinstance(stmt, Assign):
-        return [stmt.value]
-    if isinstance(stmt, ir.SetItem):
-        return [stmt.value]
-    if isinstance(stmt, ir.Call):
-        return list(stmt.args)
-    if isinstance(stmt, ir.Return):
-        return list(stmt.values)
-    return []
+# the expressions whose element reads are checked (normalized tests, bounds and indices are
+# atoms)
+_READING_ELEMENTS = {ir.VALUE, ir.ARG, ir.RESULT}
 
 
 def _ops_in(expr: Expr):
@@ -390,10 +391,10 @@ class _Ranges:
         array = value.args[0].id
         if array not in self.once or not is_array(self.kinds.get(array)):
             return None
-        if value.prim == "len":
-            return array, 0
-        if value.prim == "shape" and isinstance(value.args[1], Const):
-            axis = value.args[1].value
+        length_axis = PRIMITIVES[value.prim].length_axis
+        axis = length_axis(value.args) if length_axis is not None else None
+        if isinstance(axis, Const):
+            axis = axis.value
             rank = int(self.kinds[array].rsplit(":", 1)[1])
             return array, axis % rank if -rank <= axis < rank else -1
         return None

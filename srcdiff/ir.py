@@ -12,7 +12,7 @@ reasons about plain structured control flow. Every statement keeps its source lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .errors import SourceLocation
@@ -188,6 +188,196 @@ class Function:
     kinds: dict[str, str] = field(default_factory=dict)  # set by the transform, for printing
 
 
+# --- the statement interface -------------------------------------------------------
+# Every pass asks these functions, not the statement classes, what a statement reads,
+# assigns and contains. Each is a ``match`` over the closed set ``Stmt`` whose last case
+# raises: a statement kind added to the IR and not described here fails loudly in every
+# pass, instead of having its operands dropped (dead-code elimination deleting what it
+# reads would be wrong code, silently).
+
+# The roles an expression plays in its statement, for passes that treat them apart.
+VALUE = "value"  # the value assigned, pushed, written or added (Assign, Push, SetItem, IndexAdd)
+INDEX = "index"  # an index of an element write (SetItem, IndexAdd)
+ARG = "arg"  # an argument of a call
+RESULT = "result"  # a returned value
+TEST = "test"  # the condition of an If, a While or a Check
+BOUND = "bound"  # start, stop or step of a For
+EXIT = "exit"  # the early-exit test of a loop, evaluated after each iteration
+ROLES = frozenset({VALUE, INDEX, ARG, RESULT, TEST, BOUND, EXIT})
+
+
+class UnknownStatement(TypeError):
+    """An internal error: a pass met a statement kind it has no rule for."""
+
+
+def unknown_statement(stmt: object) -> UnknownStatement:
+    return UnknownStatement(f"srcdiff IR: no rule for {type(stmt).__name__}")
+
+
+def labelled_expressions(stmt: Stmt) -> list[tuple[str, Expr]]:
+    """(role, expression) for every expression ``stmt`` itself evaluates (not its children)."""
+    match stmt:
+        case Assign():
+            return [(VALUE, stmt.value)]
+        case Call():
+            return [(ARG, a) for a in stmt.args]
+        case If() | Check():
+            return [(TEST, stmt.test)]
+        case For():
+            bounds = [(BOUND, stmt.start), (BOUND, stmt.stop), (BOUND, stmt.step)]
+            return bounds + _exit(stmt)
+        case While():
+            return [(TEST, stmt.test), *_exit(stmt)]
+        case Return():
+            return [(RESULT, v) for v in stmt.values]
+        case Push():
+            return [(VALUE, stmt.value)]
+        case IndexAdd() | SetItem():
+            return [*((INDEX, i) for i in stmt.indices), (VALUE, stmt.value)]
+        case Pop() | Comment():
+            return []
+        case _:
+            raise unknown_statement(stmt)
+
+
+def _exit(loop: For | While) -> list[tuple[str, Expr]]:
+    return [] if loop.exit_test is None else [(EXIT, loop.exit_test)]
+
+
+def expressions(stmt: Stmt, roles: frozenset[str] | set[str] = ROLES) -> list[Expr]:
+    """The expressions ``stmt`` itself evaluates in the given roles (default: all)."""
+    return [e for role, e in labelled_expressions(stmt) if role in roles]
+
+
+def map_expressions(
+    stmt: Stmt, f: Callable[[Expr], Expr], roles: frozenset[str] | set[str] = ROLES
+) -> Stmt:
+    """Replace, in place, each expression ``stmt`` itself evaluates in the given roles
+    (default: all) by ``f`` of it; returns ``stmt``."""
+
+    def m(role: str, expr: Expr) -> Expr:
+        return f(expr) if role in roles else expr
+
+    match stmt:
+        case Assign():
+            stmt.value = m(VALUE, stmt.value)
+        case Call():
+            stmt.args = tuple(m(ARG, a) for a in stmt.args)
+        case If() | Check():
+            stmt.test = m(TEST, stmt.test)
+        case For():
+            stmt.start, stmt.stop = m(BOUND, stmt.start), m(BOUND, stmt.stop)
+            stmt.step = m(BOUND, stmt.step)
+            stmt.exit_test = None if stmt.exit_test is None else m(EXIT, stmt.exit_test)
+        case While():
+            stmt.test = m(TEST, stmt.test)
+            stmt.exit_test = None if stmt.exit_test is None else m(EXIT, stmt.exit_test)
+        case Return():
+            stmt.values = tuple(m(RESULT, v) for v in stmt.values)
+        case Push():
+            stmt.value = m(VALUE, stmt.value)
+        case IndexAdd() | SetItem():
+            stmt.indices = tuple(m(INDEX, i) for i in stmt.indices)
+            stmt.value = m(VALUE, stmt.value)
+        case Pop() | Comment():
+            pass
+        case _:
+            raise unknown_statement(stmt)
+    return stmt
+
+
+def targets_of(stmt: Stmt) -> tuple[str, ...]:
+    """The variables a single statement (not its children) assigns, wholly or in part."""
+    match stmt:
+        case Assign() | IndexAdd() | SetItem():
+            return (stmt.target,)
+        case Call():
+            return stmt.targets
+        case For():
+            return (stmt.var,)
+        case Pop():
+            return (stmt.target, f"_top_{stmt.tape}")
+        case Push():
+            return (f"_tape_{stmt.tape}", f"_top_{stmt.tape}")
+        case If() | While() | Return() | Check() | Comment():
+            return ()
+        case _:
+            raise unknown_statement(stmt)
+
+
+def element_writes_of(stmt: Stmt) -> tuple[str, ...]:
+    """The targets ``stmt`` writes only some elements of: they keep the others, so the
+    statement reads them too, and they stay the same array."""
+    match stmt:
+        case IndexAdd() | SetItem():
+            return (stmt.target,)
+        case Assign() | Call() | For() | Pop() | Push() | If() | While() | Return():
+            return ()
+        case Check() | Comment():
+            return ()
+        case _:
+            raise unknown_statement(stmt)
+
+
+def map_targets(stmt: Stmt, f: Callable[[str], str]) -> Stmt:
+    """Replace, in place, each variable ``stmt`` names as a target by ``f`` of it (a
+    tape's state is named by the tape, not renamed); returns ``stmt``."""
+    match stmt:
+        case Assign() | IndexAdd() | SetItem() | Pop():
+            stmt.target = f(stmt.target)
+        case Call():
+            stmt.targets = tuple(f(t) for t in stmt.targets)
+        case For():
+            stmt.var = f(stmt.var)
+        case Push() | If() | While() | Return() | Check() | Comment():
+            pass
+        case _:
+            raise unknown_statement(stmt)
+    return stmt
+
+
+def child_blocks(stmt: Stmt) -> list[list[Stmt]]:
+    """The blocks nested in ``stmt``, in the order they first run (the lists themselves:
+    editing one in place edits the statement)."""
+    match stmt:
+        case If():
+            return [stmt.body, stmt.orelse]
+        case For():
+            return [stmt.body]
+        case While():
+            return [stmt.test_block, stmt.body]
+        case Assign() | Call() | Return() | Push() | Pop() | IndexAdd() | SetItem():
+            return []
+        case Check() | Comment():
+            return []
+        case _:
+            raise unknown_statement(stmt)
+
+
+def map_child_blocks(stmt: Stmt, f: Callable[[list[Stmt]], list[Stmt]]) -> Stmt:
+    """Replace each block nested in ``stmt`` by ``f`` of it; returns ``stmt``."""
+    match stmt:
+        case If():
+            stmt.body, stmt.orelse = f(stmt.body), f(stmt.orelse)
+        case For():
+            stmt.body = f(stmt.body)
+        case While():
+            stmt.test_block, stmt.body = f(stmt.test_block), f(stmt.body)
+        case _:
+            child_blocks(stmt)  # none, or an unknown statement: raises
+    return stmt
+
+
+def is_loop(stmt: Stmt) -> bool:
+    """Whether ``stmt`` may run its children more than once."""
+    match stmt:
+        case For() | While():
+            return True
+        case _:
+            child_blocks(stmt)  # an unknown statement raises
+            return False
+
+
 # --- traversal helpers ------------------------------------------------------------
 
 
@@ -200,16 +390,6 @@ def names_in(expr: Expr) -> Iterator[str]:
             yield from names_in(arg)
 
 
-def child_blocks(stmt: Stmt) -> list[list[Stmt]]:
-    if isinstance(stmt, If):
-        return [stmt.body, stmt.orelse]
-    if isinstance(stmt, For):
-        return [stmt.body]
-    if isinstance(stmt, While):
-        return [stmt.test_block, stmt.body]
-    return []
-
-
 def walk(block: list[Stmt]) -> Iterator[Stmt]:
     """Every statement of a block, nested ones included, in source order."""
     for stmt in block:
@@ -218,49 +398,14 @@ def walk(block: list[Stmt]) -> Iterator[Stmt]:
             yield from walk(child)
 
 
-def targets_of(stmt: Stmt) -> tuple[str, ...]:
-    """The variables a single statement (not its children) assigns."""
-    if isinstance(stmt, Assign):
-        return (stmt.target,)
-    if isinstance(stmt, Call):
-        return stmt.targets
-    if isinstance(stmt, Pop):
-        return (stmt.target, f"_top_{stmt.tape}")
-    if isinstance(stmt, Push):
-        return (f"_tape_{stmt.tape}", f"_top_{stmt.tape}")
-    if isinstance(stmt, (IndexAdd, SetItem)):
-        return (stmt.target,)
-    if isinstance(stmt, For):
-        return (stmt.var,)
-    return ()
-
-
 def reads_of(stmt: Stmt) -> set[str]:
-    """The variables a single statement (not its children) reads."""
-    if isinstance(stmt, Assign):
-        return set(names_in(stmt.value))
-    if isinstance(stmt, (Call, Return)):
-        exprs = stmt.args if isinstance(stmt, Call) else stmt.values
-        return {n for e in exprs for n in names_in(e)}
-    if isinstance(stmt, Push):
-        return set(names_in(stmt.value)) | {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
-    if isinstance(stmt, Pop):
-        return {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
-    if isinstance(stmt, (IndexAdd, SetItem)):  # a partial write keeps the other elements
-        return {stmt.target, *names_in(stmt.value)} | {n for e in stmt.indices for n in names_in(e)}
-    if isinstance(stmt, (If, Check)):
-        return set(names_in(stmt.test))
-    if isinstance(stmt, For):
-        reads = {n for e in (stmt.start, stmt.stop, stmt.step) for n in names_in(e)}
-        if stmt.exit_test is not None:
-            reads |= set(names_in(stmt.exit_test))
-        return reads
-    if isinstance(stmt, While):
-        reads = set(names_in(stmt.test))
-        if stmt.exit_test is not None:
-            reads |= set(names_in(stmt.exit_test))
-        return reads
-    return set()
+    """The variables a single statement (not its children) reads: its expressions' names,
+    the arrays it writes elements of, and a tape's state."""
+    reads = {n for e in expressions(stmt) for n in names_in(e)}
+    reads.update(element_writes_of(stmt))
+    if isinstance(stmt, (Push, Pop)):
+        reads |= {f"_tape_{stmt.tape}", f"_top_{stmt.tape}"}
+    return reads
 
 
 def assigned_in(block: list[Stmt]) -> set[str]:
@@ -271,42 +416,19 @@ def read_in(block: list[Stmt]) -> set[str]:
     return {n for stmt in walk(block) for n in reads_of(stmt)}
 
 
+def rename_expr(expr: Expr, mapping: dict[str, str]) -> Expr:
+    if isinstance(expr, Name):
+        return Name(mapping.get(expr.id, expr.id))
+    if isinstance(expr, Op):
+        return Op(expr.prim, tuple(rename_expr(a, mapping) for a in expr.args))
+    return expr
+
+
 def rename(block: list[Stmt], mapping: dict[str, str]) -> None:
     """Rename variables throughout a block, in place."""
-
-    def expr(e: Expr) -> Expr:
-        if isinstance(e, Name):
-            return Name(mapping.get(e.id, e.id))
-        if isinstance(e, Op):
-            return Op(e.prim, tuple(expr(a) for a in e.args))
-        return e
-
     for stmt in walk(block):
-        if isinstance(stmt, Assign):
-            stmt.target, stmt.value = mapping.get(stmt.target, stmt.target), expr(stmt.value)
-        elif isinstance(stmt, Call):
-            stmt.targets = tuple(mapping.get(t, t) for t in stmt.targets)
-            stmt.args = tuple(expr(a) for a in stmt.args)
-        elif isinstance(stmt, (Return, Push)):
-            if isinstance(stmt, Return):
-                stmt.values = tuple(expr(v) for v in stmt.values)
-            else:
-                stmt.value = expr(stmt.value)
-        elif isinstance(stmt, Pop):
-            stmt.target = mapping.get(stmt.target, stmt.target)
-        elif isinstance(stmt, (IndexAdd, SetItem)):
-            stmt.target = mapping.get(stmt.target, stmt.target)
-            stmt.indices = tuple(expr(i) for i in stmt.indices)
-            stmt.value = expr(stmt.value)
-        elif isinstance(stmt, (If, Check)):
-            stmt.test = expr(stmt.test)
-        elif isinstance(stmt, For):
-            stmt.var = mapping.get(stmt.var, stmt.var)
-            stmt.start, stmt.stop, stmt.step = expr(stmt.start), expr(stmt.stop), expr(stmt.step)
-            stmt.exit_test = None if stmt.exit_test is None else expr(stmt.exit_test)
-        elif isinstance(stmt, While):
-            stmt.test = expr(stmt.test)
-            stmt.exit_test = None if stmt.exit_test is None else expr(stmt.exit_test)
+        map_targets(stmt, lambda t: mapping.get(t, t))
+        map_expressions(stmt, lambda e: rename_expr(e, mapping))
 
 
 def names_used(block: list[Stmt]) -> list[str]:
@@ -338,19 +460,20 @@ def definitely_assigned(
             sites.setdefault(id(stmt), []).extend(unsure)
 
     for stmt in block:
-        if isinstance(stmt, If):
-            note(stmt, set(names_in(stmt.test)))
-            body = definitely_assigned(stmt.body, assigned, local, sites)
-            orelse = definitely_assigned(stmt.orelse, assigned, local, sites)
-            assigned |= body & orelse
-        elif isinstance(stmt, For):
-            note(stmt, reads_of(stmt) - set(names_in(stmt.exit_test or Const(0))))
-            definitely_assigned(stmt.body, assigned | {stmt.var}, local, sites)
-        elif isinstance(stmt, While):
-            assigned = definitely_assigned(stmt.test_block, assigned, local, sites)
-            note(stmt, set(names_in(stmt.test)))
-            definitely_assigned(stmt.body, assigned, local, sites)
-        else:
-            note(stmt, reads_of(stmt))
-            assigned |= set(targets_of(stmt))
+        match stmt:
+            case If():
+                note(stmt, set(names_in(stmt.test)))
+                body = definitely_assigned(stmt.body, assigned, local, sites)
+                orelse = definitely_assigned(stmt.orelse, assigned, local, sites)
+                assigned |= body & orelse
+            case For():
+                note(stmt, reads_of(stmt) - set(names_in(stmt.exit_test or Const(0))))
+                definitely_assigned(stmt.body, assigned | {stmt.var}, local, sites)
+            case While():
+                assigned = definitely_assigned(stmt.test_block, assigned, local, sites)
+                note(stmt, set(names_in(stmt.test)))
+                definitely_assigned(stmt.body, assigned, local, sites)
+            case _:  # straight-line statements (reads_of raises on an unknown one)
+                note(stmt, reads_of(stmt))
+                assigned |= set(targets_of(stmt))
     return assigned

@@ -45,7 +45,7 @@ def _outline_block(fn, block: list[ir.Stmt], kernels, taken, worth: WorthAKernel
     k = 0
     while k < len(block):
         stmt = block[k]
-        if isinstance(stmt, (For, While)) and worth(fn, stmt):
+        if ir.is_loop(stmt) and worth(fn, stmt):
             kernel, call = _kernel_for(fn, stmt, _name(fn, kernels, taken))
             kernels.append(kernel)
             block[k : k + 1] = call
@@ -91,7 +91,7 @@ def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
 def _mutated_only(loop, name: str) -> bool:
     """An array the loop only writes into (``g_x[i] += ...``): shared, not returned."""
     for stmt in ir.walk([loop]):
-        if name in ir.targets_of(stmt) and not isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
+        if name in ir.targets_of(stmt) and name not in ir.element_writes_of(stmt):
             return False
     return True
 

@@ -45,7 +45,9 @@ def simplify(expr: Expr) -> Expr:
     folded = _fold(expr)
     if folded is not None:
         return folded
-    return _RULES.get(expr.prim, lambda e: e)(expr)
+    if PRIMITIVES[expr.prim].scale_after:
+        return _reduction(expr)
+    return _ALGEBRA.get(expr.prim, lambda e: e)(expr)
 
 
 def _fold(expr: Op) -> Const | None:
@@ -176,9 +178,10 @@ def _reduction(e: Op) -> Expr:
     return e
 
 
-_RULES = {
-    "unbroadcast": _reduction,
-    "sum": _reduction,
+# The algebra of arithmetic and logic itself, by name: these few primitives are the core
+# operations (as ``lax.add`` is to JAX), which the reverse sweep writes and whose identities
+# (x + 0, 1 * x, --x) are the simplifications; every other primitive's facts are traits.
+_ALGEBRA = {
     "add": _add,
     "sub": _sub,
     "mul": _mul,
@@ -195,33 +198,32 @@ _RULES = {
 def simplify_block(block: list[ir.Stmt]) -> list[ir.Stmt]:
     out: list[ir.Stmt] = []
     for stmt in block:
-        if isinstance(stmt, Assign):
-            stmt.value = simplify(stmt.value)
-            if stmt.value == Name(stmt.target):
-                continue
-        elif isinstance(stmt, ir.If):
-            stmt.test = simplify(stmt.test)
-            stmt.body = simplify_block(stmt.body)
-            stmt.orelse = simplify_block(stmt.orelse)
-            if isinstance(stmt.test, Const):  # a decided branch
-                out.extend(stmt.body if stmt.test.value else stmt.orelse)
-                continue
-            if not stmt.body and not stmt.orelse:
-                continue
-        elif isinstance(stmt, ir.For):
-            stmt.start, stmt.stop, stmt.step = map(simplify, (stmt.start, stmt.stop, stmt.step))
-            stmt.body = simplify_block(stmt.body)
-        elif isinstance(stmt, ir.While):
-            stmt.test_block = simplify_block(stmt.test_block)
-            stmt.body = simplify_block(stmt.body)
-        elif isinstance(stmt, ir.Call):
-            stmt.args = tuple(simplify(a) for a in stmt.args)
-        elif isinstance(stmt, ir.Return):
-            stmt.values = tuple(simplify(v) for v in stmt.values)
-        elif isinstance(stmt, ir.Check):
-            stmt.test = simplify(stmt.test)
-            if stmt.test == Const(True):  # holds whatever the values
-                continue
+        match stmt:
+            case Assign():
+                stmt.value = simplify(stmt.value)
+                if stmt.value == Name(stmt.target):
+                    continue
+            case ir.If():
+                stmt.test = simplify(stmt.test)
+                ir.map_child_blocks(stmt, simplify_block)
+                if isinstance(stmt.test, Const):  # a decided branch
+                    out.extend(stmt.body if stmt.test.value else stmt.orelse)
+                    continue
+                if not stmt.body and not stmt.orelse:
+                    continue
+            case ir.For() | ir.While():  # the tests of loops are atoms
+                ir.map_expressions(stmt, simplify, {ir.BOUND})
+                ir.map_child_blocks(stmt, simplify_block)
+            case ir.Call() | ir.Return():
+                ir.map_expressions(stmt, simplify)
+            case ir.Check():
+                stmt.test = simplify(stmt.test)
+                if stmt.test == Const(True):  # holds whatever the values
+                    continue
+            case ir.Push() | ir.Pop() | ir.IndexAdd() | ir.SetItem() | ir.Comment():
+                pass  # element writes and tapes are left as the transforms wrote them
+            case _:
+                raise ir.unknown_statement(stmt)
         out.append(stmt)
     return out
 
@@ -272,7 +274,7 @@ def propagate_zeros(
             if not dry:
                 stmt.body, _ = propagate_zeros(stmt.body, head)
             zeros = head
-        else:
+        else:  # straight-line statements (targets_of raises on an unknown one)
             zeros -= set(ir.targets_of(stmt))
         out.append(stmt)
     return out, zeros
@@ -280,13 +282,6 @@ def propagate_zeros(
 
 def _test_block(stmt: ir.For | ir.While) -> list[ir.Stmt]:
     return stmt.test_block if isinstance(stmt, ir.While) else []
-
-
-# equal calls, distinct arrays (later written in place): never shared
-ALLOCATIONS = {
-    "tape_f", "tape_i", "tape_b", "tape_a", "zeros", "ones", "empty", "eye", "zeros_like",
-    "ones_like", "full_like", "array_copy",
-}  # fmt: skip
 
 
 # --- copies and common subexpressions --------------------------------------------------------
@@ -342,7 +337,7 @@ class _Values:
             self.mentioned |= {target, *ir.names_in(value)}
         elif (
             isinstance(value, Op)
-            and value.prim not in ALLOCATIONS
+            and not PRIMITIVES[value.prim].allocates  # equal calls, distinct arrays
             and target not in ir.names_in(value)
         ):
             self.exprs[value] = target
@@ -366,14 +361,12 @@ def propagate_values(block: list[ir.Stmt], values: _Values, keep_results: bool =
             for target in stmt.targets:
                 values.kill(target)
         elif isinstance(stmt, (ir.Push, ir.Pop, ir.IndexAdd, ir.SetItem)):
-            if isinstance(stmt, (ir.Push, ir.IndexAdd, ir.SetItem)):
-                stmt.value = values.rewrite(stmt.value)
-            if isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
-                stmt.indices = tuple(values.rewrite(i) for i in stmt.indices)
+            ir.map_expressions(stmt, values.rewrite)
             for target in ir.targets_of(stmt):
                 values.kill(target)
-        elif isinstance(stmt, ir.Return) and not keep_results:
-            stmt.values = tuple(values.rewrite(v) for v in stmt.values)
+        elif isinstance(stmt, ir.Return):
+            if not keep_results:
+                stmt.values = tuple(values.rewrite(v) for v in stmt.values)
         elif isinstance(stmt, ir.Check):
             stmt.test = values.rewrite(stmt.test)
             if stmt.test in values.checked:  # passed already, on the same values
@@ -399,6 +392,8 @@ def propagate_values(block: list[ir.Stmt], values: _Values, keep_results: bool =
             if isinstance(stmt, ir.While):
                 propagate_values(stmt.test_block, values.fork(set()), keep_results)
             propagate_values(stmt.body, values.fork(set()), keep_results)
+        elif not isinstance(stmt, ir.Comment):
+            raise ir.unknown_statement(stmt)
 
 
 # --- dead code ------------------------------------------------------------------------------
@@ -439,7 +434,7 @@ def _dce(block: list[ir.Stmt], live: set[str], dry: bool = False) -> tuple[list[
                 if stmt.var not in live_after:  # a loop with nothing left to do
                     live = live_after
                     continue
-        else:
+        else:  # every other statement, kept (reads_of raises on an unknown one)
             live = (live - set(ir.targets_of(stmt))) | ir.reads_of(stmt)
         out.append(stmt)
     out.reverse()

@@ -7,6 +7,7 @@ Normalize writes the checks of ``math`` calls; ``guards`` the ones that need kin
 
 from __future__ import annotations
 
+import functools
 import operator
 
 from .errors import SourceLocation
@@ -23,20 +24,22 @@ def _message_of(operation, *args) -> str:
     raise AssertionError("expected an error")
 
 
-DIVISION_MESSAGES = {  # (primitive, both operands ints) -> Python's message
-    ("div", True): _message_of(operator.truediv, 1, 0),
-    ("div", False): _message_of(operator.truediv, 1.0, 0.0),
-    ("floordiv", True): _message_of(operator.floordiv, 1, 0),
-    ("floordiv", False): _message_of(operator.floordiv, 1.0, 0.0),
-    ("mod", True): _message_of(operator.mod, 1, 0),
-    ("mod", False): _message_of(operator.mod, 1.0, 0.0),
-}
+def division_message(prim: str, both_ints: bool) -> str:
+    """What Python says dividing by zero with primitive ``prim`` (a "division" one), for
+    int or float operands."""
+    return _division_messages(prim)[both_ints]
+
+
+@functools.cache
+def _division_messages(prim: str) -> dict[bool, str]:
+    evaluate = PRIMITIVES[prim].evaluate
+    return {True: _message_of(evaluate, 1, 0), False: _message_of(evaluate, 1.0, 0.0)}
+
+
 NEGATIVE_POWER = _message_of(operator.pow, 0.0, -1.0)
 DOMAIN, RANGE = "math domain error", "math range error"  # what the math module says
 MATH_ERRORS = (DOMAIN, RANGE)
 OUT_OF_RANGE = "Numerical result out of range"
-# float -> int conversions: int(), round(), math.floor, math.ceil, math.trunc
-CONVERSIONS = {"int", "round", "floor", "ceil", "trunc"}
 
 
 def negation(test: Expr) -> Expr:

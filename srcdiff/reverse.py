@@ -32,7 +32,6 @@ from .errors import SourceLocation, SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
 from .normalize.program import NameAllocator
 from .rules import PRIMITIVES, KindError, is_array, ndim_of, substitute
-from .rules.arrays import INDEX_READS
 
 if TYPE_CHECKING:  # for the annotation only: the backend is chosen before this stage
     from .backends import Backend
@@ -41,7 +40,6 @@ TAPE_OF_KIND = {"float": "f", "int": "i", "bool": "b"}
 DUMMY_OF_KIND = {"float": Const(0.0), "int": Const(0), "bool": Const(False)}
 ZERO = Const(0.0)
 ONE = Const(1)
-SCATTERS = {"at1", "at2", "at3"}
 
 # (callee name, mask of differentiated parameters, argument kinds, mask of array
 # arguments whose adjoint could be handed over) -> (adjoint name, mask of those handed over)
@@ -109,6 +107,12 @@ def add(a: Expr, b: Expr) -> Expr:
     return Op("add", (a, b))
 
 
+# statements that update no element of an array whose adjoint must then be a whole array
+_UPDATES_NO_ELEMENT = (
+    Assign, For, If, While, Return, Push, Pop, ir.IndexAdd, ir.Check, ir.Comment
+)  # fmt: skip
+
+
 class _Reverser:
     def __init__(
         self,
@@ -136,7 +140,7 @@ class _Reverser:
             for s in ir.walk(self.fn.body)
             if isinstance(s, Assign)
             and isinstance(s.value, Op)
-            and s.value.prim == "arange"
+            and PRIMITIVES[s.value.prim].distinct
             and self.whole_counts.get(s.target) == 1
         }
 
@@ -165,8 +169,10 @@ class _Reverser:
             elif isinstance(stmt, Call):  # adjoints handed to a callee's adjoint
                 found |= {a.id for a in stmt.args if isinstance(a, Name)}
             elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
-                if stmt.value.prim in INDEX_READS and isinstance(stmt.value.args[0], Name):
+                if PRIMITIVES[stmt.value.prim].index_read and isinstance(stmt.value.args[0], Name):
                     found.add(stmt.value.args[0].id)
+            elif not isinstance(stmt, _UPDATES_NO_ELEMENT):
+                raise ir.unknown_statement(stmt)
         return found & arrays
 
     # --- the adjoint function -----------------------------------------------------------
@@ -369,7 +375,7 @@ class _Reverser:
             return self.forward_loop(stmt)
         if isinstance(stmt, ir.Check):
             return [stmt]
-        raise TypeError(f"unexpected statement {stmt!r}")
+        raise ir.unknown_statement(stmt)  # Return, tapes, comments: not in code to differentiate
 
     def forward_loop(self, stmt: For | While) -> list[ir.Stmt]:
         body = self.forward_block(stmt.body)
@@ -424,7 +430,7 @@ class _Reverser:
             return self.reverse_for(stmt)
         if isinstance(stmt, While):
             return self.reverse_while(stmt)
-        raise TypeError(f"unexpected statement {stmt!r}")
+        raise ir.unknown_statement(stmt)  # Return, tapes, comments: not in code to differentiate
 
     def reverse_assign(self, stmt: Assign) -> list[ir.Stmt]:
         target, value, loc = stmt.target, stmt.value, stmt.loc
@@ -487,7 +493,7 @@ class _Reverser:
 
     def accumulate(self, var: str, term: Expr, loc) -> ir.Stmt:
         grad = self.grad(var)
-        if isinstance(term, Op) and term.prim in SCATTERS:  # g at position i of an array
+        if isinstance(term, Op) and PRIMITIVES[term.prim].scatter:  # g at position i of an array
             indices = term.args[:-1]
             fancy = any(is_array(self.expr_kind(i)) for i in indices)
             repeats = fancy and not self.distinct_by_arange(indices)
@@ -632,7 +638,7 @@ def _nested_loops(block: list[ir.Stmt], inside_loop: bool) -> set[int]:
     """Ids of the loops that sit inside another loop (and so may run many times)."""
     found: set[int] = set()
     for stmt in block:
-        is_loop = isinstance(stmt, (For, While))
+        is_loop = ir.is_loop(stmt)
         if is_loop and inside_loop:
             found.add(id(stmt))
         for child in ir.child_blocks(stmt):
@@ -648,7 +654,10 @@ def _nested_loops(block: list[ir.Stmt], inside_loop: bool) -> set[int]:
 # zero (Z), surely has a contribution (N), or either (M); a product of an adjoint that may be
 # zero with anything that is not a constant runs only where the adjoint is not zero.
 
-SELECTING = {"select", "max_weight", "sign", "where", "clip", "extremum_weight"}  # weights of 0
+# statements the guard leaves as they are: only assignments of scalar adjoints are guarded
+_NO_PRODUCT_OF_ADJOINTS = (
+    Call, Return, Push, Pop, ir.IndexAdd, SetItem, ir.Check, ir.Comment
+)  # fmt: skip
 
 
 class _ZeroAdjoints:
@@ -687,6 +696,8 @@ class _ZeroAdjoints:
                     else:
                         out.append(If(test, [stmt], [], stmt.loc))
                     continue
+            elif not isinstance(stmt, _NO_PRODUCT_OF_ADJOINTS):
+                raise ir.unknown_statement(stmt)
             out.append(stmt)
         return out, state
 
@@ -697,9 +708,10 @@ class _ZeroAdjoints:
         if isinstance(expr, Name):
             return state.get(expr.id, "Z") if expr.id in self.adjoints else "N"
         parts = [self.value(a, state) for a in expr.args]
+        # (sums and products are the algebra of adjoints themselves, known by name)
         if expr.prim in ("add", "sub"):
             return _add(parts[0], parts[1])
-        if expr.prim in SELECTING:
+        if PRIMITIVES[expr.prim].selecting:  # weights of 0 or 1
             return "M"
         if "Z" in parts and expr.prim in ("mul", "div", "neg"):
             return "Z"
@@ -749,7 +761,13 @@ def _own_pushes(block: list[ir.Stmt]) -> Counter[str]:
             counts[stmt.tape] += 1
         elif isinstance(stmt, If):
             counts += _own_pushes(stmt.body) + _own_pushes(stmt.orelse)
+        elif not isinstance(stmt, _NO_OWN_PUSH):
+            raise ir.unknown_statement(stmt)
     return counts
+
+
+# loops reserve room for their own pushes; the others push nothing
+_NO_OWN_PUSH = (For, While, Assign, Call, Return, Pop, ir.IndexAdd, SetItem, ir.Check, ir.Comment)
 
 
 def _has_loop(block: list[ir.Stmt]) -> bool:
@@ -774,6 +792,10 @@ def _trips(loop: For) -> Expr:
     if loop.step == Const(1):
         return Op("sub", (loop.stop, loop.start))
     return Op("range_len", (loop.start, loop.stop, loop.step))
+
+
+# statements with no block of their own to reserve room in
+_STRAIGHT_LINE = (Assign, Call, Return, Push, Pop, ir.IndexAdd, SetItem, ir.Check, ir.Comment)
 
 
 def _with_reserves(block: list[ir.Stmt], following: Counter[str]) -> list[ir.Stmt]:
@@ -801,8 +823,10 @@ def _with_reserves(block: list[ir.Stmt], following: Counter[str]) -> list[ir.Stm
             per_iteration = _own_pushes(stmt.body)
             stmt.body = _reserve(per_iteration) + _with_reserves(stmt.body, Counter())
             out += [stmt, *_reserve(rest)]
-        else:
+        elif isinstance(stmt, _STRAIGHT_LINE):
             out.append(stmt)
+        else:
+            raise ir.unknown_statement(stmt)
     return out
 
 

@@ -45,6 +45,7 @@ from .ir import Const, Expr, Name
 from .normalize.program import Program
 from .normalize.statements import normalize_program
 from .rules import PRIMITIVES
+from .rules.traits import SymPyForm
 
 MAX_ITERATIONS = 200  # loop iterations unrolled, over the whole run
 MAX_SYMBOLS = 64  # differentiated numbers (array elements count one each)
@@ -313,8 +314,10 @@ class _Interpreter:
             target = env[stmt.target] = _writable(env[stmt.target])
             index = self.indices(stmt.indices, env)
             target[index] = self.trace.named(target[index] + self.value(stmt.value, env))
-        elif not isinstance(stmt, (ir.Comment, ir.Check)):  # the function ran here: checks pass
+        elif isinstance(stmt, (ir.Push, ir.Pop)):  # not in normalized code
             raise CannotTranslate(f"no SymPy translation of {type(stmt).__name__}")
+        elif not isinstance(stmt, (ir.Comment, ir.Check)):  # the function ran here: checks pass
+            raise ir.unknown_statement(stmt)
         return None
 
     def for_loop(self, loop: ir.For, env: dict) -> tuple | None:
@@ -364,16 +367,17 @@ class _Interpreter:
             return env[expr.id]
         if isinstance(expr, Const):
             return expr.value
-        if expr.prim == "slice":
+        form = PRIMITIVES[expr.prim].sympy
+        how = form.how if isinstance(form, SymPyForm) else None
+        if how == "subscript":
             return slice(*(_as_index(self.value(a, env)) for a in expr.args))
         args = [self.value(a, env) for a in expr.args]
-        if expr.prim in SHAPE_READS:  # of arrays of expressions too
+        if how == "printed":  # of arrays of expressions too
             return _compiled(expr.prim)(*args)
         if not any(_symbolic(a) for a in args):
             return _numeric(expr.prim, args)
-        symbolic = SYMBOLIC.get(expr.prim)
-        if symbolic is not None:
-            return self.trace.named(symbolic(self, *args))
+        if how is not None:
+            return self.trace.named(_APPLY[how](self, _built(expr.prim, form), args))
         raise CannotTranslate(
             f"no SymPy form for {PRIMITIVES[expr.prim].source} (primitive {expr.prim!r})"
         )
@@ -393,7 +397,6 @@ def _writable(array: Any) -> np.ndarray:
 
 
 # --- concrete values: the printed form, run with NumPy -----------------------------------------
-SHAPE_READS = {"shape", "shape_of", "size", "ndim", "len", "zeros_like", "ones_like"}
 _NAMESPACE = {"np": np, "math": math, **runtime.PYTHON_VERSIONS}
 
 
@@ -431,20 +434,26 @@ def _compiled(name: str) -> Callable:
     return _COMPILED[name]
 
 
-# --- symbolic values -------------------------------------------------------------------------
-def _elementwise(function: Callable) -> Callable:
+# --- symbolic values: the rule table's SymPy forms (rules.traits.SymPyForm) --------------------
+_BUILT: dict[str, Callable] = {}
+
+
+def _built(prim: str, form: SymPyForm) -> Callable:
+    """The form's function, built once from the sympy module."""
+    if prim not in _BUILT:
+        _BUILT[prim] = form.build(sympy)
+    return _BUILT[prim]
+
+
+def _each(interpreter: _Interpreter, function: Callable, args: list) -> Any:
     """A SymPy function applied to a number or to each element of an array."""
-
-    def apply(interpreter: _Interpreter, *args: Any) -> Any:
-        if any(isinstance(a, np.ndarray) for a in args):
-            return np.vectorize(function, otypes=[object])(*args)
-        return function(*args)
-
-    return apply
+    if any(isinstance(a, np.ndarray) for a in args):
+        return np.vectorize(function, otypes=[object])(*args)
+    return function(*args)
 
 
-def _operator(function: Callable) -> Callable:
-    return lambda interpreter, *args: function(*(_objects(a) for a in args))
+def _whole(interpreter: _Interpreter, function: Callable, args: list) -> Any:
+    return function(*(_objects(a) for a in args))
 
 
 def _objects(value: Any) -> Any:
@@ -454,176 +463,36 @@ def _objects(value: Any) -> Any:
     return value
 
 
-def _decided(choose: Callable) -> Callable:
+def _decided(interpreter: _Interpreter, choose: Callable, args: list) -> Any:
     """A choice between expressions, decided by their values at the point (as ``max``,
     a comparison or a conditional expression decide when the function runs there)."""
-
-    def apply(interpreter: _Interpreter, *args: Any) -> Any:
-        concrete = [interpreter.trace.concrete(a) for a in args]
-        if any(isinstance(a, np.ndarray) for a in args):
-            args = np.broadcast_arrays(*(np.asarray(_objects(a), dtype=object) for a in args))
-            concrete = np.broadcast_arrays(*(np.asarray(c) for c in concrete))
-            out = np.empty(args[0].shape, dtype=object)
-            for index in np.ndindex(out.shape):
-                out[index] = choose([a[index] for a in args], [c[index] for c in concrete])
-            return out
-        return choose(args, concrete)
-
-    return apply
+    concrete = [interpreter.trace.concrete(a) for a in args]
+    if any(isinstance(a, np.ndarray) for a in args):
+        args = np.broadcast_arrays(*(np.asarray(_objects(a), dtype=object) for a in args))
+        concrete = np.broadcast_arrays(*(np.asarray(c) for c in concrete))
+        out = np.empty(args[0].shape, dtype=object)
+        for index in np.ndindex(out.shape):
+            out[index] = choose([a[index] for a in args], [c[index] for c in concrete])
+        return out
+    return choose(args, concrete)
 
 
-def _along(reduce: Callable) -> Callable:
-    """A reduction of an array of expressions (along an axis, or of all elements)."""
-
-    def apply(interpreter: _Interpreter, x: Any, axis: Any = None, keepdims: Any = False) -> Any:
-        return reduce(interpreter, np.asarray(_objects(x), dtype=object), axis, keepdims)
-
-    return apply
-
-
-def _sum(interpreter, x, axis, keepdims):
-    return np.sum(x, axis=axis, keepdims=bool(keepdims)) if axis is not None else sum(x.flat)
-
-
-def _mean(interpreter, x, axis, keepdims):
-    count = x.size if axis is None else x.shape[axis]
-    return _sum(interpreter, x, axis, keepdims) / count
-
-
-def _prod(interpreter, x, axis, keepdims):
-    if axis is None:
-        return sympy.Mul(*x.flat)
-    return np.prod(x, axis=axis, keepdims=bool(keepdims))
-
-
-def _extremum(pick: Callable) -> Callable:
-    def reduce(interpreter, x, axis, keepdims):
-        values = interpreter.trace.concrete(x)
-        if axis is None:
-            return x.flat[int(pick(values))]
-        chosen = np.expand_dims(pick(values, axis=axis), axis)
-        found = np.take_along_axis(x, chosen, axis=axis)
-        return found if keepdims else np.squeeze(found, axis=axis)
-
-    return reduce
-
-
-def _larger(args, concrete):
-    return args[0] if concrete[0] >= concrete[1] else args[1]
-
-
-def _smaller(args, concrete):
-    return args[0] if concrete[0] <= concrete[1] else args[1]
-
-
-def _clip(args, concrete):
-    x, low, high = concrete
-    return args[1] if x < low else args[2] if x > high else args[0]
-
-
-def _select(args, concrete):  # x if y else z
-    return args[0] if concrete[1] else args[2]
-
-
-def _where(args, concrete):  # np.where(x, y, z)
-    return args[1] if concrete[0] else args[2]
-
-
-def _compare(test: Callable) -> Callable:
-    return _decided(lambda args, concrete: bool(test(*concrete)))
-
-
-def _norm(interpreter, x):
-    return sympy.sqrt(sum(v**2 for v in np.ravel(_objects(x))))
-
-
-def _matmul(interpreter, x, y):
-    return _objects(x) @ _objects(y)
-
-
-def _zero_derivative(function: Callable) -> Callable:
+def _at_point(interpreter: _Interpreter, function: Callable, args: list) -> Any:
     """A function whose derivative is zero where it is defined: its value at the point."""
-    return _decided(lambda args, concrete: function(*concrete))
+    return _decided(interpreter, lambda args, concrete: function(*concrete), args)
 
 
-SYMBOLIC: dict[str, Callable] = {
-    "add": _operator(lambda x, y: x + y),
-    "sub": _operator(lambda x, y: x - y),
-    "mul": _operator(lambda x, y: x * y),
-    "div": _operator(lambda x, y: x / y),
-    "neg": _operator(lambda x: -x),
-    "copy": _operator(lambda x: x),
-    "pow": _elementwise(lambda x, y: sympy.Pow(x, y)),
-    "square": _elementwise(lambda x: x**2),
-    "exp": _elementwise(sympy.exp),
-    "expm1": _elementwise(lambda x: sympy.exp(x) - 1),
-    "log": _elementwise(sympy.log),
-    "log1p": _elementwise(lambda x: sympy.log(1 + x)),
-    "log2": _elementwise(lambda x: sympy.log(x, 2)),
-    "log10": _elementwise(lambda x: sympy.log(x, 10)),
-    "sqrt": _elementwise(sympy.sqrt),
-    "sin": _elementwise(sympy.sin),
-    "cos": _elementwise(sympy.cos),
-    "tan": _elementwise(sympy.tan),
-    "asin": _elementwise(sympy.asin),
-    "acos": _elementwise(sympy.acos),
-    "atan": _elementwise(sympy.atan),
-    "atan2": _elementwise(sympy.atan2),
-    "sinh": _elementwise(sympy.sinh),
-    "cosh": _elementwise(sympy.cosh),
-    "tanh": _elementwise(sympy.tanh),
-    "asinh": _elementwise(sympy.asinh),
-    "acosh": _elementwise(sympy.acosh),
-    "atanh": _elementwise(sympy.atanh),
-    "hypot": _elementwise(lambda x, y: sympy.sqrt(x**2 + y**2)),
-    "erf": _elementwise(sympy.erf),
-    "erfc": _elementwise(sympy.erfc),
-    "abs": _elementwise(sympy.Abs),
-    "float": _operator(lambda x: x),
-    "max": _decided(_larger),
-    "min": _decided(_smaller),
-    "clip": _decided(_clip),
-    "select": _decided(_select),
-    "where": _decided(_where),
-    "lt": _compare(lambda x, y: x < y),
-    "le": _compare(lambda x, y: x <= y),
-    "gt": _compare(lambda x, y: x > y),
-    "ge": _compare(lambda x, y: x >= y),
-    "eq": _compare(lambda x, y: x == y),
-    "ne": _compare(lambda x, y: x != y),
-    "sign": _zero_derivative(np.sign),
-    "floor": _zero_derivative(math.floor),
-    "ceil": _zero_derivative(math.ceil),
-    "trunc": _zero_derivative(math.trunc),
-    "round": _zero_derivative(round),
-    "int": _zero_derivative(int),
-    "isnan": _zero_derivative(math.isnan),
-    "isinf": _zero_derivative(math.isinf),
-    "isfinite": _zero_derivative(math.isfinite),
-    "sum": _along(_sum),
-    "sum_axis": _along(_sum),
-    "mean": _along(_mean),
-    "mean_axis": _along(_mean),
-    "prod": _along(_prod),
-    "prod_axis": _along(_prod),
-    "amax": _along(_extremum(np.argmax)),
-    "amax_axis": _along(_extremum(np.argmax)),
-    "amin": _along(_extremum(np.argmin)),
-    "amin_axis": _along(_extremum(np.argmin)),
-    "norm": _norm,
-    "matmul": _matmul,
-    "outer": _operator(np.multiply.outer),
-    "inner": _operator(np.inner),
-    "transpose": _operator(np.transpose),
-    "trace": _operator(lambda x: sum(np.diagonal(x))),
-    "reshape": _operator(np.reshape),
-    "ravel": _operator(np.ravel),
-    "expand_dims": _operator(np.expand_dims),
-    "concatenate": _operator(lambda x, y, axis: np.concatenate((x, y), axis=axis)),
-    "array_copy": _operator(np.copy),
-    "index1": _operator(lambda x, i: x[_as_index(i)]),
-    "index2": _operator(lambda x, i, j: x[_as_index(i), _as_index(j)]),
-    "index3": _operator(lambda x, i, j, k: x[_as_index(i), _as_index(j), _as_index(k)]),
+def _reduction(interpreter: _Interpreter, reduce: Callable, args: list) -> Any:
+    """A reduction of an array of expressions (along an axis, or of all elements)."""
+    x, axis, keepdims = (*args, None, False)[:3]
+    x = np.asarray(_objects(x), dtype=object)
+    return reduce(x, axis, keepdims, interpreter.trace.concrete(x))
+
+
+_APPLY: dict[str, Callable] = {
+    "each": _each,
+    "whole": _whole,
+    "decided": _decided,
+    "at_point": _at_point,
+    "reduction": _reduction,
 }
-for _name in ("at1", "at2", "at3"):  # element reads inside loops: the same as indexing
-    SYMBOLIC[_name] = SYMBOLIC["index" + _name[-1]]

@@ -1492,8 +1492,8 @@ def test_sympy_twin_is_a_real_reference():
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def err_cumsum(x):
-    return np.sum(np.cumsum(x))  # error: cumsum
+def err_cumprod(x):
+    return np.sum(np.cumprod(x))  # error: cumprod
 
 
 def err_sort(x):
@@ -1539,7 +1539,7 @@ def err_norm_ord(x):
 
 
 def err_method(x):
-    return np.sum(x.cumsum())  # error: method
+    return np.sum(x.cumprod())  # error: method
 
 
 def err_matmul_3d(x):
@@ -1548,7 +1548,7 @@ def err_matmul_3d(x):
 
 
 ERROR_CASES = [
-    (err_cumsum, "cumsum", "np.cumsum"),
+    (err_cumprod, "cumprod", "np.cumprod"),
     (err_sort, "sort", "np.sort"),
     (err_write_argument, "write-argument", "argument `x`"),
     (err_write_argument_slice, "write-argument-slice", "argument `x`"),
@@ -1557,7 +1557,7 @@ ERROR_CASES = [
     (err_sum_dtype, "sum-dtype", "dtype"),
     (err_sum_out, "sum-out", "out"),
     (err_norm_ord, "norm-ord", "ord"),
-    (err_method, "method", "cumsum"),
+    (err_method, "method", "cumprod"),
     (err_matmul_3d, "matmul-3d", "@"),
 ]
 

@@ -13,6 +13,7 @@ import os
 import random
 import re
 
+import numpy as np
 import pytest
 from conftest import marker_line
 
@@ -147,6 +148,16 @@ def bad_tuple_return(x):
     return x * 2.0, x * 3.0  # error: tuple-return
 
 
+def _array_of(x):
+    return np.zeros(3) + x
+
+
+def bad_write_into_call_result(x):
+    y = _array_of(x)
+    y[0] = x  # error: write-into-result
+    return np.sum(y)
+
+
 # Each case: function, arguments for the first call, the error class, the markers of the lines
 # the message may name (either is right where two lines are equally to blame), and words the
 # message must contain (the name of the missing rule for calls).
@@ -171,6 +182,7 @@ CASES = [
     (bad_method_call, (0.5,), SrcdiffError, ["method"], ["scale"]),
     (bad_print, (0.5,), SrcdiffError, ["print"], ["print"]),
     (bad_tuple_return, (0.5,), SrcdiffError, ["tuple-return"], []),
+    (bad_write_into_call_result, (0.5,), SrcdiffError, ["write-into-result"], ["`y`"]),
 ]
 
 

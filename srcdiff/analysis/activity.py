@@ -33,13 +33,18 @@ def find_active(
     """Float variables that depend on ``wrt`` and influence ``results``."""
     edges: list[tuple[list[str], tuple[str, ...]]] = []  # (sources, targets)
     for stmt in ir.walk(fn.body):
-        if isinstance(stmt, Assign):
-            edges.append((differentiable_args(stmt.value), (stmt.target,)))
-        elif isinstance(stmt, ir.SetItem):
-            edges.append((differentiable_args(stmt.value), (stmt.target,)))
-        elif isinstance(stmt, Call):
-            sources = [a.id for a in stmt.args if isinstance(a, Name)]
-            edges.append((sources, stmt.targets))
+        match stmt:
+            case Assign() | ir.SetItem():
+                edges.append((differentiable_args(stmt.value), (stmt.target,)))
+            case Call():
+                sources = [a.id for a in stmt.args if isinstance(a, Name)]
+                edges.append((sources, stmt.targets))
+            case For() | ir.If() | ir.While() | ir.Return() | ir.Check() | ir.Comment():
+                pass  # no value flows into a float (a loop counter does not vary)
+            case ir.Push() | ir.Pop() | ir.IndexAdd():
+                pass  # made by the reverse transform, after this analysis
+            case _:
+                raise ir.unknown_statement(stmt)
 
     def is_float(name: str) -> bool:
         kind = kinds.get(name, "")

@@ -65,7 +65,7 @@ def _direct_usage(fn: ir.Function) -> dict[str, str]:
             for bound in (stmt.start, stmt.stop, stmt.step):
                 for name in ir.names_in(bound):
                     kinds.setdefault(name, "int")
-        if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
+        elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
             prim = PRIMITIVES[stmt.value.prim]
             args = stmt.value.args
             for position in prim.arrays:  # an argument a rule takes as an array
@@ -82,15 +82,21 @@ def _direct_usage(fn: ir.Function) -> dict[str, str]:
             for position in prim.integers:  # an index: an integer, until a call says otherwise
                 if isinstance(args[position], Name):
                     kinds.setdefault(args[position].id, "int")
-        if isinstance(stmt, ir.SetItem):
+        elif isinstance(stmt, ir.SetItem):
             kinds.setdefault(stmt.target, f"array:float:{len(stmt.indices)}")
             for index in stmt.indices:
                 if isinstance(index, Name):
                     kinds.setdefault(index.id, "int")
+        elif not isinstance(stmt, _SAYS_NOTHING_OF_USE):
+            raise ir.unknown_statement(stmt)
     return kinds
 
 
-INTEGER_ARITHMETIC = {"add", "sub", "mul", "floordiv", "mod", "neg"}
+# statements whose operands' use implies no kind (an assignment of an atom, a call: see
+# _implied_kinds)
+_SAYS_NOTHING_OF_USE = (
+    Assign, Call, ir.If, ir.While, ir.Return, ir.Push, ir.Pop, ir.IndexAdd, ir.Check, ir.Comment
+)  # fmt: skip
 
 
 def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
@@ -101,7 +107,7 @@ def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
         yield stmt.target, kinds.get(stmt.value.id)
     elif isinstance(stmt, Assign) and isinstance(stmt.value, Op):
         # an integer computed by integer arithmetic (range(n - 1)) comes from integers
-        if kinds.get(stmt.target) == "int" and stmt.value.prim in INTEGER_ARITHMETIC:
+        if kinds.get(stmt.target) == "int" and PRIMITIVES[stmt.value.prim].integer_closed:
             for name in ir.names_in(stmt.value):
                 yield name, "int"
     elif isinstance(stmt, Call):
@@ -109,6 +115,15 @@ def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, str], usage, program):
         for param, arg in zip(params, stmt.args, strict=True):
             if isinstance(arg, Name):
                 yield arg.id, usage[stmt.func].get(param)
+    elif not isinstance(stmt, _IMPLY_NOTHING):
+        raise ir.unknown_statement(stmt)
+
+
+# statements that pass no kind from one variable to another
+_IMPLY_NOTHING = (
+    Assign, For, ir.If, ir.While, ir.Return, ir.Push, ir.Pop, ir.IndexAdd, ir.SetItem, ir.Check,
+    ir.Comment,
+)  # fmt: skip
 
 
 def infer_kinds(
@@ -158,6 +173,15 @@ def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, str], callee_kinds: CalleeKi
         arg_kinds = tuple(expr_kind(a, kinds) for a in stmt.args)
         if None not in arg_kinds:
             yield from zip(stmt.targets, callee_kinds(stmt.func, arg_kinds), strict=True)
+    elif not isinstance(stmt, _ASSIGN_NO_KIND):
+        raise ir.unknown_statement(stmt)
+
+
+# statements that give no variable a new kind (an element write keeps the array's kind;
+# a tape's state is not a variable of the user's)
+_ASSIGN_NO_KIND = (
+    ir.SetItem, ir.If, ir.While, ir.Return, ir.Push, ir.Pop, ir.IndexAdd, ir.Check, ir.Comment
+)  # fmt: skip
 
 
 def _join(old: str | None, new: str, target: str, stmt: ir.Stmt) -> str:
@@ -209,7 +233,7 @@ def specialize(fn: ir.Function, kinds: dict[str, str], backend: Backend) -> None
         return Op(expr.prim, args)
 
     for stmt in ir.walk(fn.body):
-        _map_exprs(stmt, lower)
+        ir.map_expressions(stmt, lower)
 
 
 def kind_or_float(expr: Expr, kinds: dict[str, str]) -> str:
@@ -217,19 +241,3 @@ def kind_or_float(expr: Expr, kinds: dict[str, str]) -> str:
         return expr_kind(expr, kinds) or "float"
     except KindError:
         return "float"
-
-
-def _map_exprs(stmt: ir.Stmt, f) -> None:
-    if isinstance(stmt, Assign):
-        stmt.value = f(stmt.value)
-    elif isinstance(stmt, (ir.Push, ir.IndexAdd, ir.SetItem)):
-        stmt.value = f(stmt.value)
-        if not isinstance(stmt, ir.Push):
-            stmt.indices = tuple(f(i) for i in stmt.indices)
-    elif isinstance(stmt, (Call, ir.Return)):
-        if isinstance(stmt, Call):
-            stmt.args = tuple(f(a) for a in stmt.args)
-        else:
-            stmt.values = tuple(f(v) for v in stmt.values)
-    elif isinstance(stmt, (ir.If, ir.While)):
-        stmt.test = f(stmt.test)

@@ -4,9 +4,8 @@ arrays, and every primitive it applies."""
 from __future__ import annotations
 
 from .. import ir
-from ..ir import Assign, Expr, Op
-from ..rules import is_array
-from ..rules.arrays import ELEMENT_LEVEL, INDEX_READS
+from ..ir import Assign, Expr, For, Op
+from ..rules import PRIMITIVES, is_array
 from .kinds import expr_kind, kind_or_float
 
 
@@ -15,17 +14,27 @@ def whole_array_ops(fn: ir.Function, kinds: dict[str, str]) -> list[tuple[ir.Stm
     found = []
     for stmt in ir.walk(fn.body):
         if isinstance(stmt, Assign) and isinstance(stmt.value, Op):
-            op = stmt.value
-            if op.prim in ELEMENT_LEVEL and not is_array(kinds.get(stmt.target)):
+            op, prim = stmt.value, PRIMITIVES[stmt.value.prim]
+            if prim.element_level and not is_array(kinds.get(stmt.target)):
                 continue
-            if op.prim in ELEMENT_LEVEL and op.prim not in INDEX_READS:
+            if prim.element_level and not prim.index_read:
                 continue  # creating an array, reading a size
             arg_kinds = [kind_or_float(a, kinds) for a in op.args]
             if is_array(kinds.get(stmt.target)) or any(is_array(k) for k in arg_kinds):
                 found.append((stmt, op))
         elif isinstance(stmt, ir.SetItem) and is_array(expr_kind(stmt.value, kinds)):
             found.append((stmt, Op("copy", (stmt.value,))))
+        elif not isinstance(stmt, _NO_WHOLE_ARRAY_OP):
+            raise ir.unknown_statement(stmt)
     return found
+
+
+# statements that compute nothing on whole arrays themselves (their expressions are atoms,
+# tests and bounds; a call's arrays are the callee's)
+_NO_WHOLE_ARRAY_OP = (
+    Assign, ir.SetItem, ir.Call, For, ir.If, ir.While, ir.Return, ir.Push, ir.Pop, ir.IndexAdd,
+    ir.Check, ir.Comment,
+)  # fmt: skip
 
 
 def primitive_ops(fn: ir.Function):
@@ -37,15 +46,9 @@ def primitive_ops(fn: ir.Function):
 def ops_by_statement(fn: ir.Function):
     """Every primitive application in ``fn``, with its statement."""
     for stmt in ir.walk(fn.body):
-        for expr in _exprs_of(stmt):
+        for expr in ir.expressions(stmt):
             for op in _ops_in(expr):
                 yield stmt, op
-
-
-def _exprs_of(stmt: ir.Stmt) -> list[Expr]:
-    found = [getattr(stmt, a, None) for a in ("value", "test", "start", "stop", "step")]
-    found += list(getattr(stmt, "args", ())) + list(getattr(stmt, "values", ()))
-    return [e for e in found if e is not None]
 
 
 def _ops_in(expr: Expr):

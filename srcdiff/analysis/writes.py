@@ -9,14 +9,7 @@ from __future__ import annotations
 from .. import ir
 from ..errors import error_at
 from ..ir import Assign, Call, Const, Expr, Name, Op
-from ..rules import is_array
-from ..rules.arrays import INDEX_READS
-
-CREATIONS = {"zeros", "ones", "empty", "zeros_like", "ones_like", "array_copy", "eye"}
-
-
-# operations whose result may share memory with their first argument
-VIEWS = {"index1", "index2", "index3", "transpose", "reshape", "ravel", "expand_dims", "copy"}
+from ..rules import PRIMITIVES, is_array
 
 
 def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
@@ -25,7 +18,7 @@ def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
     written = {s.target: s for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)}
     for stmt in ir.walk(fn.body):
         if _assigns_one_of(stmt, written) and not _creates_array(stmt):
-            name = stmt.target
+            name = next(t for t in ir.targets_of(stmt) if t in written)
             raise error_at(
                 written[name].loc,
                 f"`{name}` is written in place, so it must be an array this function makes "
@@ -42,11 +35,26 @@ def check_writes(fn: ir.Function, kinds: dict[str, str]) -> None:
 
 
 def _assigns_one_of(stmt: ir.Stmt, names) -> bool:
-    return isinstance(stmt, (Assign, Call)) and any(t in names for t in ir.targets_of(stmt))
+    """Whether ``stmt`` gives one of ``names`` a whole new value."""
+    match stmt:
+        case Assign() | Call():
+            return any(t in names for t in ir.targets_of(stmt))
+        case ir.SetItem() | ir.IndexAdd():
+            return False  # writes elements: the same array
+        case ir.For() | ir.If() | ir.While() | ir.Return() | ir.Check() | ir.Comment():
+            return False  # a loop counter is an int, never an array written in place
+        case ir.Push() | ir.Pop():
+            return False  # made by the reverse transform, after this analysis
+        case _:
+            raise ir.unknown_statement(stmt)
 
 
 def _creates_array(stmt: ir.Stmt) -> bool:
-    return isinstance(stmt, Assign) and isinstance(stmt.value, Op) and stmt.value.prim in CREATIONS
+    return (
+        isinstance(stmt, Assign)
+        and isinstance(stmt.value, Op)
+        and PRIMITIVES[stmt.value.prim].allocates
+    )
 
 
 def _check_views(block: list[ir.Stmt], written: set[str], kinds: dict[str, str]) -> None:
@@ -88,7 +96,7 @@ def _disjoint(view: Expr, source: str, later: ir.Stmt) -> bool:
 
 
 def _constant_row(expr: Expr) -> int | None:
-    if isinstance(expr, Op) and expr.prim in INDEX_READS:
+    if isinstance(expr, Op) and PRIMITIVES[expr.prim].index_read:
         expr = expr.args[1]
     if isinstance(expr, Const) and type(expr.value) is int and expr.value >= 0:
         return expr.value
@@ -113,12 +121,25 @@ def views_of_written(fn: ir.Function, kinds: dict[str, str]) -> set[str]:
     return views
 
 
+# statements whose targets never share memory with another variable: an element write keeps
+# its own array, a call's results are the callee's arrays (copied where they are views)
+_MAKE_NO_VIEW = (
+    Call, ir.SetItem, ir.IndexAdd, ir.For, ir.If, ir.While, ir.Return, ir.Check, ir.Comment,
+    ir.Push, ir.Pop,
+)  # fmt: skip
+
+
 def _viewed(stmt: ir.Stmt, written: set[str], kinds: dict[str, str]) -> str | None:
-    if not isinstance(stmt, Assign) or not is_array(kinds.get(stmt.target)):
+    """The array of ``written`` that the value ``stmt`` assigns may be a view of."""
+    if not isinstance(stmt, Assign):
+        if not isinstance(stmt, _MAKE_NO_VIEW):
+            raise ir.unknown_statement(stmt)
+        return None
+    if not is_array(kinds.get(stmt.target)):
         return None
     value = stmt.value
     if isinstance(value, Name) and value.id in written:
         return value.id
-    if isinstance(value, Op) and value.prim in VIEWS and isinstance(value.args[0], Name):
+    if isinstance(value, Op) and PRIMITIVES[value.prim].view and isinstance(value.args[0], Name):
         return value.args[0].id if value.args[0].id in written else None
     return None

@@ -16,7 +16,6 @@ from ..errors import SourceLocation, SrcdiffError, error_at
 from ..ir import Call, Expr, For, Op, While
 from ..jit import CompiledAdjoint
 from ..rules import PRIMITIVES, Primitive, is_array
-from ..rules.arrays import INDEX_READS
 
 if TYPE_CHECKING:
     from ..buffers import Layout
@@ -120,7 +119,7 @@ def _touches_an_element(stmt: ir.Stmt) -> bool:
     if isinstance(stmt, (ir.IndexAdd, ir.SetItem)):
         return True
     reads_one = isinstance(stmt, ir.Assign) and isinstance(stmt.value, Op)
-    return reads_one and stmt.value.prim in INDEX_READS
+    return reads_one and PRIMITIVES[stmt.value.prim].index_read
 
 
 def _numba_kind(kind: str | None) -> bool:

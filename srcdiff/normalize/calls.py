@@ -1,5 +1,5 @@
 """Calls of primitives, lowered: NumPy's keyword and tuple arguments bound by the rule
-table's signatures, methods and attributes of arrays (``x.sum(axis=0)``, ``x.T``),
+table's bindings, methods and attributes of arrays (``x.sum(axis=0)``, ``x.T``),
 subscripts, and calls through ``math`` with the checks that make them raise as ``math``
 does."""
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 import ast
 
 from ..frontend import Constant, Primitive
-from ..ir import Assign, Const, Expr, Name, Op
+from ..ir import Const, Expr, Name, Op
 from ..python_errors import math_prechecks
-from ..rules import PRIMITIVES
-from ..rules.arrays import ATTRIBUTES, METHODS, REDUCTIONS, REQUIRED, SIGNATURES
+from ..rules import PRIMITIVES, attribute_for, binding_for, method_for
+from ..rules.traits import REQUIRED, Binding, UnsupportedCall
 
 
 class CallLowering:
@@ -22,8 +22,9 @@ class CallLowering:
         resolved = self.resolved(node)
         if isinstance(resolved, Constant):
             return Const(resolved.value)
-        if self.src.is_value(node.value) and node.attr in ATTRIBUTES:  # x.T, x.shape
-            return Op(ATTRIBUTES[node.attr], (self.atom(node.value),))
+        attribute = attribute_for(node.attr) if self.src.is_value(node.value) else None
+        if attribute is not None:  # x.T, x.shape
+            return Op(attribute, (self.atom(node.value),))
         raise self.loc.unsupported(f"`{ast.unparse(node)}` used as a value")
 
     def subscript(self, node: ast.Subscript) -> Expr:
@@ -54,48 +55,40 @@ class CallLowering:
 
     def call_primitive(self, node: ast.Call) -> Expr:
         if self.is_method(node):  # x.sum(axis=0): the primitive, with x first
-            prim_name = METHODS[node.func.attr]
+            prim_name = method_for(node.func.attr)
             array = self.atom(node.func.value)
-            if prim_name == "reshape" and len(node.args) > 1:  # x.reshape(n, m)
-                return Op("reshape", (array, self.shape_tuple(node.args)))
-            return self.apply(prim_name, [array, *node.args], node.keywords, node)
+            binding = binding_for(prim_name, method=True)
+            return self.apply(prim_name, binding, [array, *node.args], node.keywords, node)
         resolved = self.resolved(node.func)
         assert isinstance(resolved, Primitive)
-        return self.apply(resolved.name, list(node.args), node.keywords, node, resolved.from_math)
+        binding = binding_for(resolved.name)
+        return self.apply(
+            resolved.name, binding, list(node.args), node.keywords, node, resolved.from_math
+        )
 
     def is_method(self, node: ast.Call) -> bool:
         return isinstance(node.func, ast.Attribute) and self.src.is_value(node.func.value)
 
     def apply(
-        self, prim_name: str, arg_nodes: list, keywords: list, node: ast.Call, math: bool = False
+        self,
+        prim_name: str,
+        binding: Binding | None,
+        arg_nodes: list,
+        keywords: list,
+        node: ast.Call,
+        math: bool = False,
     ) -> Expr:
-        """The primitive applied to its arguments, keyword arguments bound by the table;
-        ``math``: called through Python's math module, which raises on bad arguments."""
-        name = ast.unparse(node.func)
-        if prim_name in SIGNATURES:
-            return self.apply_numpy(prim_name, self.bind(prim_name, arg_nodes, keywords, name))
-        if prim_name == "einsum":  # np.einsum('ij,jk->ik', a, b)
-            if not 2 <= len(arg_nodes) <= 3:
-                raise self.loc.unsupported(f"np.einsum with {len(arg_nodes) - 1} operands")
-            operands = [self.atom(a) for a in arg_nodes[1:]]
-            return Op(f"einsum{len(operands)}", (Const(arg_nodes[0].value), *operands))
-        prim = PRIMITIVES[prim_name]
-        args = [self.argument(a) for a in arg_nodes]
-        if prim_name in ("min", "max") and len(args) > 2:
-            # max(a, b, c) is max(max(a, b), c)
-            acc = args[0]
-            for arg in args[1:-1]:
-                temp = self.names.fresh("t")
-                self.emit(Assign(temp, Op(prim_name, (acc, arg)), self.loc))
-                acc = Name(temp)
-            args = [acc, args[-1]]
-        if prim_name == "log" and len(args) == 2:  # log(x, base) = log(x) / log(base)
-            num, den = (self.atom_of(self.math_call(Op("log", (a,))) if math else Op("log", (a,)))
-                        for a in args)  # fmt: skip
-            return Op("div", (num, den))
-        if len(args) != len(prim.params):
-            raise self.loc.unsupported(f"`{name}` with {len(args)} arguments")
-        return self.math_call(Op(prim_name, tuple(args))) if math else Op(prim_name, tuple(args))
+        """The primitive applied to its arguments, bound as the rule table says (by
+        position where it says nothing); ``math``: called through Python's math module,
+        which raises on bad arguments."""
+        site = _Site(self, ast.unparse(node.func), math)
+        if binding is None:
+            return site.positional(prim_name, [self.argument(a) for a in arg_nodes])
+        bound = self.bind(binding, arg_nodes, keywords, site.name)
+        try:
+            return binding.build(bound, site)
+        except UnsupportedCall as err:
+            raise self.loc.unsupported(str(err), err.hint) from None
 
     def math_call(self, op: Op) -> Op:
         """A call through Python's math module, with the checks that make it raise as math
@@ -115,11 +108,13 @@ class CallLowering:
             return self.shape_tuple(node.elts)
         return self.atom(node)
 
-    def bind(self, prim: str, args: list, keywords: list, name: str) -> dict[str, object]:
-        params = SIGNATURES[prim]
-        if len(args) > len(params):
+    def bind(self, binding: Binding, args: list, keywords: list, name: str) -> dict[str, object]:
+        params = binding.params
+        if len(args) > len(params) and binding.rest is None:
             raise self.loc.unsupported(f"`{name}` with {len(args)} arguments")
-        bound = {p: a for (p, _), a in zip(params, args, strict=False)}
+        bound: dict[str, object] = {p: a for (p, _), a in zip(params, args, strict=False)}
+        if binding.rest is not None:
+            bound[binding.rest] = args[len(params) :]
         for keyword in keywords:
             if keyword.arg in bound:
                 raise self.loc.error(f"`{name}` got {keyword.arg} twice")
@@ -130,31 +125,6 @@ class CallLowering:
                     raise self.loc.error(f"`{name}` needs the argument {param}")
                 bound[param] = ast.Constant(default)
         return bound
-
-    def apply_numpy(self, prim: str, bound: dict[str, object]) -> Expr:
-        """NumPy functions with keyword arguments and tuple or list arguments."""
-        if prim in REDUCTIONS:
-            array = self.atom(bound["a"])
-            axis, keepdims = self.constant(bound["axis"]), self.constant(bound["keepdims"])
-            if axis.value is None:
-                if keepdims.value:
-                    raise self.loc.unsupported("keepdims=True without an axis")
-                return Op(prim, (array,))
-            return Op(REDUCTIONS[prim], (array, axis, keepdims))
-        if prim in ("concatenate", "stack"):
-            axis = self.constant(bound["axis"])
-            arrays = self.sequence(bound["arrays"])
-            if prim == "stack":  # stack = concatenate along a new axis
-                arrays = [self.atom_of(Op("expand_dims", (a, axis))) for a in arrays]
-            joined = arrays[0]
-            for array in arrays[1:-1]:
-                joined = self.atom_of(Op("concatenate", (joined, array, axis)))
-            return Op("concatenate", (joined, arrays[-1], axis))
-        if prim == "expand_dims":
-            return Op(prim, (self.atom(bound["a"]), self.constant(bound["axis"])))
-        shape = bound["shape"]
-        elements = shape.elts if isinstance(shape, (ast.Tuple, ast.List)) else [shape]
-        return Op("reshape", (self.atom(bound["a"]), self.shape_tuple(elements)))
 
     def constant(self, node) -> Const:
         try:
@@ -177,3 +147,30 @@ class CallLowering:
         if not 1 <= len(elements) <= 3:
             raise self.loc.unsupported(f"a shape with {len(elements)} dimensions")
         return self.atom_of(Op(f"tuple{len(elements)}", tuple(self.atom(e) for e in elements)))
+
+
+class _Site:
+    """One call, as a binding reads it (``rules.traits.CallSite``)."""
+
+    def __init__(self, lowering: CallLowering, name: str, math: bool):
+        self.lowering = lowering
+        self.name = name
+        self.math = math
+        self.atom = lowering.atom
+        self.argument = lowering.argument
+        self.constant = lowering.constant
+        self.sequence = lowering.sequence
+        self.shape = lowering.shape_tuple
+        self.atom_of = lowering.atom_of
+
+    def positional(self, prim: str, args: list[Expr]) -> Expr:
+        if len(args) != len(PRIMITIVES[prim].params):
+            raise self.lowering.loc.unsupported(f"`{self.name}` with {len(args)} arguments")
+        return self.call(Op(prim, tuple(args)))
+
+    def operand(self, prim: str, args: tuple[Expr, ...]) -> Expr:
+        op = Op(prim, args)
+        return self.atom_of(self.lowering.math_call(op)) if self.math else op
+
+    def call(self, op: Op) -> Op:
+        return self.lowering.math_call(op) if self.math else op

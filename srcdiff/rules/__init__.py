@@ -1,7 +1,12 @@
-"""The derivative rules, as data.
+"""The rule table: every fact about every primitive, in one entry each.
 
-Each primitive is one ``defrule`` line: how it prints in generated code, and, per
-argument, its vector-Jacobian product (VJP) written as a Python expression in
+An entry reads like a line of a derivative table::
+
+    defrule("exp", "math.exp(x)", "g * ans", evaluate=math.exp, elementwise="np.exp(x)",
+            math_overflow=True, aliases=(math.exp, np.exp), sympy=each(lambda sp: sp.exp))
+
+its name, how it prints in generated code, and per argument its vector-Jacobian product
+(VJP) written as a Python expression in
 
 * the argument names of the printed form (``x``, ``y``),
 * ``g``, the adjoint of the result, and
@@ -10,10 +15,20 @@ argument, its vector-Jacobian product (VJP) written as a Python expression in
 Templates may call other primitives by name (``cos(x)``), use arithmetic, comparisons,
 conditional expressions, and the constants ``nan``, ``inf`` and ``pi``. They are parsed
 once into IR trees and spliced into the adjoint. ``None`` marks an argument with zero
-derivative (comparisons, rounding, integer-valued functions).
+derivative (comparisons, rounding, integer-valued functions); ``nondiff`` declares a
+primitive whose derivative is zero, ``helper`` one of the compiler's own helpers (never
+differentiated). The keywords after the VJPs are the entry's traits, the fields of
+``Primitive``: its kind rule, forward-mode rule (``tangents``), SymPy form (``traits``),
+how NumPy calls bind, Numba availability, cost (``cheap``), and what the analyses and the
+NumPy backend need to know of its memory and shape. A fact that does not apply is False,
+None or (); tests/test_rule_table.py checks every entry states them all, and its calculus.
 
-The rest of the compiler never asks which primitive it is looking at: adding a
-primitive is one entry here, plus the names users call it by in ``aliases``.
+The rest of the compiler never asks which primitive it is looking at: it asks the entry
+for a trait (``PRIMITIVES[op.prim].fresh``). Only the core algebra the optimizer and the
+reverse sweep write themselves (``add``, ``sub``, ``mul``, ``div``, ``neg``, ``not``) is
+known by name. Adding a primitive is one entry here (``scalar.py`` for numbers and their
+elementwise forms on arrays, ``arrays.py`` for the rest) plus, for an array function, its
+``samples`` for the table's test.
 """
 
 from __future__ import annotations
@@ -23,10 +38,12 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..ir import Const, Expr, Name, Op
+from .traits import UNSTATED, Binding, SymPyForm
 
 # Python syntax -> primitive names, shared by the normalizer and the template parser.
 BINOPS: dict[type, str] = {
@@ -149,13 +166,69 @@ class Primitive:
     tangents: tuple[Expr | None, ...] = ()
     # called through Python's math module: where it raises ValueError (a template in the
     # parameters, true outside the domain), and whether an infinite result from finite
-    # arguments is an OverflowError (see ``math_domain`` and ``math_overflows``)
+    # arguments is an OverflowError (``defrule``'s ``math_domain`` and ``math_overflow``)
     math_domain: Expr | None = None
+    math_domain_source: str | None = None
     math_overflow: bool = False
     # its derivative is unknown (a user's VJP given as a callable, a library function without
     # a rule), not zero: differentiating through it is an error, which this message explains
     # (a None VJP would silently be zero)
     opaque: str | None = None
+    # a helper srcdiff writes (the reverse sweep's ``expand_like``, a Numba form): the code it
+    # appears in is never differentiated, so its VJPs are not stated (None), no tangent may
+    # use it, and it has no SymPy form
+    internal: bool = False
+
+    # --- facts later stages ask for; False, None or () where a fact does not apply -----------
+    # how the SymPy cross-check computes it (None: it has none, and the check is skipped)
+    sympy: SymPyForm | None = UNSTATED
+    # how a call binds its arguments (None: its parameters, by position), and the methods
+    # and attributes of arrays that stand for it (``x.sum()``, ``x.T``)
+    binding: Binding | None = None
+    method_binding: Binding | None = None  # as a method, where it binds otherwise
+    methods: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()
+    # memory: a result always in new memory (``fresh``); one that may share its first
+    # argument's memory (``view``: a slice, a transpose); a new array at every call, which
+    # the program may write into (``allocates``: two equal calls are two arrays); a view
+    # repeating elements along a dimension (``stretching``); argument positions read only
+    # for their shape and dtype (``shape_only``)
+    fresh: bool = False
+    view: bool = False
+    allocates: bool = False
+    stretching: bool = False
+    shape_only: tuple[int, ...] = ()
+    # what the NumPy backend knows of the result before it exists (see buffers.py): its
+    # ``layout`` rule ("like_first", "indexed", "reduced", ...) and its ``dtype``
+    # ("first": the first argument's, "joined": of the arrays joined, or a NumPy dtype)
+    layout: str | None = None
+    dtype: str | None = None
+    # reads one element, row or slice of an array (``x[i]``); the adjoint of one (g at
+    # position i), which becomes ``g_x[i] += g``; a part of a subscript (``1:n``)
+    index_read: bool = False
+    scatter: bool = False
+    subscript: bool = False
+    # works on single elements or sizes, not on whole arrays: code of only these is loop code
+    element_level: bool = False
+    # weights of 0 or 1 that select a value (an adjoint multiplied by one may be zero)
+    selecting: bool = False
+    # ints in, an int out (``n - 1``): its operands of an int result are ints
+    integer_closed: bool = False
+    # its result is a Python int, never a NumPy scalar (a size)
+    python_int: bool = False
+    # the length of an array along an axis: (arguments) -> the axis, an expression
+    length_axis: Callable[[tuple[Expr, ...]], Expr] | None = None
+    # its elements are distinct integers (``np.arange``): indexing with it hits each once
+    distinct: bool = False
+    # the Python error compiled code must mirror: "division" (ZeroDivisionError, the
+    # message ``evaluate`` raises), "power" (``0.0 ** -1``, complex results, overflow),
+    # "conversion" (float to int: nan and infinity raise)
+    python_error: str | None = None
+    # negation and constant factors move outside it (it makes its argument smaller)
+    scale_after: bool = False
+    # sample arguments inside its domain, for tests/test_rule_table.py: (rng) -> argument
+    # tuples; None: numbers derived from ``math_domain``
+    samples: Callable[[Any], list[tuple]] | None = None
 
     def numba_ok(self, kinds: tuple[str, ...], args: tuple[Expr, ...]) -> bool:
         if any(is_array(kinds[i]) for i in self.integers):
@@ -211,16 +284,32 @@ def defrule(
     by_rank: dict[tuple[int, ...], tuple[str | None, ...]] | None = None,
     numba: bool = True,
     numba_lower: Callable | None = None,
+    tangents: tuple[str | None, ...] = (),
+    elementwise: bool | str = False,
+    math_domain: str | None = None,
+    math_overflow: bool = False,
+    aliases: tuple[object, ...] = (),
+    **traits: Any,
 ) -> None:
     """Register a primitive: its printed ``form`` and one VJP template per argument;
     ``arrays`` and ``integers`` name the argument positions that take those kinds.
-    ``by_rank`` gives VJPs per combination of argument ranks instead."""
+    ``by_rank`` gives VJPs per combination of argument ranks instead; ``tangents`` the
+    forward-mode rule of a primitive of arrays that is not elementwise (see ``Primitive``).
+    ``elementwise``: it applies element by element to arrays (a string: printed so there);
+    ``math_domain``: true of arguments for which ``math`` raises ValueError (``"x < 0"``),
+    ``math_overflow``: ``math`` raises OverflowError for an infinite result; ``aliases``:
+    the Python objects users call it by. Other keywords are the traits of ``Primitive``."""
     form_tree = ast.parse(form, mode="eval").body
     params = tuple(_form_params(form_tree))
     if by_rank and not vjps:  # which arguments have a derivative at all
         vjps = next(iter(by_rank.values()))
     if len(vjps) != len(params):
         raise ValueError(f"rule {name!r}: {len(params)} arguments but {len(vjps)} VJPs")
+    if tangents and len(tangents) != len(params):
+        raise ValueError(f"rule {name!r}: {len(params)} tangents expected")
+    unknown = set(traits) - {f.name for f in dataclasses.fields(Primitive)}
+    if unknown:
+        raise ValueError(f"rule {name!r}: no trait named {', '.join(sorted(unknown))}")
     options = dict(
         vjp_sources=vjps,
         result_kind=_kind_rule(result),
@@ -232,8 +321,15 @@ def defrule(
         rank_vjp_sources=by_rank or {},
         numba=numba,
         numba_lower=numba_lower,
+        tangent_sources=tangents,
+        math_overflow=math_overflow,
     )
-    PRIMITIVES[name] = Primitive(name=name, params=params, form=form_tree, source=form, **options)
+    prim = Primitive(name=name, params=params, form=form_tree, source=form, **options, **traits)
+    prim.math_domain_source = math_domain
+    PRIMITIVES[name] = prim
+    if elementwise:
+        _elementwise(name, elementwise if isinstance(elementwise, str) else None)
+    alias(name, *aliases)
 
 
 def _kind_rule(result: str | KindRule) -> KindRule:
@@ -242,7 +338,7 @@ def _kind_rule(result: str | KindRule) -> KindRule:
     return RESULT_KINDS.get(result) or (lambda kinds, args: result)
 
 
-def elementwise(name: str, array_form: str | None = None) -> None:
+def _elementwise(name: str, array_form: str | None = None) -> None:
     """Let primitive ``name`` apply element by element to arrays (broadcasting), printed
     as ``array_form`` there; its VJPs stay the same, and the reverse transform sums
     each adjoint back to its argument's shape."""
@@ -254,38 +350,26 @@ def elementwise(name: str, array_form: str | None = None) -> None:
     if set(_form_params(tree)) != set(prim.params):
         raise ValueError(f"rule {name!r}: the array form names other arguments")
     variant = f"{name}[]"
-    PRIMITIVES[variant] = dataclasses.replace(prim, name=variant, form=tree, source=array_form)
+    # NumPy's form returns nan or inf where ``math`` raises
+    PRIMITIVES[variant] = dataclasses.replace(
+        prim, name=variant, form=tree, source=array_form, math_domain_source=None,
+        math_overflow=False,
+    )  # fmt: skip
     prim.array_variant = variant
-
-
-def tangent(name: str, *templates: str | None) -> None:
-    """Give array primitive ``name`` its forward-mode rule: per argument, the tangent of
-    the result that a tangent ``t`` of that argument makes (``x @ y``: ``t @ y``,
-    ``x @ t``); None for an argument with none."""
-    prim = PRIMITIVES[name]
-    if len(templates) != len(prim.params):
-        raise ValueError(f"rule {name!r}: {len(prim.params)} tangents expected")
-    prim.tangent_sources = templates
-
-
-def math_domain(name: str, outside: str) -> None:
-    """Where ``math.<name>`` raises ValueError ("math domain error"): ``outside`` is true
-    of arguments outside its domain (``"x < 0"`` for sqrt)."""
-    prim = PRIMITIVES[name]
-    prim.math_domain = template(outside, prim.params)
-
-
-def math_overflows(*names: str) -> None:
-    """Functions for which ``math`` raises OverflowError ("math range error") where the
-    result would be infinite for finite arguments (``math.exp(1000.0)``)."""
-    for name in names:
-        PRIMITIVES[name].math_overflow = True
 
 
 def nondiff(name: str, form: str, result: str | KindRule, **options) -> None:
     """Register a primitive whose derivative is zero wherever it is defined."""
     n_params = len(_form_params(ast.parse(form, mode="eval").body))
     defrule(name, form, *([None] * n_params), result=result, **options)
+
+
+def helper(name: str, form: str, result: str | KindRule, **options) -> None:
+    """Register a helper of the reverse sweep (or of its Numba forms): it appears only in
+    adjoint code, which is not differentiated again, and never in a user's program (so it
+    has no SymPy form)."""
+    options.setdefault("sympy", None)
+    nondiff(name, form, result, internal=True, **options)
 
 
 def _form_params(tree: ast.expr) -> list[str]:
@@ -363,8 +447,65 @@ def alias(prim: str, *objects: object) -> None:
 
 
 def primitive_for(obj: object) -> str | None:
-    """The primitive a Python callable stands for, if it has a rule."""
+    """The primitive (or call, see ``defcall``) a Python callable stands for, if any."""
     return ALIASES.get(id(obj))
+
+
+# Functions users call that are no primitive of their own, but written with primitives
+# (np.stack: expand_dims, then concatenate): name -> how a call binds.
+CALLS: dict[str, Binding] = {}
+
+
+def defcall(name: str, binding: Binding, aliases: tuple[object, ...] = ()) -> None:
+    CALLS[name] = binding
+    alias(name, *aliases)
+
+
+def binding_for(name: str, method: bool = False) -> Binding | None:
+    """How a call of ``name`` binds its arguments; None: the primitive's parameters, by
+    position. A name that is neither a primitive nor a call is an error (KeyError)."""
+    if name in CALLS:
+        return CALLS[name]
+    prim = PRIMITIVES[name]
+    return (method and prim.method_binding) or prim.binding
+
+
+def method_for(attr: str) -> str | None:
+    """The primitive the method ``x.<attr>(...)`` of an array stands for."""
+    return _by_trait("methods").get(attr)
+
+
+def attribute_for(attr: str) -> str | None:
+    """The primitive the attribute ``x.<attr>`` of an array stands for."""
+    return _by_trait("attributes").get(attr)
+
+
+@functools.cache
+def _by_trait(trait: str) -> dict[str, str]:
+    return {
+        spelled: prim.name
+        for prim in PRIMITIVES.values()
+        if not prim.name.endswith("[]")
+        for spelled in getattr(prim, trait)
+    }
+
+
+AUGMENTED_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+
+
+@functools.cache
+def augmented_operator(name: str) -> type[ast.operator] | None:
+    """The operator of ``a += b`` for a primitive printed ``x + y`` (and ``-``, ``*``,
+    ``/``), from its printed form; else None."""
+    form = PRIMITIVES[name].form
+    if (
+        isinstance(form, ast.BinOp)
+        and type(form.op) in AUGMENTED_OPERATORS
+        and all(isinstance(o, ast.Name) for o in (form.left, form.right))
+        and (form.left.id, form.right.id) == PRIMITIVES[name].params
+    ):
+        return type(form.op)
+    return None
 
 
 def global_names() -> set[str]:
@@ -386,7 +527,10 @@ def _parse_templates() -> None:
 
 
 def parse_rule(name: str) -> None:
-    """Parse the templates of a primitive registered after the tables (a user's rule)."""
+    """Parse the templates of a primitive registered after the tables (a user's rule,
+    which has no SymPy form)."""
+    if PRIMITIVES[name].sympy is UNSTATED:
+        PRIMITIVES[name].sympy = None
     _parse_vjps(PRIMITIVES[name])
     _check_numba(PRIMITIVES[name])
 
@@ -400,6 +544,8 @@ def _parse_vjps(prim: Primitive) -> None:
     prim.tangents = tuple(
         None if t is None else template(t, (*prim.params, "t")) for t in prim.tangent_sources
     )
+    if prim.math_domain_source is not None:
+        prim.math_domain = template(prim.math_domain_source, prim.params)
 
 
 def _check_numba(prim: Primitive) -> None:
@@ -456,3 +602,4 @@ from . import arrays as _arrays  # noqa: E402,F401  (registers the array table)
 from . import scalar as _scalar  # noqa: E402,F401  (registers the scalar table)
 
 _parse_templates()
+BUILT_IN = frozenset(PRIMITIVES)  # the table above (users' rules are added later)

@@ -7,25 +7,31 @@ VJP returns an array of its argument's shape (``full_like``, ``expand_like`` and
 
 Kinds: an argument named in ``arrays`` must be an array; the kind rules below compute
 the rank of the result from the ranks (and constant ``axis`` arguments) of the inputs.
+Each entry states, besides its VJPs, its forward-mode rule (``tangents``: the result's
+tangent for a tangent ``t`` of one argument), its SymPy form, how NumPy calls bind
+(``binding``), and what the NumPy backend needs to know of its memory (``fresh``, ``view``,
+``layout``...; see ``Primitive``). Helpers of the reverse sweep are declared with ``helper``.
 """
 
 from __future__ import annotations
+
+import ast
 
 import numpy as np
 
 from ..ir import Const, Op
 from . import (
-    PRIMITIVES,
     KindError,
-    alias,
     array_kind,
+    defcall,
     defrule,
     element_of,
+    helper,
     is_array,
     ndim_of,
     nondiff,
-    tangent,
 )
+from .traits import PRINTED, REQUIRED, SUBSCRIPT, Binding, SymPyForm, UnsupportedCall, whole
 
 # --- kind rules ----------------------------------------------------------------------
 
@@ -164,6 +170,49 @@ def einsum_adjoint(subscripts: str, position: int, n_operands: int) -> str | Non
     return f"{','.join([output, *others])}->{wanted}"
 
 
+def _expand_einsum_grad(kinds, args):
+    subscripts, g, x, y, position = args
+    operands = subscripts.value.split("->")[0].split(",")
+    adjoint = einsum_adjoint(subscripts.value, position.value, len(operands))
+    if adjoint is None:
+        return None  # an index only this operand has: einsum_grad spreads over it
+    other = () if len(operands) == 1 else ((y,) if position.value == 0 else (x,))
+    return Op(f"einsum{1 + len(other)}", (Const(adjoint), g, *other))
+
+
+def _einsum_as_product(kinds, args):
+    """An einsum that sums over nothing, like ``'nk,nki->nki'``, is a broadcast product:
+    ``x[:, :, None] * y`` (NumPy's einsum loops over it more slowly)."""
+    subscripts, x, y = args
+    operands, output = einsum_parts(subscripts.value, 2)
+    if set(output) != set("".join(operands)) or not 0 < len(output) <= 3:
+        return None
+    if not all(ndim_of(kind) == len(part) for kind, part in zip(kinds[1:], operands, strict=True)):
+        return None  # an adjoint that is still the number 0.0
+    views = []
+    for letters, operand in zip(operands, (x, y), strict=True):
+        if [c for c in output if c in letters] != list(letters):
+            return None  # the operand's axes in another order: a transpose, left to einsum
+        if letters in (output, ""):  # its own shape, or a number
+            views.append(operand)
+            continue
+        full = Op("slice", (Const(None), Const(None), Const(None)))
+        indices = tuple(full if c in letters else Const(None) for c in output)
+        views.append(Op(f"index{len(indices)}", (operand, *indices)))
+    return Op("mul", tuple(views))
+
+
+def cumulated(kinds, args):
+    """np.cumsum along an axis keeps the shape; without one it flattens (1-D arrays only)."""
+    ndim = ndim_of(kinds[0])
+    axis = _constant(args, 1, "axis")
+    if axis is None and ndim != 1:
+        raise KindError(f"np.cumsum of a {ndim}-dimensional array needs an axis")
+    if ndim > 2 or axis is not None and (not isinstance(axis, int) or not -ndim <= axis < ndim):
+        raise KindError(f"np.cumsum along axis {axis!r} of a {ndim}-dimensional array")
+    return array_kind("float" if element_of(kinds[0]) == "float" else "int", ndim)
+
+
 # --- Numba forms of what Numba lacks (reductions along an axis, and their adjoints) -------
 
 
@@ -259,71 +308,276 @@ def _lower_split(head: bool):
     return lower
 
 
+# --- how NumPy calls bind ------------------------------------------------------------------
+_REDUCTION = (("a", REQUIRED), ("axis", None), ("keepdims", False))
+
+
+def _reduction(prim: str) -> Binding:
+    """``np.sum(x)`` is ``sum``, ``np.sum(x, axis=0)`` is ``sum_axis`` (with keepdims)."""
+
+    def build(bound, site):
+        array = site.atom(bound["a"])
+        axis, keepdims = site.constant(bound["axis"]), site.constant(bound["keepdims"])
+        if axis.value is None:
+            if keepdims.value:
+                raise UnsupportedCall("keepdims=True without an axis")
+            return Op(prim, (array,))
+        return Op(f"{prim}_axis", (array, axis, keepdims))
+
+    return Binding(_REDUCTION, build)
+
+
+def _joined(stack: bool):
+    """np.concatenate([a, b, c], axis) as concatenations of two; np.stack is concatenate
+    along a new axis."""
+
+    def build(bound, site):
+        axis = site.constant(bound["axis"])
+        arrays = site.sequence(bound["arrays"])
+        if stack:
+            arrays = [site.atom_of(Op("expand_dims", (a, axis))) for a in arrays]
+        joined = arrays[0]
+        for array in arrays[1:-1]:
+            joined = site.atom_of(Op("concatenate", (joined, array, axis)))
+        return Op("concatenate", (joined, arrays[-1], axis))
+
+    return Binding((("arrays", REQUIRED), ("axis", 0)), build)
+
+
+def _reshape(bound, site):
+    lengths = [bound["shape"], *bound.get("lengths", ())]  # x.reshape(n, m)
+    if len(lengths) == 1:
+        shape = lengths[0]
+        lengths = shape.elts if isinstance(shape, (ast.Tuple, ast.List)) else [shape]
+    return Op("reshape", (site.atom(bound["a"]), site.shape(lengths)))
+
+
+def _einsum(bound, site):
+    """np.einsum('ij,jk->ik', a, b): einsum1 or einsum2 by the number of operands."""
+    operands = bound["operands"]
+    if not 1 <= len(operands) <= 2:
+        raise UnsupportedCall(f"np.einsum with {len(operands)} operands")
+    atoms = [site.atom(a) for a in operands]
+    return Op(f"einsum{len(atoms)}", (Const(bound["subscripts"].value), *atoms))
+
+
+def _axis_call(prim: str):
+    def build(bound, site):
+        return Op(prim, (site.atom(bound["a"]), site.constant(bound["axis"])))
+
+    return build
+
+
+# --- SymPy forms of reductions: (x, axis, keepdims, values of x at the point) ---------------
+def _sum(sympy):
+    def reduce(x, axis, keepdims, values):
+        return np.sum(x, axis=axis, keepdims=bool(keepdims)) if axis is not None else sum(x.flat)
+
+    return reduce
+
+
+def _mean(sympy):
+    total = _sum(sympy)
+
+    def reduce(x, axis, keepdims, values):
+        count = x.size if axis is None else x.shape[axis]
+        return total(x, axis, keepdims, values) / count
+
+    return reduce
+
+
+def _prod(sympy):
+    def reduce(x, axis, keepdims, values):
+        if axis is None:
+            return sympy.Mul(*x.flat)
+        return np.prod(x, axis=axis, keepdims=bool(keepdims))
+
+    return reduce
+
+
+def _extremum(pick):
+    def build(sympy):
+        def reduce(x, axis, keepdims, values):
+            if axis is None:
+                return x.flat[int(pick(values))]
+            chosen = np.expand_dims(pick(values, axis=axis), axis)
+            found = np.take_along_axis(x, chosen, axis=axis)
+            return found if keepdims else np.squeeze(found, axis=axis)
+
+        return reduce
+
+    return build
+
+
+def _norm(sympy):
+    return lambda x: sympy.sqrt(sum(v**2 for v in np.ravel(x)))
+
+
+def _as_index(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _indexing(x, *indices):
+    found = tuple(_as_index(i) for i in indices)
+    return x[found[0] if len(found) == 1 else found]
+
+
+# --- sample arguments (tests/test_rule_table.py): small arrays of generic values -------------
+def _matrix(rng, rows=3, columns=4):
+    return rng.uniform(0.5, 1.5, (rows, columns))
+
+
+def _vector(rng, n=4):
+    return rng.uniform(0.5, 1.5, n)
+
+
 # --- indexing and slicing ------------------------------------------------------------
 # The adjoint of reading x[i] is g added at position i: ``at(i, g)`` stands for that sparse
 # array, and the reverse transform turns its accumulation into ``g_x[i] += g``.
+_INDEXING = dict(
+    arrays=(0,), cheap=True, index_read=True, element_level=True, view=True, dtype="first",
+    layout="indexed", sympy=whole(_indexing),
+)  # fmt: skip
 defrule(
     "index1", "x[y]", "at1(y, g)", None,
-    result=indexed, arrays=(0,), integers=(1,), cheap=True,
+    result=indexed, integers=(1,), tangents=("index1(t, y)", None), **_INDEXING,
+    samples=lambda rng: [(_vector(rng), 2), (_matrix(rng), 1), (_vector(rng), np.array([0, 2]))],
 )  # fmt: skip
 defrule(
     "index2", "x[y, z]", "at2(y, z, g)", None, None,
-    result=indexed, arrays=(0,), integers=(1, 2), cheap=True,
+    result=indexed, integers=(1, 2), tangents=("index2(t, y, z)", None, None), **_INDEXING,
+    samples=lambda rng: [(_matrix(rng), 1, 2), (_matrix(rng), slice(None), 3)],
 )  # fmt: skip
 defrule(
     "index3", "x[y, z, a]", "at3(y, z, a, g)", None, None, None,
-    result=indexed, arrays=(0,), integers=(1, 2, 3), cheap=True,
+    result=indexed, integers=(1, 2, 3), tangents=("index3(t, y, z, a)", None, None, None),
+    **_INDEXING, samples=lambda rng: [(rng.uniform(0.5, 1.5, (2, 3, 4)), 1, 0, 2)],
 )  # fmt: skip
-nondiff("at1", "at(x, y)", result="float")
-nondiff("at2", "at(x, y, z)", result="float")
-nondiff("at3", "at(x, y, z, a)", result="float")
+for _k in (1, 2, 3):  # (element reads inside loops, to SymPy: the same as indexing)
+    helper(
+        f"at{_k}", f"at({', '.join('xyza'[: _k + 1])})",
+        result="float", scatter=True, element_level=True, sympy=whole(_indexing),
+    )  # fmt: skip
 # start:stop:step inside a subscript (printed as slice syntax there)
-nondiff("slice", "slice(x, y, z)", result="slice")
+nondiff("slice", "slice(x, y, z)", result="slice", subscript=True, element_level=True,
+        sympy=SUBSCRIPT, samples=lambda rng: [(1, 3, None)])  # fmt: skip
 
 # --- sizes and shapes ----------------------------------------------------------------------
-nondiff("shape", "x.shape[y]", result="int", arrays=(0,), integers=(1,), cheap=True)
-nondiff("size", "x.size", result="int", arrays=(0,), cheap=True)
-nondiff("ndim", "x.ndim", result="int", arrays=(0,), cheap=True)
-nondiff("len", "len(x)", result="int", arrays=(0,), cheap=True)
+_SIZE = dict(
+    arrays=(0,), cheap=True, element_level=True, python_int=True, shape_only=(0,),
+    sympy=PRINTED,
+)  # fmt: skip
+nondiff(
+    "shape", "x.shape[y]",
+    result="int", integers=(1,), length_axis=lambda args: args[1], layout="length", **_SIZE,
+)  # fmt: skip
+nondiff("size", "x.size", result="int", attributes=("size",), **_SIZE)
+nondiff("ndim", "x.ndim", result="int", attributes=("ndim",), **_SIZE)
+nondiff("len", "len(x)", result="int", length_axis=lambda args: Const(0), **_SIZE)
 nondiff(
     "shape_of", "x.shape",
     result=lambda kinds, args: f"shape:{ndim_of(kinds[0])}", arrays=(0,), cheap=True,
+    element_level=True, shape_only=(0,), attributes=("shape",), sympy=PRINTED,
 )  # fmt: skip
-nondiff("tuple1", "(x,)", result=lambda kinds, args: "shape:1", cheap=True)
-nondiff("tuple2", "(x, y)", result=lambda kinds, args: "shape:2", cheap=True)
-nondiff("tuple3", "(x, y, z)", result=lambda kinds, args: "shape:3", cheap=True)
+# (the tuples of lengths a shape is written as: numbers, never symbols)
+for _k in (1, 2, 3):
+    nondiff(
+        f"tuple{_k}", f"({', '.join('xyz'[:_k])},)" if _k == 1 else f"({', '.join('xyz'[:_k])})",
+        result=lambda kinds, args, k=_k: f"shape:{k}", cheap=True, element_level=True,
+        layout="tuple", sympy=None, samples=lambda rng, k=_k: [tuple(range(2, 2 + k))],
+    )  # fmt: skip
 
 # --- reductions ----------------------------------------------------------------------------
 # g flows back to every element that was summed; max and min send it to the largest
 # (smallest) elements, split evenly between ties; prod to each element times the others.
-defrule("sum", "np.sum(x)", "full_like(x, g)", result="float", arrays=(0,))
+_WHOLE = lambda rng: [(_vector(rng),), (_matrix(rng),)]  # noqa: E731
+_ALONG = lambda rng: [(_matrix(rng), 1, False), (_matrix(rng), 0, True), (_matrix(rng), -1, False)]  # noqa: E731,E501
+defrule(
+    "sum", "np.sum(x)", "full_like(x, g)",
+    result="float", arrays=(0,), tangents=("sum(t)",), fresh=True, scale_after=True,
+    binding=_reduction("sum"), methods=("sum",), aliases=(np.sum,),
+    sympy=SymPyForm("reduction", _sum), samples=_WHOLE,
+)  # fmt: skip
 defrule(
     "sum_axis", "np.sum(x, axis=y, keepdims=z)", "expand_like(g, x, y, z)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("sum_along"),
+    tangents=("sum_axis(t, y, z)", None, None), fresh=True, layout="reduced",
+    sympy=SymPyForm("reduction", _sum), samples=_ALONG,
 )  # fmt: skip
-defrule("mean", "np.mean(x)", "full_like(x, g / size(x))", result="float", arrays=(0,))
+defrule(
+    "mean", "np.mean(x)", "full_like(x, g / size(x))",
+    result="float", arrays=(0,), tangents=("mean(t)",), fresh=True,
+    binding=_reduction("mean"), methods=("mean",), aliases=(np.mean,),
+    sympy=SymPyForm("reduction", _mean), samples=_WHOLE,
+)  # fmt: skip
 defrule(
     "mean_axis", "np.mean(x, axis=y, keepdims=z)",
     "expand_like(g, x, y, z) / shape(x, y)", None, None,
     result=reduced, arrays=(0,), numba_lower=_lower_mean,
+    tangents=("mean_axis(t, y, z)", None, None), fresh=True, layout="reduced",
+    sympy=SymPyForm("reduction", _mean), samples=_ALONG,
 )  # fmt: skip
-defrule("amax", "np.max(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
-defrule("amin", "np.min(x)", "g * extremum_weight(x, ans)", result="float", arrays=(0,))
+defrule(
+    "amax", "np.max(x)", "g * extremum_weight(x, ans)",
+    result="float", arrays=(0,), tangents=("sum(extremum_weight(x, ans) * t)",), fresh=True,
+    binding=_reduction("amax"), methods=("max",), aliases=(np.max, np.amax),
+    sympy=SymPyForm("reduction", _extremum(np.argmax)), samples=_WHOLE,
+)  # fmt: skip
+defrule(
+    "amin", "np.min(x)", "g * extremum_weight(x, ans)",
+    result="float", arrays=(0,), tangents=("sum(extremum_weight(x, ans) * t)",), fresh=True,
+    binding=_reduction("amin"), methods=("min",), aliases=(np.min, np.amin),
+    sympy=SymPyForm("reduction", _extremum(np.argmin)), samples=_WHOLE,
+)  # fmt: skip
 defrule(
     "amax_axis", "np.max(x, axis=y, keepdims=z)", "extremum_adjoint(g, x, ans, y, z)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("max_along"),
+    tangents=("sum_axis(extremum_weight_along(x, ans, y, z) * t, y, z)", None, None),
+    fresh=True, layout="reduced", sympy=SymPyForm("reduction", _extremum(np.argmax)),
+    samples=_ALONG,
 )  # fmt: skip
 defrule(
     "amin_axis", "np.min(x, axis=y, keepdims=z)", "extremum_adjoint(g, x, ans, y, z)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("min_along"),
+    tangents=("sum_axis(extremum_weight_along(x, ans, y, z) * t, y, z)", None, None),
+    fresh=True, layout="reduced", sympy=SymPyForm("reduction", _extremum(np.argmin)),
+    samples=_ALONG,
 )  # fmt: skip
-defrule("prod", "np.prod(x)", "g * prod_others(x)", result="float", arrays=(0,))
+defrule(
+    "prod", "np.prod(x)", "g * prod_others(x)",
+    result="float", arrays=(0,), tangents=("sum(prod_others(x) * t)",), fresh=True,
+    binding=_reduction("prod"), methods=("prod",), aliases=(np.prod,),
+    sympy=SymPyForm("reduction", _prod), samples=_WHOLE,
+)  # fmt: skip
 defrule(
     "prod_axis", "np.prod(x, axis=y, keepdims=z)",
     "expand_like(g, x, y, z) * prod_others_along(x, y)", None, None,
     result=reduced, arrays=(0,), numba_lower=_along("prod_along"),
+    tangents=("sum_axis(prod_others_along(x, y) * t, y, z)", None, None), fresh=True,
+    layout="reduced", sympy=SymPyForm("reduction", _prod), samples=_ALONG,
 )  # fmt: skip
-defrule("norm", "np.linalg.norm(x)", "g * div0(x, ans)", result="float", arrays=(0,))
+defrule(
+    "norm", "np.linalg.norm(x)", "g * div0(x, ans)",
+    result="float", arrays=(0,), tangents=("sum(div0(x, ans) * t)",), fresh=True,
+    aliases=(np.linalg.norm,), sympy=SymPyForm("whole", _norm), samples=_WHOLE,
+)  # fmt: skip
+# np.cumsum: the adjoint of a running sum is the running sum from the end,
+# sum(g) - cumsum(g) + g. Numba's np.cumsum takes no axis: NumPy only.
+defrule(
+    "cumsum", "np.cumsum(x, axis=y)",
+    result=cumulated, arrays=(0,), numba=False,
+    by_rank={
+        (1, 0): ("sum(g) - cumsum(g, y) + g", None),
+        (2, 0): ("sum_axis(g, y, True) - cumsum(g, y) + g", None),
+    },
+    tangents=("cumsum(t, y)", None), fresh=True, methods=("cumsum",), aliases=(np.cumsum,),
+    binding=Binding((("a", REQUIRED), ("axis", None)), _axis_call("cumsum")),
+    sympy=whole(lambda x, axis: np.cumsum(x, axis=axis)),
+    samples=lambda rng: [(_vector(rng), None), (_vector(rng), 0), (_matrix(rng), 1),
+                         (_matrix(rng), 0), (_matrix(rng), -1)],
+)  # fmt: skip
 
 # --- linear algebra ------------------------------------------------------------------------
 defrule(
@@ -335,19 +589,34 @@ defrule(
         (2, 1): ("outer(g, y)", "transpose(x) @ g"),
         (1, 1): ("g * y", "g * x"),
     },
+    tangents=("t @ y", "x @ t"), fresh=True, layout="matmul", methods=("dot",),
+    aliases=(np.matmul, np.dot), sympy=whole(lambda x, y: x @ y),
+    samples=lambda rng: [(_matrix(rng), _matrix(rng, 4, 2)), (_vector(rng, 3), _matrix(rng)),
+                         (_matrix(rng), _vector(rng)), (_vector(rng), _vector(rng))],
 )  # fmt: skip
 defrule(
     "outer", "np.outer(x, y)", "g @ y", "transpose(g) @ x",
     result=rank_between(1, 1, lambda kinds, args: array_kind("float", 2)), arrays=(0, 1),
+    tangents=("outer(t, y)", "outer(x, t)"), fresh=True, aliases=(np.outer,),
+    sympy=whole(np.multiply.outer), samples=lambda rng: [(_vector(rng, 3), _vector(rng))],
 )  # fmt: skip
 defrule(
     "inner", "np.inner(x, y)", "g * y", "g * x",
     result=rank_between(1, 1, lambda kinds, args: "float"), arrays=(0, 1),
+    tangents=("inner(t, y)", "inner(x, t)"), fresh=True, aliases=(np.inner,),
+    sympy=whole(np.inner), samples=lambda rng: [(_vector(rng), _vector(rng))],
 )  # fmt: skip
-defrule("transpose", "np.transpose(x)", "transpose(g)", result=same_as(0), arrays=(0,))
+defrule(
+    "transpose", "np.transpose(x)", "transpose(g)",
+    result=same_as(0), arrays=(0,), tangents=("transpose(t)",), view=True, dtype="first",
+    layout="reversed", methods=("transpose",), attributes=("T",), aliases=(np.transpose,),
+    sympy=whole(np.transpose), samples=_WHOLE,
+)  # fmt: skip
 defrule(
     "trace", "np.trace(x)", "g * eye_like(x)",
     result=rank_between(2, 2, lambda kinds, args: "float"), arrays=(0,),
+    tangents=("trace(t)",), fresh=True, aliases=(np.trace,),
+    sympy=whole(lambda x: sum(np.diagonal(x))), samples=lambda rng: [(_matrix(rng),)],
 )  # fmt: skip
 
 # np.einsum with one or two operands and an explicit output ('ij,jk->ik'): the adjoint of
@@ -356,231 +625,188 @@ defrule(
 defrule(
     "einsum1", "np.einsum(s, x)", None, "einsum_grad(s, g, x, x, 0)",
     result=lambda kinds, args: einsum_kind(kinds, args), arrays=(1,),
+    tangents=(None, "einsum1(s, t)"), layout="einsum", sympy=None,
+    samples=lambda rng: [("ij->ji", _matrix(rng)), ("ij->i", _matrix(rng)),
+                         ("i->", _vector(rng))],
 )  # fmt: skip
 defrule(
     "einsum2", "np.einsum(s, x, y)", None,
     "einsum_grad(s, g, x, y, 0)", "einsum_grad(s, g, x, y, 1)",
     result=lambda kinds, args: einsum_kind(kinds, args), arrays=(1, 2),
+    tangents=(None, "einsum2(s, t, y)", "einsum2(s, x, t)"), fresh=True, layout="einsum",
+    expand=_einsum_as_product, sympy=None,
+    samples=lambda rng: [("ij,jk->ik", _matrix(rng), _matrix(rng, 4, 2)),
+                         ("ij,j->i", _matrix(rng), _vector(rng)),
+                         ("ij,ik->jk", _matrix(rng), _matrix(rng))],
 )  # fmt: skip
-nondiff("einsum_grad", "einsum_grad(s, x, y, z, a)", result=float_like(2), numba=False)
-
-
-def _expand_einsum_grad(kinds, args):
-    subscripts, g, x, y, position = args
-    operands = subscripts.value.split("->")[0].split(",")
-    adjoint = einsum_adjoint(subscripts.value, position.value, len(operands))
-    if adjoint is None:
-        return None  # an index only this operand has: einsum_grad spreads over it
-    other = () if len(operands) == 1 else ((y,) if position.value == 0 else (x,))
-    return Op(f"einsum{1 + len(other)}", (Const(adjoint), g, *other))
-
-
-def _einsum_as_product(kinds, args):
-    """An einsum that sums over nothing, like ``'nk,nki->nki'``, is a broadcast product:
-    ``x[:, :, None] * y`` (NumPy's einsum loops over it more slowly)."""
-    subscripts, x, y = args
-    operands, output = einsum_parts(subscripts.value, 2)
-    if set(output) != set("".join(operands)) or not 0 < len(output) <= 3:
-        return None
-    if not all(ndim_of(kind) == len(part) for kind, part in zip(kinds[1:], operands, strict=True)):
-        return None  # an adjoint that is still the number 0.0
-    views = []
-    for letters, operand in zip(operands, (x, y), strict=True):
-        if [c for c in output if c in letters] != list(letters):
-            return None  # the operand's axes in another order: a transpose, left to einsum
-        if letters in (output, ""):  # its own shape, or a number
-            views.append(operand)
-            continue
-        full = Op("slice", (Const(None), Const(None), Const(None)))
-        indices = tuple(full if c in letters else Const(None) for c in output)
-        views.append(Op(f"index{len(indices)}", (operand, *indices)))
-    return Op("mul", tuple(views))
-
-
-PRIMITIVES["einsum2"].expand = _einsum_as_product
-PRIMITIVES["einsum_grad"].expand = _expand_einsum_grad
-PRIMITIVES["einsum_grad"].loose = True
+defcall(
+    "einsum",
+    Binding((("subscripts", REQUIRED),), _einsum, rest="operands", text=("subscripts",)),
+    aliases=(np.einsum,),
+)  # fmt: skip
+helper(
+    "einsum_grad", "einsum_grad(s, x, y, z, a)",
+    result=float_like(2), numba=False, expand=_expand_einsum_grad, loose=True,
+)  # fmt: skip
 
 # --- shapes --------------------------------------------------------------------------------
-defrule("reshape", "np.reshape(x, y)", "reshape_like(g, x)", None, result=reshaped, arrays=(0,))
-defrule("ravel", "np.ravel(x)", "reshape_like(g, x)", result=with_rank(1), arrays=(0,))
+defrule(
+    "reshape", "np.reshape(x, y)", "reshape_like(g, x)", None,
+    result=reshaped, arrays=(0,), tangents=("reshape(t, y)", None), view=True, dtype="first",
+    layout="reshaped", methods=("reshape",), aliases=(np.reshape,),
+    binding=Binding((("a", REQUIRED), ("shape", REQUIRED)), _reshape),
+    method_binding=Binding((("a", REQUIRED), ("shape", REQUIRED)), _reshape, rest="lengths"),
+    sympy=whole(np.reshape), samples=lambda rng: [(_matrix(rng), (2, 6)), (_vector(rng), (4, 1))],
+)  # fmt: skip
+defrule(
+    "ravel", "np.ravel(x)", "reshape_like(g, x)",
+    result=with_rank(1), arrays=(0,), tangents=("ravel(t)",), view=True, dtype="first",
+    methods=("ravel", "flatten"), aliases=(np.ravel,), sympy=whole(np.ravel), samples=_WHOLE,
+)  # fmt: skip
 defrule(
     "expand_dims", "np.expand_dims(x, y)", "reshape_like(g, x)", None,
-    result=expanded, arrays=(0,),
+    result=expanded, arrays=(0,), tangents=("expand_dims(t, y)", None), view=True,
+    dtype="first", aliases=(np.expand_dims,),
+    binding=Binding((("a", REQUIRED), ("axis", REQUIRED)), _axis_call("expand_dims")),
+    sympy=whole(np.expand_dims), samples=lambda rng: [(_vector(rng), 0), (_matrix(rng), 1)],
 )  # fmt: skip
 defrule(
     "concatenate", "np.concatenate((x, y), axis=z)",
     "head_along(g, shape(x, z), z)", "tail_along(g, shape(x, z), z)", None,
     result=concatenated, arrays=(0, 1),
+    tangents=("concatenate(t, zeros_like(y), z)", "concatenate(zeros_like(x), t, z)", None),
+    fresh=True, dtype="joined", binding=_joined(stack=False), aliases=(np.concatenate,),
+    sympy=whole(lambda x, y, axis: np.concatenate((x, y), axis=axis)),
+    samples=lambda rng: [(_vector(rng), _vector(rng, 3), 0), (_matrix(rng), _matrix(rng, 2), 0),
+                         (_matrix(rng), _matrix(rng, 3, 2), 1)],
 )  # fmt: skip
-defrule("array_copy", "x.copy()", "g", result=float_like(0), arrays=(0,))
+# np.stack is written with the primitives above: expand_dims, then concatenate
+defcall("stack", _joined(stack=True), aliases=(np.stack,))
+defrule(
+    "array_copy", "x.copy()", "g",
+    result=float_like(0), arrays=(0,), tangents=("array_copy(t)",), fresh=True,
+    allocates=True, dtype="first", methods=("copy",), aliases=(np.copy,), sympy=whole(np.copy),
+    samples=_WHOLE,
+)  # fmt: skip
 
-# --- creating arrays (no derivative) ----------------------------------------------------------
-nondiff("zeros", "np.zeros(x)", result=created)
-nondiff("ones", "np.ones(x)", result=created)
-nondiff("empty", "np.empty(x)", result=created)
-nondiff("eye", "np.eye(x)", result=lambda kinds, args: array_kind("float", 2))
-nondiff("arange", "np.arange(x)", result=lambda kinds, args: array_kind("int", 1))
-nondiff("zeros_like", "np.zeros_like(x)", result=float_like(0), arrays=(0,))
-nondiff("ones_like", "np.ones_like(x)", result=float_like(0), arrays=(0,))
+# --- creating arrays (no derivative; their arguments are shapes, never symbols) --------------
+_NEW = dict(fresh=True, allocates=True, sympy=None)
+nondiff("zeros", "np.zeros(x)", result=created, element_level=True, dtype="float64",
+        aliases=(np.zeros,), **_NEW)  # fmt: skip
+nondiff("ones", "np.ones(x)", result=created, element_level=True, dtype="float64",
+        aliases=(np.ones,), **_NEW)  # fmt: skip
+nondiff("empty", "np.empty(x)", result=created, element_level=True, dtype="float64",
+        aliases=(np.empty,), **_NEW)  # fmt: skip
+nondiff("eye", "np.eye(x)", result=lambda kinds, args: array_kind("float", 2), dtype="float64",
+        aliases=(np.eye,), **_NEW)  # fmt: skip
+nondiff("arange", "np.arange(x)", result=lambda kinds, args: array_kind("int", 1),
+        distinct=True, fresh=True, aliases=(np.arange,), sympy=None)  # fmt: skip
+_LIKE = dict(
+    result=float_like(0), arrays=(0,), element_level=True, fresh=True, allocates=True,
+    shape_only=(0,), layout="like_first", sympy=PRINTED,
+)  # fmt: skip
+nondiff("zeros_like", "np.zeros_like(x)", aliases=(np.zeros_like,), **_LIKE)
+nondiff("ones_like", "np.ones_like(x)", aliases=(np.ones_like,), **_LIKE)
 
 # --- the reverse sweep's helpers: putting adjoints back into shape --------------------------
-nondiff("full_like", "np.full_like(x, y)", result=float_like(0), arrays=(0,))
-nondiff("expand_like", "expand_like(x, y, z, a)", result=float_like(1), numba_lower=_lower_expand)
-nondiff("reshape_like", "np.reshape(x, y.shape)", result=float_like(1))
-nondiff("unbroadcast", "unbroadcast(x, y)", result=same_as(1), numba_lower=_lower_unbroadcast)
-nondiff("as_grad", "as_grad(x, y)", result=same_as(1), numba=False)
-nondiff("eye_like", "np.eye(x.shape[0], x.shape[1])", result=float_like(0), arrays=(0,))
-nondiff("extremum_weight", "extremum_weight(x, y)", result=float_like(0), arrays=(0,))
+# (``loose``: an adjoint may still be the number 0.0 where an array is expected)
+helper(
+    "full_like", "np.full_like(x, y)",
+    result=float_like(0), arrays=(0,), fresh=True, allocates=True, shape_only=(0,),
+    layout="like_first",
+)  # fmt: skip
+helper(
+    "expand_like", "expand_like(x, y, z, a)",
+    result=float_like(1), numba_lower=_lower_expand, loose=True, stretching=True,
+    shape_only=(1,), layout="spread",
+)  # fmt: skip
+helper(
+    "reshape_like", "np.reshape(x, y.shape)",
+    result=float_like(1), loose=True, shape_only=(1,),
+)  # fmt: skip
+helper(
+    "unbroadcast", "unbroadcast(x, y)",
+    result=same_as(1), numba_lower=_lower_unbroadcast, loose=True, stretching=True,
+    shape_only=(1,), layout="spread", scale_after=True,
+)  # fmt: skip
+helper(
+    "as_grad", "as_grad(x, y)",
+    result=same_as(1), numba=False, loose=True, stretching=True, shape_only=(1,),
+)  # fmt: skip
+helper(
+    "eye_like", "np.eye(x.shape[0], x.shape[1])",
+    result=float_like(0), arrays=(0,), shape_only=(0,),
+)  # fmt: skip
+# the weights of the extreme elements (and their tangents' weights): zero derivative, as the
+# extremum moves with x (no samples: x alone cannot move without leaving the extremum)
+nondiff(
+    "extremum_weight", "extremum_weight(x, y)",
+    result=float_like(0), arrays=(0,), fresh=True, layout="like_first", selecting=True,
+    sympy=None, samples=lambda rng: [],
+)  # fmt: skip
 nondiff(
     "extremum_weight_along", "extremum_weight_along(x, y, z, a)",
-    result=float_like(0), numba_lower=_lower_extremum_weight,
+    result=float_like(0), numba_lower=_lower_extremum_weight, loose=True, fresh=True,
+    layout="like_first", sympy=None,
+    samples=lambda rng: [],
 )  # fmt: skip
-nondiff(
+helper(
     "extremum_adjoint", "extremum_adjoint(x, y, z, a, b)",
-    result=float_like(1), numba_lower=_lower_extremum_adjoint,
+    result=float_like(1), numba_lower=_lower_extremum_adjoint, loose=True, fresh=True,
+    layout="like_second",
 )  # fmt: skip
-# the products of the other elements, differentiated again by second derivatives
+# the products of the other elements, differentiated again by second derivatives (reverse
+# mode over the tangent code they appear in; no forward-mode rule: tangents=(None,))
 defrule(
     "prod_others", "prod_others(x)", "prod_others_vjp(g, x)",
-    result=float_like(0), arrays=(0,),
+    result=float_like(0), arrays=(0,), tangents=(None,), fresh=True,
+    layout="like_first", sympy=None, samples=lambda rng: [(_vector(rng),)],
 )  # fmt: skip
 defrule(
     "prod_others_along", "prod_others_along(x, y)", "prod_others_along_vjp(g, x, y)", None,
     result=float_like(0), arrays=(0,), numba_lower=_lower_prod_others,
+    tangents=(None, None), fresh=True, layout="like_first",
+    sympy=None, samples=lambda rng: [(_matrix(rng), 1), (_matrix(rng), 0)],
 )  # fmt: skip
-nondiff("prod_others_vjp", "prod_others_vjp(x, y)", result=float_like(1))
-nondiff(
-    "prod_others_along_vjp", "prod_others_along_vjp(x, y, z)", result=float_like(1), numba=False
-)
-nondiff("distinct_positions1", "distinct_positions(x)", result="bool", numba=False)
-nondiff("distinct_positions2", "distinct_positions(x, y)", result="bool", numba=False)
-nondiff("distinct_positions3", "distinct_positions(x, y, z)", result="bool", numba=False)
-nondiff("head_along", "head_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=True))
-nondiff(
-    "tail_along", "tail_along(x, y, z)", result=same_as(0), numba_lower=_lower_split(head=False)
-)
-
-# An adjoint may still be the number 0.0 where an array is expected: the helpers take both.
-for _name in (
-    "expand_like", "extremum_adjoint", "extremum_weight_along", "reshape_like", "unbroadcast",
-    "as_grad", "head_along", "prod_others_vjp", "prod_others_along_vjp",
-    "tail_along", "distinct_positions1", "distinct_positions2", "distinct_positions3",
-):  # fmt: skip
-    PRIMITIVES[_name].loose = True
+helper("prod_others_vjp", "prod_others_vjp(x, y)", result=float_like(1), loose=True)
+helper(
+    "prod_others_along_vjp", "prod_others_along_vjp(x, y, z)",
+    result=float_like(1), numba=False, loose=True,
+)  # fmt: skip
+helper("distinct_positions1", "distinct_positions(x)", result="bool", numba=False, loose=True)
+helper("distinct_positions2", "distinct_positions(x, y)", result="bool", numba=False, loose=True)
+helper("distinct_positions3", "distinct_positions(x, y, z)", result="bool", numba=False, loose=True)
+helper(
+    "head_along", "head_along(x, y, z)",
+    result=same_as(0), numba_lower=_lower_split(head=True), loose=True,
+)  # fmt: skip
+helper(
+    "tail_along", "tail_along(x, y, z)",
+    result=same_as(0), numba_lower=_lower_split(head=False), loose=True,
+)  # fmt: skip
 
 # --- their Numba forms (2-D kernels where Numba has no axis argument) -------------------------
-nondiff("sum_along", "np.sum(x, axis=y)", result=_dropped, arrays=(0,))
-nondiff("max_along", "max_along(x, y)", result=_dropped, arrays=(0,))
-nondiff("min_along", "min_along(x, y)", result=_dropped, arrays=(0,))
-nondiff("prod_along", "prod_along(x, y)", result=_dropped, arrays=(0,))
-nondiff("broadcast_like", "np.broadcast_to(x, y.shape)", result=float_like(1))
-nondiff("sum_if_stretched", "sum_if_stretched(x, y, z)", result=same_as(0))
-nondiff("sum_if_stretched1", "sum_if_stretched1(x, y)", result=same_as(0))
-nondiff("extremum_share", "extremum_share(x, y, z)", result=float_like(0))
-nondiff("prod_others_along2", "prod_others_along2(x, y)", result=float_like(0), arrays=(0,))
-for _name in ("broadcast_like", "sum_if_stretched", "sum_if_stretched1", "extremum_share"):
-    PRIMITIVES[_name].loose = True
+helper("sum_along", "np.sum(x, axis=y)", result=_dropped, arrays=(0,))
+helper("max_along", "max_along(x, y)", result=_dropped, arrays=(0,))
+helper("min_along", "min_along(x, y)", result=_dropped, arrays=(0,))
+helper("prod_along", "prod_along(x, y)", result=_dropped, arrays=(0,))
+helper(
+    "broadcast_like", "np.broadcast_to(x, y.shape)",
+    result=float_like(1), loose=True, stretching=True,
+)  # fmt: skip
+helper("sum_if_stretched", "sum_if_stretched(x, y, z)", result=same_as(0), loose=True)
+helper("sum_if_stretched1", "sum_if_stretched1(x, y)", result=same_as(0), loose=True)
+helper("extremum_share", "extremum_share(x, y, z)", result=float_like(0), loose=True)
+helper("prod_others_along2", "prod_others_along2(x, y)", result=float_like(0), arrays=(0,))
 
 # The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
-nondiff("tape_f", "np.empty(x, np.float64)", result=lambda kinds, args: "array:float:1")
-nondiff("tape_i", "np.empty(x, np.int64)", result=lambda kinds, args: "array:int:1")
-nondiff("tape_b", "np.empty(x, np.bool_)", result=lambda kinds, args: "array:bool:1")
-nondiff("tape_a", "[]", result=lambda kinds, args: "list", numba=False)
-nondiff("reserve", "reserve(x, y, z)", result=lambda kinds, args: kinds[0], arrays=(0,))
-nondiff("range_len", "len(range(x, y, z))", result="int")
-
-# Reading an element, a row or a slice: x[i], x[i, j], x[1:, None], x[rows, labels]
-INDEX_READS = {"index1", "index2", "index3"}
-
-# Array-valued operations that work on single elements rather than whole arrays: code
-# that uses only these (and scalars) is loop code, which Numba runs best.
-ELEMENT_LEVEL = {
-    "index1", "index2", "index3", "at1", "at2", "at3", "slice", "shape", "size", "ndim",
-    "len", "shape_of", "tuple1", "tuple2", "tuple3", "zeros", "ones", "empty",
-    "zeros_like", "ones_like", "tape_f", "tape_i", "tape_b", "reserve", "range_len",
-}  # fmt: skip
-
-# --- the names users call them by --------------------------------------------------------
-alias("sum", np.sum)
-alias("mean", np.mean)
-alias("amax", np.max, np.amax)
-alias("amin", np.min, np.amin)
-alias("prod", np.prod)
-alias("norm", np.linalg.norm)
-alias("matmul", np.matmul, np.dot)
-alias("outer", np.outer)
-alias("inner", np.inner)
-alias("transpose", np.transpose)
-alias("trace", np.trace)
-alias("reshape", np.reshape)
-alias("ravel", np.ravel)
-alias("expand_dims", np.expand_dims)
-alias("concatenate", np.concatenate)
-alias("zeros", np.zeros)
-alias("ones", np.ones)
-alias("empty", np.empty)
-alias("eye", np.eye)
-alias("arange", np.arange)
-alias("zeros_like", np.zeros_like)
-alias("ones_like", np.ones_like)
-alias("array_copy", np.copy)
-
-# Methods and attributes of arrays, as the primitive they stand for (``x.sum(axis=0)``).
-METHODS = {
-    "sum": "sum", "mean": "mean", "max": "amax", "min": "amin", "prod": "prod",
-    "reshape": "reshape", "ravel": "ravel", "flatten": "ravel", "copy": "array_copy",
-    "dot": "matmul", "transpose": "transpose",
-}  # fmt: skip
-ATTRIBUTES = {"T": "transpose", "shape": "shape_of", "size": "size", "ndim": "ndim"}
-
-# Reductions take ``axis`` and ``keepdims``; with an axis they are another primitive.
-REDUCTIONS = {
-    "sum": "sum_axis", "mean": "mean_axis", "amax": "amax_axis", "amin": "amin_axis",
-    "prod": "prod_axis",
-}  # fmt: skip
-
-# Keyword arguments NumPy functions accept here, with their defaults (REQUIRED: none).
-REQUIRED = object()
-_REDUCTION = (("a", REQUIRED), ("axis", None), ("keepdims", False))
-SIGNATURES = {
-    **dict.fromkeys(REDUCTIONS, _REDUCTION),
-    "concatenate": (("arrays", REQUIRED), ("axis", 0)),
-    "stack": (("arrays", REQUIRED), ("axis", 0)),
-    "expand_dims": (("a", REQUIRED), ("axis", REQUIRED)),
-    "reshape": (("a", REQUIRED), ("shape", REQUIRED)),
-}
-# np.stack is written with the primitives above: expand_dims, then concatenate; np.einsum
-# is einsum1 or einsum2 by its number of operands
-alias("stack", np.stack)
-alias("einsum", np.einsum)
-
-
-# --- forward mode: how a tangent t of an argument moves the result ---------------------------
-# (elementwise primitives need no entry: their VJPs g * J give J * t)
-tangent("index1", "index1(t, y)", None)
-tangent("index2", "index2(t, y, z)", None, None)
-tangent("index3", "index3(t, y, z, a)", None, None, None)
-tangent("sum", "sum(t)")
-tangent("sum_axis", "sum_axis(t, y, z)", None, None)
-tangent("mean", "mean(t)")
-tangent("mean_axis", "mean_axis(t, y, z)", None, None)
-tangent("amax", "sum(extremum_weight(x, ans) * t)")
-tangent("amin", "sum(extremum_weight(x, ans) * t)")
-tangent("amax_axis", "sum_axis(extremum_weight_along(x, ans, y, z) * t, y, z)", None, None)
-tangent("amin_axis", "sum_axis(extremum_weight_along(x, ans, y, z) * t, y, z)", None, None)
-tangent("prod", "sum(prod_others(x) * t)")
-tangent("prod_axis", "sum_axis(prod_others_along(x, y) * t, y, z)", None, None)
-tangent("norm", "sum(div0(x, ans) * t)")
-tangent("matmul", "t @ y", "x @ t")
-tangent("outer", "outer(t, y)", "outer(x, t)")
-tangent("inner", "inner(t, y)", "inner(x, t)")
-tangent("transpose", "transpose(t)")
-tangent("trace", "trace(t)")
-tangent("einsum1", None, "einsum1(s, t)")
-tangent("einsum2", None, "einsum2(s, t, y)", "einsum2(s, x, t)")
-tangent("reshape", "reshape(t, y)", None)
-tangent("ravel", "ravel(t)")
-tangent("expand_dims", "expand_dims(t, y)", None)
-tangent("concatenate", "concatenate(t, zeros_like(y), z)", "concatenate(zeros_like(x), t, z)", None)
-tangent("array_copy", "array_copy(t)")
+_TAPE = dict(element_level=True, allocates=True)
+helper("tape_f", "np.empty(x, np.float64)", result=lambda k, a: "array:float:1", **_TAPE)
+helper("tape_i", "np.empty(x, np.int64)", result=lambda k, a: "array:int:1", **_TAPE)
+helper("tape_b", "np.empty(x, np.bool_)", result=lambda k, a: "array:bool:1", **_TAPE)
+helper("tape_a", "[]", result=lambda kinds, args: "list", numba=False, allocates=True)
+helper(
+    "reserve", "reserve(x, y, z)",
+    result=lambda kinds, args: kinds[0], arrays=(0,), element_level=True,
+)  # fmt: skip
+helper("range_len", "len(range(x, y, z))", result="int", element_level=True, python_int=True)
