@@ -28,6 +28,7 @@ import numpy as np
 
 from ._version import __version__
 from .api import grad
+from .backends import REQUESTS
 from .errors import SrcdiffError
 from .forward_api import jvp
 
@@ -116,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--no-optimize", action="store_true", help="skip the optimization passes (raw adjoint)"
     )
-    show.add_argument("--backend", choices=("auto", "numba", "numpy"), default="auto")
+    show.add_argument("--backend", choices=REQUESTS, default="auto")
     show.set_defaults(run=_show)
 
     check = commands.add_parser(

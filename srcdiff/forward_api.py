@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import custom
+from . import backends, custom
+from .backends import check_request
 from .errors import SrcdiffError
 from .gradient import (
     Backend,
@@ -39,8 +40,7 @@ class Jvp:
     def __init__(
         self, f: Callable, wrt: Wrt, jit: bool | None, backend: Backend, optimize: bool = True
     ):
-        if backend not in ("auto", "numba", "numpy"):
-            raise SrcdiffError(f"backend must be 'auto', 'numba' or 'numpy', not {backend!r}")
+        check_request(backend)
         self.f, self._jit, self._backend, self._optimize = f, jit, backend, optimize
         self.__name__ = getattr(f, "__name__", "f")
         self._program = normalize_program(f)
@@ -99,7 +99,7 @@ class Jvp:
             _tangent_like(t, primal[p], variant.backend)
             for t, p in zip(tangents, self._positions, strict=True)
         ]
-        if variant.backend == "numba":
+        if variant.backend.widens_float32:
             primal = [_float64(a) for a in primal]
         found = variant.call(*primal, *tangents)
         results = self._program.main.n_results
@@ -118,7 +118,7 @@ class Jvp:
                 optimized=self._optimize,
                 backend=self._backend,
             )
-            self._variants[kinds] = CompiledAdjoint.of(module, self._jit, self.__name__)
+            self._variants[kinds] = module.backend.compile(module, self._jit, self.__name__)
         self._latest = self._variants[kinds]
         return self._latest
 
@@ -164,11 +164,11 @@ def _prepared(args, params: list[str], varied: set[int]) -> tuple[list, tuple[Ki
     return primal, kinds
 
 
-def _tangent_like(tangent: Any, value: Any, backend: str) -> Any:
+def _tangent_like(tangent: Any, value: Any, backend: backends.Backend) -> Any:
     if not isinstance(value, np.ndarray) and np.ndim(tangent):
         raise SrcdiffError(f"a tangent of shape {np.shape(tangent)} for a number")
     if isinstance(value, np.ndarray):
-        dtype = np.float64 if backend == "numba" else value.dtype
+        dtype = np.float64 if backend.widens_float32 else value.dtype
         found = np.asarray(tangent, dtype=dtype)
         if found.shape != value.shape:
             raise SrcdiffError(f"a tangent of shape {found.shape} for an array of {value.shape}")
@@ -356,9 +356,9 @@ class _Rows:
                 dict(zip(names, kinds, strict=True)), "grad", True, backend=self._backend,
                 array_result=True,
             )  # fmt: skip
-            self._variants[kinds] = CompiledAdjoint.of(module, self._jit, self.name)
+            self._variants[kinds] = module.backend.compile(module, self._jit, self.name)
         variant = self._variants[kinds]
-        if variant.backend == "numba":
+        if variant.backend.widens_float32:
             primal = [_float64(a) for a in primal]
         return variant.call(*primal, *seeds)
 
@@ -392,7 +392,7 @@ class SecondOrder:
         primal, kinds = _prepared(primal, self._jvp._params, varied)
         variant = self._variant(kinds)
         direction = _tangent_like(direction, primal[self._direction], variant.backend)
-        if variant.backend == "numba":
+        if variant.backend.widens_float32:
             primal = [_float64(a) for a in primal]
         return variant.call(*primal, direction)
 
@@ -408,7 +408,7 @@ class SecondOrder:
                 self._wrt_tuple,
                 backend=self._backend,
             )
-            self._variants[kinds] = CompiledAdjoint.of(module, None, self._jvp.__name__)
+            self._variants[kinds] = module.backend.compile(module, None, self._jvp.__name__)
         self.source = self._variants[kinds].source
         return self._variants[kinds]
 

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .analysis.kinds import guess_kinds
+from .backends import check_request
 from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
@@ -66,8 +67,7 @@ class Gradient:
         with_value: bool,
         optimize: bool = True,
     ):
-        if backend not in ("auto", "numba", "numpy"):
-            raise SrcdiffError(f"backend must be 'auto', 'numba' or 'numpy', not {backend!r}")
+        check_request(backend)
         self.f = f
         self._backend = backend
         self.__name__ = getattr(f, "__name__", "f")
@@ -219,7 +219,8 @@ class Gradient:
                 backend=self._backend,
                 layouts=known,
             )
-            self._variants[kinds, layouts] = CompiledAdjoint.of(module, self._jit, self.__name__)
+            variant = module.backend.compile(module, self._jit, self.__name__)
+            self._variants[kinds, layouts] = variant
         return self._variants[kinds, layouts]
 
     def _variant_for(self, args: tuple) -> tuple[CompiledAdjoint, bool]:
@@ -275,7 +276,7 @@ class Gradient:
                 ones = {  # NumPy-backend code is written for the layouts of its arguments
                     i: 1 in args[i].shape
                     for i in arrays
-                    if variant.backend == "numpy" and args[i].ndim
+                    if variant.backend.layout_specific and args[i].ndim
                 }
                 namespace: dict[str, object] = {}
                 exec(self._guard_code(k, arrays, ones), self._guards, namespace)
@@ -290,7 +291,7 @@ class Gradient:
             for i, a in enumerate(args)
             if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype != np.float64
         }
-        if not narrow or variant.backend != "numba":
+        if not narrow or not variant.backend.widens_float32:
             return None
         dtypes = [narrow.get(p) for p in self._wrt_positions]
         n = len(args)

@@ -187,7 +187,6 @@ class Function:
     loc: SourceLocation
     defaults: dict[str, Expr] = field(default_factory=dict)
     kinds: dict[str, Kind] = field(default_factory=dict)  # set by the transform, for printing
-    backend: str = "numba"  # "numba": compiled with Numba; "numpy": runs as Python on NumPy
 
 
 # --- the statement interface -------------------------------------------------------

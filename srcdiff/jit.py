@@ -50,7 +50,8 @@ from ._version import __version__
 from .errors import SrcdiffError
 from .numba_cache import njit
 
-if TYPE_CHECKING:  # for the annotation only: jit does not depend on the pipeline
+if TYPE_CHECKING:  # for the annotations only: jit does not depend on the pipeline
+    from .backends import Backend
     from .transform import GeneratedModule
 
 
@@ -312,8 +313,8 @@ def numba_functions(source: str, path: Path | None, names: list[str]) -> types.M
 class CompiledAdjoint:
     """The entry adjoint of one generated module, compiled on first call.
 
-    Under the "numba" backend every generated function is compiled; under "numpy" the
-    functions run as plain Python and only the loop ``kernels`` are compiled.
+    ``compiled``: the functions Numba compiles, as the module's backend says (all of them,
+    or only the loop kernels of code that runs as plain Python); the others run as Python.
     ``jit=None`` falls back to Python (with one warning) when Numba cannot compile the
     code, ``jit=True`` raises instead, ``jit=False`` never uses Numba.
     """
@@ -325,8 +326,8 @@ class CompiledAdjoint:
         functions: list[str],
         jit: bool | None,
         what: str,
-        backend: str = "numba",
-        kernels: tuple[str, ...] = (),
+        backend: Backend,
+        compiled: tuple[str, ...] = (),
         locations: dict[int, str] | None = None,
     ):
         self.source = source
@@ -334,8 +335,8 @@ class CompiledAdjoint:
         self.functions = functions
         self.jit = jit
         self.what = what
-        self.backend = backend
-        self.compiled = functions if backend == "numba" else list(kernels)
+        self.backend = backend  # what callers ask about the code (float32 handling)
+        self.compiled = list(compiled)
         self.locations = locations or {}  # line of the source -> the user's file:line
         self.path = module_file(source)  # None: in memory
         uses_numba = jit is not False and self.compiled
@@ -344,11 +345,14 @@ class CompiledAdjoint:
         self.run: Callable = self.first_numba_call if uses_numba else self.python
 
     @classmethod
-    def of(cls, module: GeneratedModule, jit: bool | None, what: str) -> CompiledAdjoint:
-        """The compiled entry of a generated module (``what`` names it in messages)."""
+    def of(
+        cls, module: GeneratedModule, jit: bool | None, what: str, compiled: tuple[str, ...]
+    ) -> CompiledAdjoint:
+        """The entry of a generated module (``what`` names it in messages), ``compiled``
+        its functions that Numba compiles (the backend's ``compile`` says which)."""
         return cls(
             module.source, module.entry, module.functions, jit, what, module.backend,
-            tuple(module.kernels), module.locations,
+            compiled, module.locations,
         )  # fmt: skip
 
     def call(self, *args):
@@ -385,7 +389,7 @@ class CompiledAdjoint:
 
     def python(self, *args):
         self.run = self.plain_python_entry()
-        if self.backend == "numpy":
+        if self.backend.allocates_temporaries:
             runtime.keep_freed_memory()
         return self.run(*args)
 

@@ -9,47 +9,51 @@ the variables the loop reads and returns the ones it changes that are read later
     s, _top_f = f_adjoint_loop0(x, n, s, _tape_f, _top_f)
 
 Under the Numba backend the loops over array elements move too: LLVM vectorizes such a
-loop in a function of its own, and did not inside the larger adjoint. Arrays the loop
-writes into (adjoints, tapes) are shared, not copied.
+loop in a function of its own, and did not inside the larger adjoint. Which loops move is
+the backend's choice (``worth_a_kernel``). Arrays the loop writes into (adjoints, tapes)
+are shared, not copied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from . import ir
 from .analysis.activity import reads_outside
-from .analysis.placement import primitive_ops, whole_array_ops
-from .ir import Assign, Call, For, Name, Op, Return, While
-from .kind import FLOAT, Kind
+from .ir import Assign, Call, For, Name, Return, While
+from .kind import FLOAT
 from .optimize import live_before
 from .reverse import stand_in
-from .rules import PRIMITIVES
+
+# (function, loop) -> whether the loop moves into a kernel: the backend's ``worth_a_kernel``
+WorthAKernel = Callable[[ir.Function, For | While], bool]
 
 
-def outline_loops(fn: ir.Function, taken: set[str]) -> list[ir.Function]:
-    """Replace ``fn``'s outermost loops over array elements by calls of kernels (new
-    functions, compiled with Numba), which it returns. Under the NumPy backend this is
-    what makes such loops fast; under Numba too, as LLVM vectorizes a loop on its own
-    where it did not inside the larger function (a Rosenbrock gradient ran twice as
-    fast)."""
+def outline_loops(fn: ir.Function, taken: set[str], worth: WorthAKernel) -> list[ir.Function]:
+    """Replace ``fn``'s outermost loops that are ``worth`` it (the backend says which) by
+    calls of kernels (new functions, compiled with Numba), which it returns. Under the
+    NumPy backend this is what makes loops over elements fast; under Numba too, as LLVM
+    vectorizes a loop on its own where it did not inside the larger function (a
+    Rosenbrock gradient ran twice as fast)."""
     kernels: list[ir.Function] = []
-    _outline_block(fn, fn.body, kernels, taken)
+    _outline_block(fn, fn.body, kernels, taken, worth)
     return kernels
 
 
-def _outline_block(fn, block: list[ir.Stmt], kernels, taken) -> None:
+def _outline_block(fn, block: list[ir.Stmt], kernels, taken, worth: WorthAKernel) -> None:
     """Outline in place, in program order: the analysis of each loop sees the loops
     before it as the calls they have become."""
     k = 0
     while k < len(block):
         stmt = block[k]
-        if ir.is_loop(stmt) and _worth_a_kernel(fn, stmt):
+        if ir.is_loop(stmt) and worth(fn, stmt):
             kernel, call = _kernel_for(fn, stmt, _name(fn, kernels, taken))
             kernels.append(kernel)
             block[k : k + 1] = call
             k += len(call)
             continue
         for child in ir.child_blocks(stmt):
-            _outline_block(fn, child, kernels, taken)
+            _outline_block(fn, child, kernels, taken, worth)
         k += 1
 
 
@@ -59,47 +63,6 @@ def _name(fn: ir.Function, kernels: list[ir.Function], taken: set[str]) -> str:
         n += 1
     taken.add(f"{fn.name}_loop{n}")
     return f"{fn.name}_loop{n}"
-
-
-def _worth_a_kernel(fn: ir.Function, loop: For | While) -> bool:
-    """Under NumPy, every loop Numba can run on its own; under Numba, loops over array
-    elements (LLVM vectorizes them there, not inside a larger function); a loop over
-    numbers only reads better where it is."""
-    if fn.backend == "numpy":
-        return _runs_in_numba(fn, loop)
-    return any(
-        isinstance(s, (ir.IndexAdd, ir.SetItem))
-        or (
-            isinstance(s, ir.Assign)
-            and isinstance(s.value, Op)
-            and PRIMITIVES[s.value.prim].index_read
-        )
-        for s in ir.walk([loop])
-    )
-
-
-def _runs_in_numba(fn: ir.Function, loop: For | While) -> bool:
-    """A loop Numba can run on its own: elements and scalars only, no list tape, no
-    calls of other generated functions or of Python functions, no np.add.at."""
-    body = ir.Function("loop", [], [loop], fn.loc, kinds=fn.kinds)
-    if whole_array_ops(body, fn.kinds):
-        return False
-    if any(not PRIMITIVES[op.prim].numba for op in primitive_ops(body)):
-        return False  # a user's function that is not a Numba function
-    for stmt in ir.walk([loop]):
-        if isinstance(stmt, Call):
-            return False
-        if isinstance(stmt, (ir.Push, ir.Pop)) and stmt.tape == "a":
-            return False
-        if isinstance(stmt, ir.IndexAdd) and stmt.unbuffered:
-            return False
-        if isinstance(stmt, ir.Assign) and not _numba_kind(fn.kinds.get(stmt.target)):
-            return False
-    return True
-
-
-def _numba_kind(kind: Kind | None) -> bool:
-    return kind is None or kind.is_number or kind.is_array
 
 
 def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
@@ -121,7 +84,7 @@ def _kernel_for(fn, loop, name: str) -> tuple[ir.Function, list]:
     params = sorted(((reads | set(results)) & defined_before) | {s.target for s in stand_ins})
     kinds = {v: k for v, k in fn.kinds.items() if v in params or v in changed}
     body = [loop, Return(tuple(Name(r) for r in results))]
-    kernel = ir.Function(name, params, body, loop.loc, kinds=kinds, backend="numba")
+    kernel = ir.Function(name, params, body, loop.loc, kinds=kinds)
     call = Call(tuple(results), name, tuple(Name(p) for p in params), loop.loc)
     return kernel, [*stand_ins, call]
 

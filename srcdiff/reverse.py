@@ -22,16 +22,20 @@ import copy
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import ir
 from .analysis.activity import definition_counts, find_recomputable, to_be_recorded
 from .analysis.kinds import expr_kind
 from .analysis.writes import views_of_written
-from .errors import SrcdiffError
+from .errors import SourceLocation, SrcdiffError
 from .ir import Assign, Call, Const, Expr, For, If, Name, Op, Pop, Push, Return, SetItem, While
 from .kind import BOOL, FLOAT, INT, Kind, KindError
 from .normalize.program import NameAllocator
 from .rules import PRIMITIVES, substitute
+
+if TYPE_CHECKING:  # for the annotation only: the backend is chosen before this stage
+    from .backends import Backend
 
 TAPE_OF_KIND = {FLOAT: "f", INT: "i", BOOL: "b"}
 DUMMY_OF_KIND = {FLOAT: Const(0.0), INT: Const(0), BOOL: Const(False)}
@@ -45,11 +49,6 @@ AdjointNamer = Callable[
 ]
 
 
-class NeedsListTape(SrcdiffError):
-    """The reverse sweep needs the old value of a reassigned array, which only the NumPy
-    backend can record (on a list)."""
-
-
 @dataclass
 class AdjointRequest:
     """What to generate: the adjoint of ``fn`` with respect to ``wrt``."""
@@ -60,12 +59,12 @@ class AdjointRequest:
     active: set[str]
     wrt: tuple[str, ...]
     name: str
+    backend: Backend  # what it runs on: whether it records whole arrays, how adjoints start
     # What the function returns: "grads" (flat, a bare value for one), or for the entry
     # point exactly what the API returns: "grad" / "value_and_grad", and whether the
     # gradient is a tuple (wrt was a tuple).
     returns: str = "grads"
     grad_tuple: bool = False
-    backend: str = "numba"
     # array parameters whose adjoint the caller hands over: the adjoint function adds
     # into it (an extra argument, g_<p>) instead of starting from zeros, and returns it
     handed_over: tuple[str, ...] = ()
@@ -80,6 +79,21 @@ class _State:
 
 def adjoint(request: AdjointRequest, adjoint_name: AdjointNamer) -> ir.Function:
     return _Reverser(request, adjoint_name).build()
+
+
+def arrays_recorded(
+    request: AdjointRequest, adjoint_name: AdjointNamer, found: list[SourceLocation]
+) -> None:
+    """Where the adjoint, generated for a backend that cannot record whole arrays, would
+    record one: an array reassigned whole, or a slice of it overwritten, while the reverse
+    sweep still reads the old value. Found before the adjoint is generated, so that the
+    backend can be chosen first: the to-be-recorded analysis over the reverse sweep's reads
+    (which only the sweep's own rules tell), then the kinds of what it records; no code is
+    kept. Appends each place to ``found`` in the order generation would meet them;
+    ``adjoint_name`` must do the same for the callees' adjoints."""
+    reverser = _Reverser(request, adjoint_name, arrays_at=found)
+    reverser.seeds()
+    reverser.sweeps()
 
 
 def stand_in(kind: Kind) -> Expr:
@@ -101,7 +115,12 @@ _UPDATES_NO_ELEMENT = (
 
 
 class _Reverser:
-    def __init__(self, request: AdjointRequest, adjoint_name: AdjointNamer):
+    def __init__(
+        self,
+        request: AdjointRequest,
+        adjoint_name: AdjointNamer,
+        arrays_at: list[SourceLocation] | None = None,
+    ):
         self.req = request
         self.fn = request.fn
         self.active = request.active
@@ -111,7 +130,9 @@ class _Reverser:
         self.grad_names: dict[str, str] = {}
         self.state = _State(taped=set())
         self.snapshots: set[str] = set()
-        self.numpy = request.backend == "numpy"
+        self.lazy_adjoints = request.backend.lazy_array_adjoints
+        # where a whole array would be recorded by a backend that cannot (``arrays_recorded``)
+        self.arrays_at: list[SourceLocation] = [] if arrays_at is None else arrays_at
         self.materialized = self.materialized_adjoints()
         # assignments of whole values (not element writes): arrays assigned once need no tape
         self.whole_counts = definition_counts(self.fn, partial_writes=False)
@@ -140,7 +161,7 @@ class _Reverser:
         """Arrays whose adjoint must be an actual array from the start (it is updated
         element by element); other array adjoints start as the scalar 0.0 under NumPy."""
         arrays = {v for v in self.active if self.kind(v).is_array}
-        if not self.numpy:
+        if not self.lazy_adjoints:
             return arrays
         found = set(self.req.handed_over)
         for stmt in ir.walk(self.fn.body):
@@ -156,12 +177,15 @@ class _Reverser:
         return found & arrays
 
     # --- the adjoint function -----------------------------------------------------------
-    def build(self) -> ir.Function:
-        body, ret = self.fn.body[:-1], self.fn.body[-1]
+    def seeds(self) -> list[str]:
+        """The adjoints of the results, which the caller gives."""
+        ret = self.fn.body[-1]
         assert isinstance(ret, Return)
-        results = [v.id for v in ret.values]
-        seeds = [self.grad(r) for r in results]
+        return [self.grad(v.id) for v in ret.values]
 
+    def sweeps(self) -> tuple[set[str], list[ir.Stmt], list[ir.Stmt]]:
+        """The variables recorded, and the forward and reverse sweeps."""
+        body = self.fn.body[:-1]
         # What the reverse sweep reads decides what is taped; restoring a taped value can
         # make more code (an if around a pop) read more: iterate to a fixed point.
         self.nested = _nested_loops(self.fn.body, inside_loop=False)
@@ -180,11 +204,18 @@ class _Reverser:
             taped |= needed
         # views the reverse sweep reads, of arrays written after them: copied when taken
         self.snapshots = views_of_written(self.fn, self.kinds) & self.state.reads
-        forward = self.forward_block(body)
+        return taped, self.forward_block(body), reverse
+
+    def build(self) -> ir.Function:
+        results = [v.id for v in self.fn.body[-1].values]
+        seeds = self.seeds()
+        taped, forward, reverse = self.sweeps()
         top_level = _own_pushes(forward)
         forward = _with_reserves(forward, Counter())
 
         prologue = self.prologue(taped, top_level)
+        if self.arrays_at:  # ``arrays_recorded`` said otherwise when the backend was chosen
+            raise AssertionError(f"{self.req.backend} chosen for code recording whole arrays")
         values = self.capture_results(results, taped, forward)
         handed = self.req.handed_over
         init = [
@@ -211,16 +242,14 @@ class _Reverser:
         # dy/dy = 1 for a single result; with several, every seed is the caller's to give (a
         # default would add a missing one's adjoint in silently)
         defaults = {seeds[0]: Const(1.0)} if len(seeds) == 1 else {}
-        return ir.Function(
-            self.req.name, params, fn_body, self.fn.loc, defaults, self.kinds, self.req.backend
-        )
+        return ir.Function(self.req.name, params, fn_body, self.fn.loc, defaults, self.kinds)
 
     def gradient_output(self, param: str) -> Expr:
         if param in self.req.handed_over:  # the caller's adjoint, with ours added
             return Name(self.grad(param))
         if param not in self.active:
             return Op("zeros_like", (Name(param),)) if self.kind(param).is_array else ZERO
-        if self.numpy and self.kind(param).is_array and self.req.returns != "grads":
+        if self.lazy_adjoints and self.kind(param).is_array and self.req.returns != "grads":
             return Op("as_grad", (Name(self.grad(param)), Name(param)))  # shape and dtype
         return Name(self.grad(param))
 
@@ -288,14 +317,9 @@ class _Reverser:
     def tape_of_kind(self, kind: Kind, loc=None) -> str:
         if kind in TAPE_OF_KIND:
             return TAPE_OF_KIND[kind]
-        if self.numpy:
-            return "a"
-        where = loc or self.fn.loc
-        raise NeedsListTape(
-            f"{where.filename}:{where.line}:{where.col}: an array is reassigned while the "
-            "gradient still needs its old value, which the Numba backend cannot record; use "
-            "a new name, or backend='numpy'"
-        )
+        if not self.req.backend.records_arrays:
+            self.arrays_at.append(loc or self.fn.loc)
+        return "a"
 
     def distinct_indices(self, stmt: SetItem) -> list[ir.Stmt]:
         """A write through integer arrays that repeat a position keeps only the last value

@@ -5,24 +5,25 @@ module source. One entry point, ``generate``; each stage lives in its own module
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import ir
+from . import backends, ir
 from ._version import __version__
 from .analysis.activity import find_active
 from .analysis.kinds import expr_kind, infer_kinds, lower_for_kinds, specialize
-from .analysis.placement import choose_backend
 from .analysis.writes import check_writes
-from .buffers import Layout, resolve_broadcasts, reuse_buffers
+from .backends import NUMBA, Backend
+from .buffers import Layout, resolve_broadcasts
 from .codegen import module_source
-from .errors import SrcdiffError
+from .errors import SourceLocation, SrcdiffError
 from .forward import TangentRequest, tangent_function, three_address
 from .guards import insert_guards
 from .kernels import outline_loops
 from .kind import FLOAT, Kind
 from .normalize.program import NameAllocator, NormalizedFunction, Program
 from .optimize import optimize, renumber_temporaries, simplify_block
-from .reverse import AdjointRequest, NeedsListTape, adjoint
+from .reverse import AdjointRequest, adjoint, arrays_recorded
 
 
 @dataclass
@@ -30,7 +31,7 @@ class GeneratedModule:
     source: str
     entry: str  # the adjoint of the differentiated function
     functions: list[str]  # every function the module defines, callees first
-    backend: str = "numba"  # "numba" (compiled) or "numpy" (plain Python on NumPy)
+    backend: Backend  # what runs it (``backend.compile``)
     kernels: list[str] = field(default_factory=list)  # loops in Numba functions of their own
     locations: dict[int, str] = field(default_factory=dict)  # line -> the user's file:line
 
@@ -48,7 +49,7 @@ def generate(
 ) -> GeneratedModule:
     """The module for the gradient of ``program.main`` with respect to ``wrt``; its entry
     returns what ``returns`` names ("grad" or "value_and_grad"), the gradient as a tuple
-    when ``grad_tuple``. ``backend``: "auto", "numba" or "numpy" (see ``choose_backend``).
+    when ``grad_tuple``. ``backend``: "auto", "numba" or "numpy" (see ``backends.choose``).
     ``layouts``: what the call shows of array arguments (see ``buffers``).
     ``array_result``: ``f`` may return an array; the seed ``g_y`` is then an array of its
     shape, and the entry returns the vector-Jacobian product (a Jacobian's row for a seed
@@ -63,8 +64,8 @@ class _Generator:
         self.program = program
         self.layouts = layouts if optimized else {}
         self.optimized = optimized
-        self.requested_backend = backend
-        self.backend = "numba"
+        self.requested_backend = backend  # "auto" or a backend's name
+        self.backend: Backend = NUMBA  # until chosen
         self.kind_cache: dict[tuple[str, tuple[Kind, ...]], dict[str, Kind]] = {}
         self.adjoints: dict[tuple, str] = {}  # (callee, mask, kinds) -> adjoint name
         self.emitted: list[ir.Function] = []  # callee adjoints, callees first
@@ -81,28 +82,23 @@ class _Generator:
         kinds = self.kinds(main.ir.name, tuple(param_kinds[p] for p in main.ir.params))
         if not self.array_result:
             _check_scalar_result(main, kinds)
-        self.backend, reason = self.choose_backend()
-        try:
-            fn, entry = self.entry_adjoint(main, kinds, wrt, returns, grad_tuple)
-        except NeedsListTape:
-            if self.requested_backend != "auto":
-                raise
-            self.backend = "numpy"
-            reason = "an array the gradient needs back is reassigned, which only NumPy records"
-            fn, entry = self.entry_adjoint(main, kinds, wrt, returns, grad_tuple)
+
+        def recorded(backend: Backend) -> SourceLocation | None:
+            return self.arrays_recorded(backend, main, kinds, wrt, returns, grad_tuple)
+
+        self.backend, reason = self.choose_backend(recorded)
+        fn, entry = self.entry_adjoint(main, kinds, wrt, returns, grad_tuple)
         primals = [f for name, f in self.program.functions.items() if name != main.ir.name]
         functions = [self.primal(f) for f in primals]
         functions += self.emitted
         functions.append(fn)
         kernels: list[ir.Function] = []
         for function in functions:
-            kernels += outline_loops(function, self.taken)
+            kernels += outline_loops(function, self.taken, self.backend.worth_a_kernel)
         header = _header(main, wrt, returns, grad_tuple, self.backend, reason)
-        if self.backend == "numpy" and self.layouts and reuse_buffers(fn, self.layouts):
-            header += (
-                "\nArrays nothing reads any more are overwritten (out=, *=): this variant is for "
-                "arrays without dimensions of length 1."
-            )
+        reused = self.backend.reuse_buffers(fn, self.layouts)
+        if reused:
+            header += "\n" + reused
         if kernels:
             header += "\nLoops run in Numba kernels of their own: " + ", ".join(
                 k.name for k in kernels
@@ -116,18 +112,46 @@ class _Generator:
         self.adjoints, self.emitted = {}, []
         self.taken = set(self.program.functions)
         entry = self.fresh_function_name(f"{main.ir.name}_adjoint")
-        layouts = self.layouts if self.backend == "numpy" else {}
+        layouts = self.layouts if self.backend.layout_specific else {}
         return self.adjoint_of(main, kinds, wrt, entry, returns, grad_tuple, layouts=layouts), entry
 
-    def choose_backend(self) -> tuple[str, str]:
-        """One backend for the module (generated functions call each other): NumPy if
-        any function, with the kinds it is called with, runs better there."""
-        chosen = []
-        for (name, _), kinds in self.kind_cache.items():
-            fn = self.program.functions[name].ir
-            check_writes(fn, kinds)
-            chosen.append(choose_backend(fn, kinds, self.requested_backend))
-        return next((c for c in chosen if c[0] == "numpy"), chosen[0])
+    def choose_backend(
+        self, recorded: Callable[[Backend], SourceLocation | None] | None = None
+    ) -> tuple[Backend, str]:
+        """One backend for the module (generated functions call each other), from every
+        function with the kinds it is called with, before any is transformed."""
+
+        def functions():
+            for (name, _), kinds in self.kind_cache.items():
+                fn = self.program.functions[name].ir
+                check_writes(fn, kinds)
+                yield fn, kinds
+
+        return backends.choose(self.requested_backend, functions(), recorded)
+
+    def arrays_recorded(
+        self, backend: Backend, main: NormalizedFunction, kinds, wrt, returns, grad_tuple
+    ) -> SourceLocation | None:
+        """Where the adjoints the module needs (the entry's, and its callees') would first
+        record a whole array if generated for ``backend``; None if nowhere."""
+        found: list[SourceLocation] = []
+        predicted: set[tuple] = set()
+
+        def callee(name: str, mask, arg_kinds, candidates) -> tuple[str, tuple[bool, ...]]:
+            handed = self.handed_over(name, candidates)
+            if (name, mask, arg_kinds, handed) not in predicted:
+                predicted.add((name, mask, arg_kinds, handed))
+                fn = self.program.functions[name]
+                wrt, through = _differentiated(fn, mask, handed)
+                request = self.adjoint_request(
+                    fn, self.kinds(name, arg_kinds), wrt, name, backend, handed_over=through
+                )
+                arrays_recorded(request, callee, found)
+            return name, handed
+
+        request = self.adjoint_request(main, kinds, wrt, main.ir.name, backend, returns, grad_tuple)
+        arrays_recorded(request, callee, found)
+        return found[0] if found else None
 
     def adjoint_of(
         self,
@@ -140,32 +164,59 @@ class _Generator:
         handed_over: tuple[str, ...] = (),
         layouts: dict[str, Layout] | None = None,
     ) -> ir.Function:
-        function = self.prepare(fn)
-        lower_for_kinds(function, [kinds])
-        names, kinds = copy.deepcopy(fn.names), dict(kinds)
-        insert_guards(function, [kinds], _temporaries(names, kinds))
-        results = {v.id for v in function.body[-1].values}
-        active = find_active(function, kinds, set(wrt), results)
-        request = AdjointRequest(
-            fn=function,
-            names=names,
-            kinds=kinds,
-            active=active,
-            wrt=wrt,
-            name=name,
-            returns=returns,
-            grad_tuple=grad_tuple,
-            backend=self.backend,
-            handed_over=handed_over,
+        request = self.adjoint_request(
+            fn, kinds, wrt, name, self.backend, returns, grad_tuple, handed_over
         )
         result = self.finish(adjoint(request, self.callee_adjoint))
-        specialize(result, result.kinds)
+        specialize(result, result.kinds, self.backend)
         if layouts:
             resolve_broadcasts(result, layouts)
         if self.optimized:  # forms specialized alike may now simplify (e + e -> 2 * e)
             result.body = simplify_block(result.body)
         renumber_temporaries(result, request.names.temporaries)
         return result
+
+    def adjoint_request(
+        self,
+        fn: NormalizedFunction,
+        kinds: dict[str, Kind],
+        wrt: tuple[str, ...],
+        name: str,
+        backend: Backend,
+        returns: str = "grads",
+        grad_tuple: bool = False,
+        handed_over: tuple[str, ...] = (),
+    ) -> AdjointRequest:
+        """What ``adjoint`` takes: a fresh copy of ``fn``, optimized, lowered for its kinds,
+        guarded, and its active variables."""
+        function = self.prepare(fn)
+        lower_for_kinds(function, [kinds])
+        names, kinds = copy.deepcopy(fn.names), dict(kinds)
+        insert_guards(function, [kinds], _temporaries(names, kinds))
+        results = {v.id for v in function.body[-1].values}
+        active = find_active(function, kinds, set(wrt), results)
+        return AdjointRequest(
+            fn=function,
+            names=names,
+            kinds=kinds,
+            active=active,
+            wrt=wrt,
+            name=name,
+            backend=backend,
+            returns=returns,
+            grad_tuple=grad_tuple,
+            handed_over=handed_over,
+        )
+
+    def handed_over(self, callee: str, candidates: tuple[bool, ...]) -> tuple[bool, ...]:
+        """Of the array arguments whose adjoint the caller could hand over, those the
+        callee takes: a parameter the callee reassigns cannot take the caller's adjoint
+        (the adjoint of its new value is another quantity)."""
+        fn = self.program.functions[callee]
+        reassigned = ir.assigned_in(fn.ir.body)
+        return tuple(
+            c and p not in reassigned for c, p in zip(candidates, fn.ir.params, strict=True)
+        )
 
     def callee_adjoint(
         self,
@@ -175,19 +226,13 @@ class _Generator:
         candidates: tuple[bool, ...],
     ) -> tuple[str, tuple[bool, ...]]:
         fn = self.program.functions[callee]
-        # a parameter the callee reassigns cannot take the caller's adjoint: the adjoint
-        # of its new value is another quantity
-        reassigned = ir.assigned_in(fn.ir.body)
-        handed = tuple(
-            c and p not in reassigned for c, p in zip(candidates, fn.ir.params, strict=True)
-        )
+        handed = self.handed_over(callee, candidates)
         key = (callee, mask, arg_kinds, handed)
         if key not in self.adjoints:
             name = self.fresh_function_name(f"{callee}_adjoint")
             self.adjoints[key] = name
             kinds = self.kinds(callee, arg_kinds)
-            wrt = tuple(p for p, m in zip(fn.ir.params, mask, strict=True) if m)
-            through = tuple(p for p, h in zip(fn.ir.params, handed, strict=True) if h)
+            wrt, through = _differentiated(fn, mask, handed)
             adjoint_fn = self.adjoint_of(fn, kinds, wrt, name, handed_over=through)
             self.emitted.append(adjoint_fn)
         return self.adjoints[key], handed
@@ -223,9 +268,8 @@ class _Generator:
             function.body = simplify_block(function.body)
         # printed for the widest kinds it is called with (np.exp also takes a float)
         function.kinds = {v: k for kinds in variants for v, k in kinds.items()}
-        function.backend = self.backend
         if self.printed:
-            specialize(function, function.kinds)
+            specialize(function, function.kinds, self.backend)
         renumber_temporaries(function, names.temporaries)
         return function
 
@@ -259,7 +303,7 @@ class _TangentGenerator(_Generator):
         entry = functions[-1].name
         kernels: list[ir.Function] = []
         for function in functions:
-            kernels += outline_loops(function, self.taken)
+            kernels += outline_loops(function, self.taken, self.backend.worth_a_kernel)
         src = main.source
         tangents = ", ".join(f"d_{w}" for w in wrt)
         header = (
@@ -267,7 +311,7 @@ class _TangentGenerator(_Generator):
             f"({src.name}), forward mode.\n"
             f"{entry}(..., {tangents}) returns ({src.name}(...), its derivative along the "
             f"tangents {tangents}).\n"
-            f"Backend: {BACKENDS[self.backend]} ({reason}); choose with backend='numba' or "
+            f"Backend: {self.backend.title} ({reason}); choose with backend='numba' or "
             "'numpy'."
         )
         text = module_source(kernels + functions, header)
@@ -301,9 +345,8 @@ class _TangentGenerator(_Generator):
         active = find_active(function, kinds, set(wrt), results)
         request = TangentRequest(function, names, kinds, active, wrt, name)
         result = self.finish(tangent_function(request, self.callee_tangent))
-        result.backend = self.backend
         if self.printed:
-            specialize(result, result.kinds)
+            specialize(result, result.kinds, self.backend)
         if self.optimized:
             result.body = simplify_block(result.body)
         renumber_temporaries(result, request.names.temporaries)
@@ -371,6 +414,15 @@ def _tangent_program(
     return Program(main, normalized)
 
 
+def _differentiated(
+    fn: NormalizedFunction, mask: tuple[bool, ...], handed: tuple[bool, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The parameters a callee's adjoint differentiates, and those whose adjoint it takes."""
+    wrt = tuple(p for p, m in zip(fn.ir.params, mask, strict=True) if m)
+    through = tuple(p for p, h in zip(fn.ir.params, handed, strict=True) if h)
+    return wrt, through
+
+
 def _temporaries(names: NameAllocator, kinds: dict[str, Kind] | list[dict[str, Kind]]):
     """``fresh(kind)``: a new temporary, its kind recorded (in every variant)."""
     variants = kinds if isinstance(kinds, list) else [kinds]
@@ -394,15 +446,12 @@ def _check_scalar_result(main: NormalizedFunction, kinds: dict[str, Kind]) -> No
         )
 
 
-BACKENDS = {"numba": "compiled with Numba", "numpy": "plain Python on NumPy"}
-
-
 def _header(
     main: NormalizedFunction,
     wrt: tuple[str, ...],
     returns: str,
     grad_tuple: bool,
-    backend: str,
+    backend: Backend,
     reason: str,
 ) -> str:
     src = main.source
@@ -413,5 +462,5 @@ def _header(
         f"Generated by srcdiff {__version__} from {src.short_filename}:{src.tree.lineno} "
         f"({src.name}).\n"
         f"{main.ir.name}_adjoint(...) returns {result}.\n"
-        f"Backend: {BACKENDS[backend]} ({reason}); choose with backend='numba' or 'numpy'."
+        f"Backend: {backend.title} ({reason}); choose with backend='numba' or 'numpy'."
     )

@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("buffers", ["srcdiff.buffers"]),
     ("codegen", ["srcdiff.codegen"]),
     ("jit", ["srcdiff.jit"]),
+    ("backends", ["srcdiff.backends"]),  # chosen by the transform; they print and compile
     ("transform", ["srcdiff.transform"]),
     ("gradient", ["srcdiff.gradient"]),
     ("forward_api", ["srcdiff.forward_api"]),

@@ -248,8 +248,9 @@ def _lower_for_kinds(fn):
 
 def _specialize(fn):
     from srcdiff.analysis.kinds import specialize
+    from srcdiff.backends import NUMBA
 
-    specialize(fn, KINDS)
+    specialize(fn, KINDS, NUMBA)
 
 
 def _find_active(fn):
@@ -284,9 +285,9 @@ def _views_of_written(fn):
 
 def _choose_backend(requested):
     def run(fn):
-        from srcdiff.analysis.placement import choose_backend
+        from srcdiff.backends import choose
 
-        choose_backend(fn, KINDS, requested)
+        choose(requested, [(fn, KINDS)])
 
     return run
 
@@ -299,9 +300,11 @@ def _insert_guards(fn):
 
 
 def _reverse(fn):
+    from srcdiff.backends import NUMBA
     from srcdiff.reverse import AdjointRequest, adjoint
 
-    request = AdjointRequest(fn, _names(), dict(KINDS), {"x", "t0", "m"}, ("x",), "f_adjoint")
+    active = {"x", "t0", "m"}
+    request = AdjointRequest(fn, _names(), dict(KINDS), active, ("x",), "f_adjoint", NUMBA)
     adjoint(request, lambda *args: ("helper_adjoint", ()))
 
 
@@ -356,10 +359,10 @@ def _renumber_temporaries(fn):
 
 def _outline_loops(backend):
     def run(fn):
+        from srcdiff.backends import BY_NAME
         from srcdiff.kernels import outline_loops
 
-        fn.backend = backend
-        outline_loops(fn, {"f"})
+        outline_loops(fn, {"f"}, BY_NAME[backend].worth_a_kernel)
 
     return run
 
@@ -410,8 +413,8 @@ STAGES = {
     "activity.find_recomputable": _find_recomputable,
     "writes.check_writes": _check_writes,
     "writes.views_of_written": _views_of_written,
-    "placement.choose_backend(auto)": _choose_backend("auto"),
-    "placement.choose_backend(numba)": _choose_backend("numba"),
+    "backends.choose(auto)": _choose_backend("auto"),
+    "backends.choose(numba)": _choose_backend("numba"),
     "guards.insert_guards": _insert_guards,
     "reverse.adjoint": _reverse,
     "forward.tangent_function": _forward,

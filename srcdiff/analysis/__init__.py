@@ -7,8 +7,9 @@
   overwritten; only those are saved on a tape;
 * ``writes``: writes into arrays: only into arrays the function made, never seen through
   stale views;
-* ``placement``: Numba or NumPy, from the code (``choose_backend``); the printed form of
-  each primitive once every kind is known is ``kinds.specialize``.
+* ``placement``: what the backends' cost models read (``backends.choose``): operations on
+  whole arrays, every primitive applied; the printed form of each primitive once every
+  kind is known is ``kinds.specialize``.
 
 Each analysis is a small fixed point over the statement list, insensitive to order
 (a sound over-approximation: an extra active or taped variable costs time, never

@@ -6,12 +6,16 @@ each primitive (``lower_for_kinds``, ``specialize``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .. import ir
 from ..errors import SrcdiffError
 from ..ir import Assign, Call, Const, Expr, For, Name, Op
 from ..kind import FLOAT, INT, Kind, KindError
 from ..rules import PRIMITIVES
+
+if TYPE_CHECKING:  # for the annotation only: the backend is chosen after the analyses
+    from ..backends import Backend
 
 # result kinds of a called function, given its argument kinds
 CalleeKinds = Callable[[str, tuple[Kind, ...]], tuple[Kind, ...]]
@@ -199,10 +203,10 @@ def lower_for_kinds(fn: ir.Function, variants: list[dict[str, Kind]]) -> None:
                     break
 
 
-def specialize(fn: ir.Function, kinds: dict[str, Kind]) -> None:
+def specialize(fn: ir.Function, kinds: dict[str, Kind], backend: Backend) -> None:
     """Print each elementwise primitive applied to an array as its array form
-    (``math.exp`` -> ``np.exp``), now that every variable's kind is known; under Numba,
-    replace what Numba lacks by its Numba form."""
+    (``math.exp`` -> ``np.exp``), now that every variable's kind is known, and each
+    primitive in ``backend``'s form of it (Numba's where Numba lacks one)."""
 
     def lower(expr: Expr) -> Expr:
         if not isinstance(expr, Op):
@@ -216,10 +220,9 @@ def specialize(fn: ir.Function, kinds: dict[str, Kind]) -> None:
             expanded = prim.expand(tuple(kind_or_float(a, kinds) for a in args), args)
             if expanded is not None:
                 return lower(expanded)
-        if fn.backend == "numba" and prim.numba_lower is not None:
-            lowered = prim.numba_lower(tuple(kind_or_float(a, kinds) for a in args), args)
-            if lowered is not None:
-                return lower(lowered)
+        lowered = backend.lower(prim, tuple(kind_or_float(a, kinds) for a in args), args)
+        if lowered is not None:
+            return lower(lowered)
         return Op(expr.prim, args)
 
     for stmt in ir.walk(fn.body):

@@ -10,13 +10,14 @@ one edit in this file, not one in every test.
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from collections.abc import Callable
 
+from srcdiff import backends as _backends
 from srcdiff import ir
 from srcdiff.analysis import activity as _activity
 from srcdiff.analysis import kinds as _kinds
-from srcdiff.analysis import placement as _placement
 from srcdiff.analysis import writes as _writes
 from srcdiff.codegen import Printer, module_source
 from srcdiff.errors import SourceLocation
@@ -36,7 +37,7 @@ from srcdiff.optimize import (
     simplify,
     simplify_block,
 )
-from srcdiff.reverse import AdjointRequest, adjoint
+from srcdiff.reverse import AdjointRequest, adjoint, arrays_recorded
 
 # --- kinds and backends ---------------------------------------------------------------------
 # Written in the tests as short spellings: "bool", "int", "float", "array:float:2" (an array
@@ -63,12 +64,12 @@ def kinds(**spellings: str) -> dict:
 
 def backend(name: str):
     """The backend called ``name`` ("numba" or "numpy"), as the stages take it."""
-    return name
+    return _backends.BY_NAME[name]
 
 
 def backend_name(chosen) -> str:
     """The name of a backend a stage chose."""
-    return chosen
+    return chosen.name
 
 
 # --- hand-made IR -----------------------------------------------------------------------------
@@ -220,8 +221,7 @@ def lower_for(fn: ir.Function, known: dict) -> ir.Function:
 
 
 def specialize(fn: ir.Function, known: dict, on: str = "numba") -> ir.Function:
-    fn.backend = backend(on)
-    _kinds.specialize(fn, known)
+    _kinds.specialize(fn, known, backend(on))
     return fn
 
 
@@ -256,7 +256,7 @@ def views_of_written(fn: ir.Function, known: dict) -> set[str]:
 
 def choose_backend(fn: ir.Function, known: dict, requested: str = "auto") -> tuple[str, str]:
     """(the backend's name, the reason given) for ``requested`` ("auto", "numba", "numpy")."""
-    chosen, reason = _placement.choose_backend(fn, known, requested)
+    chosen, reason = _backends.choose(requested, [(fn, known)])
     return backend_name(chosen), reason
 
 
@@ -317,9 +317,30 @@ def run_reverse(
 ) -> ir.Function:
     """The adjoint of ``func``'s normalized IR with respect to ``wrt`` (a name or a tuple);
     ``optimized``: cleaned up by the optimizer, as the pipeline does after this stage."""
+    request = _adjoint_request(func_or_program, wrt, on, returns, param_spellings)
+    result = adjoint(request, _callee_adjoint)
+    return optimize(result) if optimized else result
+
+
+def recorded_arrays(func_or_program, wrt, on: str = "numba", **param_spellings: str) -> list:
+    """Where the adjoint for backend ``on`` would record a whole array (predicted before
+    the backend is chosen); empty where it records none."""
+    found: list = []
+    request = _adjoint_request(func_or_program, wrt, on, "grads", param_spellings)
+    arrays_recorded(request, _callee_adjoint, found)
+    return found
+
+
+def line_of(func, text: str) -> int:
+    """The line of ``func``'s file that holds ``text`` (within ``func``)."""
+    lines_, first = inspect.getsourcelines(func)
+    return first + next(k for k, line in enumerate(lines_) if text in line)
+
+
+def _adjoint_request(func_or_program, wrt, on: str, returns: str, param_spellings: dict):
     wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
     prepared = Prepared(func_or_program, param_spellings)
-    request = AdjointRequest(
+    return AdjointRequest(
         fn=prepared.fn,
         names=prepared.names,
         kinds=dict(prepared.kinds),
@@ -329,8 +350,6 @@ def run_reverse(
         returns=returns,
         backend=backend(on),
     )
-    result = adjoint(request, _callee_adjoint)
-    return optimize(result) if optimized else result
 
 
 def reverse_sweep(adjoint_fn: ir.Function) -> list:

@@ -13,12 +13,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 
 from srcdiff import ir
-from srcdiff.errors import SrcdiffError
 
-from .build import lines, reverse_sweep, run_reverse, show, statements, variables
+from .build import (
+    line_of,
+    lines,
+    recorded_arrays,
+    reverse_sweep,
+    run_reverse,
+    show,
+    statements,
+    variables,
+)
 
 
 def _text(*printed: str) -> str:
@@ -304,6 +311,8 @@ def test_a_reassigned_array_the_gradient_needs_goes_on_the_list_tape_under_numpy
     assert {s.tape for s in statements(fn) if isinstance(s, (ir.Push, ir.Pop))} == {"a"}
 
 
-def test_a_reassigned_array_the_gradient_needs_cannot_be_recorded_under_numba():
-    with pytest.raises(SrcdiffError, match="which the Numba backend cannot record"):
-        run_reverse(reassigned_array, "x", "numba", x="array:float:1")
+def test_a_reassigned_array_the_gradient_needs_is_found_before_numba_would_record_it():
+    # predicted before the backend is chosen, at the assignment that overwrites the value
+    found = recorded_arrays(reassigned_array, "x", "numba", x="array:float:1")
+    assert found and found[0].line == line_of(reassigned_array, "y = np.exp(y)")
+    assert recorded_arrays(reassigned_array, "x", "numpy", x="array:float:1") == []
