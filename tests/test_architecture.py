@@ -47,15 +47,6 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("package", ["srcdiff", "srcdiff.__main__"]),
 ]
 
-# Cycles there are reasons for, edge by edge. A package whose ``__init__`` defines ``defrule``
-# and then loads the modules of entries that call it is one (``rules``): the entries need the
-# package's machinery, and the package needs its entries loaded.
-ALLOWED_CYCLE_EDGES: set[tuple[str, str]] = {
-    ("srcdiff.rules", "srcdiff.rules.arrays"),
-    ("srcdiff.rules", "srcdiff.rules.scalar"),
-}
-
-
 # --- reading the graph --------------------------------------------------------------------------
 
 
@@ -212,18 +203,9 @@ def test_the_graph_is_read_precisely():
 
 
 def test_there_is_no_import_cycle():
-    graph = {
-        module: {t for t in targets if (module, t) not in ALLOWED_CYCLE_EDGES}
-        for module, targets in import_graph().items()
-    }
+    graph = import_graph()
     cycles = [shortest_cycle(group, graph) for group in strongly_connected(graph) if len(group) > 1]
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
-
-
-def test_every_allowed_cycle_edge_still_exists():
-    graph = import_graph()
-    stale = sorted(edge for edge in ALLOWED_CYCLE_EDGES if edge[1] not in graph.get(edge[0], ()))
-    assert not stale, f"remove from ALLOWED_CYCLE_EDGES: {stale}"
 
 
 def test_every_module_is_in_exactly_one_layer():

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..ir import Const, Op
 from ..kind import BOOL, FLOAT, INT, LIST, NONE, SLICE, Kind, KindError
-from . import defcall, defrule, helper, nondiff
+from .table import defcall, defrule, helper, nondiff
 from .traits import PRINTED, REQUIRED, SUBSCRIPT, Binding, SymPyForm, UnsupportedCall, whole
 
 # --- kind rules ----------------------------------------------------------------------

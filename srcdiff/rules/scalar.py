@@ -23,7 +23,7 @@ import numpy as np
 
 from ..ir import Op
 from ..kind import BOOL, FLOAT, INT, promote
-from . import alias, defrule, nondiff
+from .table import alias, defrule, nondiff
 from .traits import Binding, at_point, decided, each, whole
 
 
