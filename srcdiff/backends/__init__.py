@@ -114,7 +114,7 @@ def check_request(requested: str) -> None:
 
 def choose(
     requested: str,
-    functions: Iterable[tuple[ir.Function, dict[str, str]]],
+    functions: Iterable[tuple[ir.Function, dict[str, Kind]]],
     arrays_recorded: Callable[[Backend], SourceLocation | None] | None = None,
 ) -> tuple[Backend, str]:
     """One backend for a module (its functions call each other), and why.
