@@ -80,6 +80,12 @@ UNSUPPORTED_EXPRESSIONS = {
     ast.Slice: "a slice outside a subscript",
 }
 
+# what a for loop may iterate over through a builtin (normalize.iteration lowers each)
+ITERATION_BUILTINS = (builtins.range, builtins.reversed, builtins.enumerate, builtins.zip)
+ITERATION_HINT = (
+    "loop over range(...), reversed(range(...)), an array (`for a in x`), zip(x, y) or enumerate(x)"
+)
+
 
 @dataclass
 class SourceFunction:
@@ -328,23 +334,89 @@ class Checker(ast.NodeVisitor):
     def visit_For(self, node: ast.For) -> None:
         if node.orelse:
             raise self.unsupported(node, "for ... else")
-        if not isinstance(node.target, ast.Name):
-            raise self.unsupported(node, "a for loop target that is not a single name")
-        iterator = node.iter
-        is_range = (
-            isinstance(iterator, ast.Call)
-            and self.resolve(iterator.func) is builtins.range
-            and 1 <= len(iterator.args) <= 3
-            and not iterator.keywords
-        )
-        if not is_range:
-            raise self.unsupported(
-                node, f"iterating over `{ast.unparse(iterator)}`", "loop over range(...)"
-            )
-        for arg in iterator.args:
-            self.visit(arg)
+        self.check_iteration(node.target, node.iter, node)
         for stmt in node.body:
             self.visit(stmt)
+
+    def check_iteration(self, target: ast.expr, iterable: ast.expr, node: ast.For) -> None:
+        """The forms of ``normalize.iteration``: a range, reversed(range), an array's first
+        axis, zip of arrays and enumerate of either; every name a call there is recorded."""
+        call = iterable if isinstance(iterable, ast.Call) else None
+        builtin = self.iteration_builtin(call)
+        if call is not None and builtin is not None and call.keywords:
+            raise self.unsupported(node, f"keyword arguments to {builtin.__name__}() in a for loop")
+        if builtin is builtins.range and 1 <= len(call.args) <= 3:
+            self.check_loop_name(target, node, "range(...)")
+            self.visit_each(call.args)
+        elif builtin is builtins.reversed and len(call.args) == 1:
+            inner = call.args[0]
+            if self.iteration_builtin(inner) is not builtins.range or not 1 <= len(inner.args) <= 3:
+                raise self.unsupported(
+                    node, f"iterating over `{ast.unparse(iterable)}`", "reversed(range(...))"
+                )
+            self.check_loop_name(target, node, "reversed(range(...))")
+            self.visit_each(inner.args)
+        elif builtin is builtins.enumerate and 1 <= len(call.args) <= 2:
+            if not (isinstance(target, ast.Tuple | ast.List) and len(target.elts) == 2):
+                raise self.unsupported(
+                    node, f"the loop target `{ast.unparse(target)}` of enumerate()",
+                    "write `for i, a in enumerate(x)`",
+                )  # fmt: skip
+            self.check_loop_name(target.elts[0], node, "enumerate(...)")
+            self.check_array_iteration(target.elts[1], call.args[0], node)
+            self.visit_each(call.args[1:])
+        elif builtin is not None and builtin is not builtins.zip:
+            raise self.unsupported(
+                node, f"iterating over `{ast.unparse(iterable)}`", ITERATION_HINT
+            )
+        else:
+            self.check_array_iteration(target, iterable, node)
+
+    def check_array_iteration(self, target: ast.expr, iterable: ast.expr, node: ast.For) -> None:
+        if self.iteration_builtin(iterable) is builtins.zip:
+            arrays = iterable.args
+            if not arrays:
+                raise self.unsupported(node, "zip() of nothing")
+            names = target.elts if isinstance(target, ast.Tuple | ast.List) else []
+            if len(names) != len(arrays) or not all(isinstance(n, ast.Name) for n in names):
+                raise self.unsupported(
+                    node, f"the loop target `{ast.unparse(target)}` of zip()",
+                    f"write one name per array: `for {_example_names(len(arrays))} "
+                    f"in {ast.unparse(iterable)}`",
+                )  # fmt: skip
+            self.visit_each(arrays)
+            return
+        if isinstance(iterable, ast.Call) and self.iteration_builtin(iterable) is not None:
+            raise self.unsupported(
+                node, f"iterating over `{ast.unparse(iterable)}` here", ITERATION_HINT
+            )
+        self.check_loop_name(target, node, "an array")
+        self.visit(iterable)
+
+    def check_loop_name(self, target: ast.expr, node: ast.For, what: str) -> None:
+        if not isinstance(target, ast.Name):
+            raise self.unsupported(
+                node, f"the loop target `{ast.unparse(target)}` over {what}",
+                "loop with one name, or zip(...) the arrays and name each one",
+            )  # fmt: skip
+
+    def iteration_builtin(self, node: ast.expr | None) -> object:
+        """range, reversed, enumerate or zip when ``node`` calls one (recorded), else None."""
+        if not isinstance(node, ast.Call) or (
+            isinstance(node.func, ast.Name) and node.func.id in self.source.locals
+        ):
+            return None
+        if not isinstance(node.func, ast.Name):
+            return None
+        callee = self.resolve(node.func)
+        if callee in ITERATION_BUILTINS:
+            self.record(node.func, callee)
+            return callee
+        return None
+
+    def visit_each(self, nodes: list[ast.expr]) -> None:
+        for node in nodes:
+            self.visit(node)
 
     def visit_While(self, node: ast.While) -> None:
         if node.orelse:
@@ -594,6 +666,10 @@ def _describe(value: object) -> str:
     name = getattr(value, "__qualname__", None) or type(value).__name__
     module = getattr(value, "__module__", None)
     return f"{module}.{name}" if module else name
+
+
+def _example_names(count: int) -> str:
+    return ", ".join(f"a{k}" for k in range(count))
 
 
 def is_docstring(stmt: ast.stmt) -> bool:

@@ -27,6 +27,7 @@ from ..ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
 from .calls import CallLowering
+from .iteration import IterationLowering
 from .program import RESERVED, NameAllocator, NormalizedFunction, Program
 from .unbound import guard_unassigned
 
@@ -68,7 +69,7 @@ class _Loop:
     has_return: bool = False
 
 
-class Normalizer(CallLowering):
+class Normalizer(CallLowering, IterationLowering):
     """Lowers one function's statements and expressions (calls: ``CallLowering``)."""
 
     def __init__(self, source: SourceFunction, program: _ProgramBuilder, name: str):
@@ -323,30 +324,29 @@ class Normalizer(CallLowering):
 
     def stmt_For(self, node: ast.For) -> None:
         loc = self.loc
-        args = [self.atom(a) for a in node.iter.args]
-        start, stop, step = {1: lambda: [Const(0), args[0], Const(1)],
-                             2: lambda: [args[0], args[1], Const(1)],
-                             3: lambda: args}[len(args)]()  # fmt: skip
-        if step == Const(0):
-            raise loc.error("range() step must not be zero")
-        target = self.local(node.target.id)
-        # range() reads its bounds once, and the reverse sweep reads them after the loop
-        assigned = {self.local(n) for n in _assigned_names_ast(node.body)} | {target}
-        start, stop, step = (self.protect(b, assigned) for b in (start, stop, step))
+        assigned = {self.local(n) for n in _assigned_names_ast([node])}
+        iteration = self.iteration(node, assigned)
         loop = _Loop()
         self.loops.append(loop)
         body = self.block(node.body)
         self.loops.pop()
-        var = target
-        if target in ir.assigned_in(body):
+        var, prologue = iteration.counter, []
+        if var is None or var in ir.assigned_in(body):
             # the body changes the loop variable: count with a variable of our own, which
             # the reversed loop can set, and start each iteration with target = counter
             var = self.names.fresh("i")
-            body.insert(0, Assign(target, Name(var), loc))
-        self.emit_loop(loop, For(var, start, stop, step, body, loc=loc))
+            if iteration.counter is not None:
+                prologue.append(Assign(iteration.counter, Name(var), loc))
+        body[0:0] = [*prologue, *iteration.prologue(var, loc)]
+        stmt = For(var, iteration.start, iteration.stop, iteration.step, body, loc=loc)
+        self.emit_loop(loop, stmt)
 
     def stmt_While(self, node: ast.While) -> None:
         loc = self.loc
+        if _is_true(node.test) and not _escapes(node.body) & {"break", "return"}:
+            raise loc.error(
+                f"`while {ast.unparse(node.test)}:` without a break or return never ends"
+            )
         saved, self.out = self.out, []
         test = self.test(node.test)
         test_block, self.out = self.out, saved
@@ -582,7 +582,13 @@ def _always_returns(stmts: list[ast.stmt]) -> bool:
         return True
     if isinstance(last, ast.If):
         return bool(last.orelse) and _always_returns(last.body) and _always_returns(last.orelse)
+    if isinstance(last, ast.While):  # `while True:` ends only by a break or a return
+        return _is_true(last.test) and "break" not in _escapes(last.body)
     return False
+
+
+def _is_true(test: ast.expr) -> bool:
+    return isinstance(test, ast.Constant) and bool(test.value)
 
 
 def _count_results(node: ast.Return) -> int:
