@@ -12,6 +12,7 @@
 
 One module per concern: ``program`` (the model later stages read: ``Program``,
 ``NormalizedFunction``, ``NameAllocator``), ``statements`` (blocks, jumps, assignments,
-the entry point ``normalize_program``), ``calls`` (primitive and NumPy calls, subscripts)
-and ``unbound`` (reads of variables that may be unassigned).
+the entry point ``normalize_program``), ``calls`` (primitive and NumPy calls, subscripts),
+``iteration`` (what a ``for`` loop iterates over, as a range) and ``unbound`` (reads of
+variables that may be unassigned).
 """

@@ -10,8 +10,8 @@
 * Calls of other user functions become ``Call`` statements; those functions are
   normalized in turn (callees first), and recursion is rejected.
 
-Calls of primitives are lowered in ``calls``, and reads of variables that may be unassigned
-guarded in ``unbound``.
+Calls of primitives are lowered in ``calls``, loops' iterables in ``iteration``, and reads
+of variables that may be unassigned guarded in ``unbound``.
 """
 
 from __future__ import annotations
