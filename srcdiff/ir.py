@@ -161,13 +161,16 @@ class SetItem:
 @dataclass
 class Check:
     """``if not test: raise <error>(message)``: Python's UnboundLocalError for a variable
-    read on a path where it was never assigned, or a ValueError for input srcdiff cannot
-    differentiate correctly (a write through repeated indices)."""
+    read on a path where it was never assigned, a ValueError for input srcdiff cannot
+    differentiate correctly (a write through repeated indices), or the user's own ``assert``
+    or ``raise`` (``verbatim``: the message is the user's, raised as it is, with no
+    ``file:line`` in front, as the plain function raises it; an empty one raises ``error()``)."""
 
     test: Expr
     message: str
     loc: SourceLocation | None = None
     error: str = "UnboundLocalError"
+    verbatim: bool = False
 
 
 @dataclass

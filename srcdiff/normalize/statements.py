@@ -155,6 +155,8 @@ class Normalizer(CallLowering):
         saved, self.out = self.out, []
         for k, node in enumerate(stmts):
             self.statement(node)
+            if isinstance(node, ast.Raise):
+                break  # what follows never runs
             escapes = _escapes([node])
             rest = stmts[k + 1 :]
             if escapes and rest:
@@ -307,6 +309,19 @@ class Normalizer(CallLowering):
                 atom = Name(name)
             result.append(atom)
         return result
+
+    def stmt_Assert(self, node: ast.Assert) -> None:
+        """Kept, as a check in the forward sweep (also where Python's ``-O`` drops asserts)."""
+        test = self.test(node.test)
+        message = node.msg.value if node.msg is not None else ""
+        self.emit(ir.Check(test, message, self.loc, "AssertionError", verbatim=True))
+
+    def stmt_Raise(self, node: ast.Raise) -> None:
+        """A check that always fails; under an ``if`` it stays conditional."""
+        call = node.exc if isinstance(node.exc, ast.Call) else None
+        error = self.resolved(call.func if call is not None else node.exc)
+        message = call.args[0].value if call is not None and call.args else ""
+        self.emit(ir.Check(Const(False), message, self.loc, error.__name__, verbatim=True))
 
     def stmt_Break(self, node: ast.Break) -> None:
         self.emit(Assign(self.stop_flag(self.loops[-1]), Const(True), self.loc))
@@ -577,6 +592,8 @@ def _has_return(stmts: list[ast.stmt]) -> bool:
 
 
 def _always_returns(stmts: list[ast.stmt]) -> bool:
+    if any(isinstance(s, ast.Raise) for s in stmts):  # a path that raises returns nothing
+        return True
     last = stmts[-1]
     if isinstance(last, ast.Return):
         return True
