@@ -296,6 +296,9 @@ class Checker(ast.NodeVisitor):
         super().generic_visit(node)
 
     def visit_Expr(self, node: ast.Expr) -> None:
+        if self.is_print(node.value):
+            self.visit_print(node.value)
+            return
         what = ast.unparse(node.value)
         raise self.unsupported(node, f"an expression statement `{what}`", "its value is discarded")
 
@@ -331,6 +334,25 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(
                 node, f"{what} whose message is not a constant string", "write the message as one"
             )
+
+    def is_print(self, node: ast.expr) -> bool:
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id not in self.source.locals
+            and self.lookup(node.func) is builtins.print
+        )
+
+    def visit_print(self, node: ast.Call) -> None:
+        """``print(a, "text", b)``: numbers, arrays and constant strings."""
+        if node.keywords:
+            raise self.unsupported(node, "print with keyword arguments (sep=, end=, file=)")
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise self.unsupported(node, "*args or **kwargs in a call")
+            if not is_text(arg):
+                self.visit(arg)
+        self.record(node.func, builtins.print)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
@@ -633,6 +655,11 @@ def _describe(value: object) -> str:
     name = getattr(value, "__qualname__", None) or type(value).__name__
     module = getattr(value, "__module__", None)
     return f"{module}.{name}" if module else name
+
+
+def is_text(node: ast.expr) -> bool:
+    """A constant string (what ``print`` may show besides values)."""
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
 def is_docstring(stmt: ast.stmt) -> bool:

@@ -74,6 +74,15 @@ class Call:
     pure: bool = False  # a user function (no effects): dropped when its results are unused
 
 
+PRINT = "print"  # Python's print: the one function a ``Call`` names that srcdiff did not write
+
+
+def is_print(stmt: Stmt) -> bool:
+    """``print(args)``, the user's: an effect of the forward sweep, with no results and no
+    generated function behind it (nothing to differentiate, to recompute or to type)."""
+    return isinstance(stmt, Call) and stmt.func == PRINT
+
+
 @dataclass
 class If:
     test: Expr

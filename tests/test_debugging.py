@@ -186,3 +186,76 @@ def test_unsupported_raise_is_refused_at_its_line(f, words):
     with pytest.raises(UnsupportedSyntaxError, match=words) as failure:
         srcdiff.grad(f)
     assert "test_debugging.py:" in str(failure.value)
+
+
+# --- print ----------------------------------------------------------------------------------------
+
+
+def printing(x, y):
+    z = x * y
+    print("z is", z, 3)
+    return math.sin(z) * x
+
+
+def printing_in_loop(a):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] ** 2
+        print(i, s)
+    print(a)
+    return s
+
+
+def test_print_runs_once_per_call_of_the_gradient(mode, capfd):
+    g = srcdiff.grad(printing, wrt=("x", "y"), **mode)
+    capfd.readouterr()
+    assert_grad_close(g, printing, (0.5, 2.0), ("x", "y"))
+    printed = capfd.readouterr().out
+    # the gradient printed once; finite differences called the plain function many times
+    assert printed.startswith("z is 1.0 3\n")
+    capfd.readouterr()
+    g(0.5, 2.0)
+    g(1.0, 2.0)
+    assert capfd.readouterr().out == "z is 1.0 3\nz is 2.0 3\n"
+
+
+def test_print_in_a_loop(mode, capfd):
+    g = srcdiff.grad(printing_in_loop, **mode)
+    capfd.readouterr()
+    a = np.array([1.0, 2.0])
+    np.testing.assert_allclose(g(a), 2 * a)
+    assert capfd.readouterr().out == f"0 1.0\n1 5.0\n{a}\n"
+
+
+def test_print_is_in_the_forward_sweep_only():
+    for f in (printing, printing_in_loop):
+        source = srcdiff.grad(f).source
+        forward, reverse = source.split("# reverse sweep")
+        assert "print(" in forward
+        assert "print(" not in reverse
+    source = srcdiff.grad(printing).source
+    assert "print('z is', z, 3)" in source
+
+
+def printing_helper(x):
+    print("helper", x)
+    return x * x
+
+
+def calls_printing_helper(x):
+    return printing_helper(x) + x
+
+
+def prints_with_keywords(x):
+    print(x, end="")
+    return x
+
+
+@pytest.mark.parametrize(
+    "f, words",
+    [(calls_printing_helper, "print in `printing_helper`"), (prints_with_keywords, "keyword")],
+)
+def test_unsupported_print_is_refused_at_its_line(f, words):
+    with pytest.raises(UnsupportedSyntaxError, match=words) as failure:
+        srcdiff.grad(f)
+    assert "test_debugging.py:" in str(failure.value)

@@ -140,7 +140,7 @@ def bad_method_call(x):
 
 
 def bad_print(x):
-    print(x)  # error: print
+    print(x, sep=", ")  # error: print
     return x * x
 
 

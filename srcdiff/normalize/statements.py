@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..errors import SourceLocation
-from ..frontend import Constant, SourceFunction, is_docstring, read_function
+from ..frontend import Constant, SourceFunction, is_docstring, is_text, read_function
 from ..ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
@@ -54,7 +54,7 @@ class _ProgramBuilder:
         self.in_progress.append(func)
         source = read_function(func)
         name = self.module_names.fresh(source.name, numbered=False)
-        normalized = Normalizer(source, self, name).function()
+        normalized = Normalizer(source, self, name, helper=call_site is not None).function()
         self.in_progress.pop()
         self.names[id(func)] = name
         self.functions[name] = normalized
@@ -71,8 +71,11 @@ class _Loop:
 class Normalizer(CallLowering):
     """Lowers one function's statements and expressions (calls: ``CallLowering``)."""
 
-    def __init__(self, source: SourceFunction, program: _ProgramBuilder, name: str):
+    def __init__(
+        self, source: SourceFunction, program: _ProgramBuilder, name: str, helper: bool = False
+    ):
         self.src = source
+        self.helper = helper  # called by the function being differentiated
         self.program = program
         self.name = name
         self.rename = {n: f"{n}_" for n in source.locals if n in RESERVED or n.endswith("_adjoint")}
@@ -322,6 +325,19 @@ class Normalizer(CallLowering):
         error = self.resolved(call.func if call is not None else node.exc)
         message = call.args[0].value if call is not None and call.args else ""
         self.emit(ir.Check(Const(False), message, self.loc, error.__name__, verbatim=True))
+
+    def stmt_Expr(self, node: ast.Expr) -> None:
+        """``print(...)`` (the checker rejects every other expression statement): an effect
+        of the forward sweep, which no pass removes and the reverse sweep leaves out."""
+        call = node.value
+        if self.helper:
+            raise self.loc.unsupported(
+                f"print in `{self.src.name}`, a function called by the one differentiated",
+                "print in that function itself: a helper's adjoint runs it again, so its "
+                "prints would repeat",
+            )
+        args = tuple(Const(a.value) if is_text(a) else self.atom(a) for a in call.args)
+        self.emit(Call((), ir.PRINT, args, self.loc))
 
     def stmt_Break(self, node: ast.Break) -> None:
         self.emit(Assign(self.stop_flag(self.loops[-1]), Const(True), self.loc))
