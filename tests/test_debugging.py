@@ -174,6 +174,15 @@ def reraises(x):
     return x
 
 
+def always_raises(x):
+    raise RuntimeError("not yet")
+
+
+def test_a_function_that_only_raises_is_refused():
+    with pytest.raises(srcdiff.SrcdiffError, match="never returns a value: every path raises"):
+        srcdiff.grad(always_raises)
+
+
 @pytest.mark.parametrize(
     "f, words",
     [

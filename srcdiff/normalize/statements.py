@@ -146,6 +146,10 @@ class Normalizer(CallLowering):
         counts = {
             _count_results(n) for n in ast.walk(ast.Module(body, [])) if isinstance(n, ast.Return)
         }
+        if not counts:
+            raise self.src.loc(self.src.tree).error(
+                f"{self.src.name} never returns a value: every path raises"
+            )
         if len(counts) != 1:
             raise self.src.loc(self.src.tree).error(
                 f"{self.src.name} returns tuples of different lengths on different paths"
