@@ -143,14 +143,7 @@ class Printer:
             target = f"{stmt.target}[{subscript_source(stmt.indices)}]"
             self.line(f"{target} = {expr_source(stmt.value)}", depth)
         elif isinstance(stmt, ir.Check):
-            test = stmt.test
-            # (checks are written as the negation of the failure they look for: core logic)
-            failing = test.args[0] if isinstance(test, Op) and test.prim == "not" else None
-            if failing is not None:
-                self.line(f"if {expr_source(failing)}:", depth)
-            else:
-                self.line(f"if not {expr_source(test)}:", depth)
-            self.line(f"raise {stmt.error}({stmt.message!r})", depth + 1)
+            self.check(stmt, depth)
         elif isinstance(stmt, ir.Return):
             self.line(f"return {return_source(stmt)}".rstrip(), depth)
         elif isinstance(stmt, ir.If):
@@ -162,6 +155,23 @@ class Printer:
             self.while_statement(stmt, depth)
         else:
             raise ir.unknown_statement(stmt)
+
+    def check(self, stmt: ir.Check, depth: int) -> None:
+        test = stmt.test
+        raised = f"raise {stmt.error}({stmt.message!r})"
+        if stmt.verbatim:  # the user's own: raised as the plain function raises it
+            raised = f"raise {stmt.error}({repr(stmt.message) if stmt.message else ''})"
+            self.at = None  # its message gets no file:line in front (see jit's ``located``)
+        if stmt.verbatim and test == Const(False):  # an unconditional ``raise``
+            self.line(raised, depth)
+            return
+        # (checks are written as the negation of the failure they look for: core logic)
+        failing = test.args[0] if isinstance(test, Op) and test.prim == "not" else None
+        if failing is not None:
+            self.line(f"if {expr_source(failing)}:", depth)
+        else:
+            self.line(f"if not {expr_source(test)}:", depth)
+        self.line(raised, depth + 1)
 
     def if_statement(self, stmt: ir.If, depth: int, keyword: str) -> None:
         self.line(f"{keyword} {expr_source(stmt.test)}:", depth)

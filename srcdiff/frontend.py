@@ -47,8 +47,6 @@ UNSUPPORTED_STATEMENTS = {
     ast.With: "a with statement",
     ast.AsyncWith: "async with",
     ast.AsyncFor: "async for",
-    ast.Raise: "raise",
-    ast.Assert: "assert",
     ast.Global: "a global statement",
     ast.Nonlocal: "a nonlocal statement (a closure that mutates state)",
     ast.ClassDef: "a class definition",
@@ -85,6 +83,13 @@ ITERATION_BUILTINS = (builtins.range, builtins.reversed, builtins.enumerate, bui
 ITERATION_HINT = (
     "loop over range(...), reversed(range(...)), an array (`for a in x`), zip(x, y) or enumerate(x)"
 )
+
+# the exceptions a function may raise itself (``raise ValueError("...")``): Numba raises them
+# too, with a constant message
+RAISABLE = (
+    ValueError, RuntimeError, ZeroDivisionError, ArithmeticError, AssertionError,
+    FloatingPointError, IndexError, TypeError, OverflowError, NotImplementedError,
+)  # fmt: skip
 
 
 @dataclass
@@ -296,8 +301,63 @@ class Checker(ast.NodeVisitor):
         super().generic_visit(node)
 
     def visit_Expr(self, node: ast.Expr) -> None:
+        if self.is_print(node.value):
+            self.visit_print(node.value)
+            return
         what = ast.unparse(node.value)
         raise self.unsupported(node, f"an expression statement `{what}`", "its value is discarded")
+
+    def visit_Assert(self, node: ast.Assert) -> None:
+        self.visit(node.test)
+        self.message_of(node, node.msg, "an assert")
+
+    def visit_Raise(self, node: ast.Raise) -> None:
+        """``raise E`` or ``raise E("message")``, ``E`` a builtin exception (``RAISABLE``)."""
+        exc = node.exc
+        call = exc if isinstance(exc, ast.Call) else None
+        cls = call.func if call is not None else exc
+        if cls is None:
+            raise self.unsupported(node, "a bare raise (re-raising)")
+        if node.cause is not None:
+            raise self.unsupported(node, "raise ... from ...")
+        named = isinstance(cls, ast.Name) and cls.id not in self.source.locals
+        value = self.resolve(cls) if named else None
+        if value not in RAISABLE:
+            names = ", ".join(e.__name__ for e in RAISABLE)
+            raise self.unsupported(
+                node, f"raising `{ast.unparse(cls)}`", f"raise one of Python's {names}"
+            )
+        self.record(cls, value)
+        if call is not None:
+            if call.keywords or len(call.args) > 1:
+                raise self.unsupported(node, "an exception with more than one argument")
+            self.message_of(node, call.args[0] if call.args else None, "a raise")
+
+    def message_of(self, node: ast.stmt, message: ast.expr | None, what: str) -> None:
+        constant = isinstance(message, ast.Constant) and isinstance(message.value, str)
+        if message is not None and not constant:
+            raise self.unsupported(
+                node, f"{what} whose message is not a constant string", "write the message as one"
+            )
+
+    def is_print(self, node: ast.expr) -> bool:
+        return (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id not in self.source.locals
+            and self.lookup(node.func) is builtins.print
+        )
+
+    def visit_print(self, node: ast.Call) -> None:
+        """``print(a, "text", b)``: numbers, arrays and constant strings."""
+        if node.keywords:
+            raise self.unsupported(node, "print with keyword arguments (sep=, end=, file=)")
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise self.unsupported(node, "*args or **kwargs in a call")
+            if not is_text(arg):
+                self.visit(arg)
+        self.record(node.func, builtins.print)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
@@ -670,6 +730,11 @@ def _describe(value: object) -> str:
 
 def _example_names(count: int) -> str:
     return ", ".join(f"a{k}" for k in range(count))
+
+
+def is_text(node: ast.expr) -> bool:
+    """A constant string (what ``print`` may show besides values)."""
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
 def is_docstring(stmt: ast.stmt) -> bool:

@@ -106,7 +106,7 @@ def _drop_array_math_checks(block: list[ir.Stmt], kinds: dict[str, Kind]) -> Non
     """``math.exp`` of an array (accepted as ``np.exp``) has no Python error to mirror."""
 
     def kept(stmt: ir.Stmt) -> bool:
-        if not isinstance(stmt, Check) or not stmt.message.endswith(MATH_ERRORS):
+        if not isinstance(stmt, Check) or stmt.verbatim or not stmt.message.endswith(MATH_ERRORS):
             return True
         return not any(kinds.get(n) == MIXED or kinds.get(n, FLOAT).is_array
                        for n in ir.names_in(stmt.test))  # fmt: skip

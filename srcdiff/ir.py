@@ -74,6 +74,15 @@ class Call:
     pure: bool = False  # a user function (no effects): dropped when its results are unused
 
 
+PRINT = "print"  # Python's print: the one function a ``Call`` names that srcdiff did not write
+
+
+def is_print(stmt: Stmt) -> bool:
+    """``print(args)``, the user's: an effect of the forward sweep, with no results and no
+    generated function behind it (nothing to differentiate, to recompute or to type)."""
+    return isinstance(stmt, Call) and stmt.func == PRINT
+
+
 @dataclass
 class If:
     test: Expr
@@ -161,13 +170,16 @@ class SetItem:
 @dataclass
 class Check:
     """``if not test: raise <error>(message)``: Python's UnboundLocalError for a variable
-    read on a path where it was never assigned, or a ValueError for input srcdiff cannot
-    differentiate correctly (a write through repeated indices)."""
+    read on a path where it was never assigned, a ValueError for input srcdiff cannot
+    differentiate correctly (a write through repeated indices), or the user's own ``assert``
+    or ``raise`` (``verbatim``: the message is the user's, raised as it is, with no
+    ``file:line`` in front, as the plain function raises it; an empty one raises ``error()``)."""
 
     test: Expr
     message: str
     loc: SourceLocation | None = None
     error: str = "UnboundLocalError"
+    verbatim: bool = False
 
 
 @dataclass

@@ -294,6 +294,8 @@ class _Interpreter:
         self.trace.in_time()
         if isinstance(stmt, ir.Assign):
             env[stmt.target] = self.value(stmt.value, env)
+        elif ir.is_print(stmt):
+            pass  # a symbolic run prints nothing
         elif isinstance(stmt, ir.Call):
             callee = self.program.functions[stmt.func].ir
             results = self.run(callee, [self.value(a, env) for a in stmt.args])

@@ -95,13 +95,13 @@ def bad_set(x):
 
 
 def bad_assert(x):
-    assert x > 0.0  # error: assert
+    assert x > 0.0, "x is " + str(x)  # error: assert
     return x * x
 
 
 def bad_raise(x):
     if x < 0.0:
-        raise ValueError("negative")  # error: raise
+        raise KeyError("negative")  # error: raise
     return x * x
 
 
@@ -140,7 +140,7 @@ def bad_method_call(x):
 
 
 def bad_print(x):
-    print(x)  # error: print
+    print(x, sep=", ")  # error: print
     return x * x
 
 
@@ -174,8 +174,8 @@ CASES = [
     (bad_fstring, (0.5,), UnsupportedSyntaxError, ["f-string"], []),
     (bad_dict, (0.5,), UnsupportedSyntaxError, ["dict"], []),
     (bad_set, (0.5,), UnsupportedSyntaxError, ["set"], []),
-    (bad_assert, (0.5,), UnsupportedSyntaxError, ["assert"], []),
-    (bad_raise, (0.5,), UnsupportedSyntaxError, ["raise"], []),
+    (bad_assert, (0.5,), UnsupportedSyntaxError, ["assert"], ["constant string"]),
+    (bad_raise, (0.5,), UnsupportedSyntaxError, ["raise"], ["KeyError"]),
     (bad_recursion, (0.5, 3), SrcdiffError, ["recursion"], []),
     (bad_ping, (0.5, 3), SrcdiffError, ["ping", "pong"], []),
     (bad_unknown_library, (0.5,), SrcdiffError, ["random"], ["random"]),

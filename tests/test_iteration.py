@@ -164,6 +164,16 @@ def while_true_return(x):
             return s * x
 
 
+def while_true_raise(x):
+    s = x
+    while True:
+        s = s * 0.5
+        if s < 0.0:
+            raise ValueError("x must be positive")
+        if s < 0.1:
+            return s * x
+
+
 CASES = [
     (over_elements, 0, [(X,), (EMPTY,)]),
     (over_rows, 0, [(M,)]),
@@ -187,6 +197,7 @@ CASES = [
     (reassigns_loop_variables, 0, [(X,)]),
     (while_true_break, 0, [(2.0,), (0.2,)]),
     (while_true_return, 0, [(0.7,), (-1.3,)]),
+    (while_true_raise, 0, [(0.7,), (3.0,)]),
 ]
 IDS = [f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)]
 

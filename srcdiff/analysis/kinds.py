@@ -101,6 +101,8 @@ def _implied_kinds(stmt: ir.Stmt, kinds: dict[str, Kind], usage, program):
         if kinds.get(stmt.target) == INT and PRIMITIVES[stmt.value.prim].integer_closed:
             for name in ir.names_in(stmt.value):
                 yield name, INT
+    elif ir.is_print(stmt):
+        pass  # prints whatever it is given
     elif isinstance(stmt, Call):
         params = program.functions[stmt.func].ir.params
         for param, arg in zip(params, stmt.args, strict=True):
@@ -161,6 +163,8 @@ def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, Kind], callee_kinds: CalleeK
             expr_kind(read, kinds)  # the indices fit the array
         except KindError as err:
             raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
+    elif ir.is_print(stmt):
+        pass  # assigns nothing
     elif isinstance(stmt, Call):
         arg_kinds = tuple(expr_kind(a, kinds) for a in stmt.args)
         if None not in arg_kinds:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..errors import SourceLocation
-from ..frontend import Constant, SourceFunction, is_docstring, read_function
+from ..frontend import Constant, SourceFunction, is_docstring, is_text, read_function
 from ..ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
@@ -55,7 +55,7 @@ class _ProgramBuilder:
         self.in_progress.append(func)
         source = read_function(func)
         name = self.module_names.fresh(source.name, numbered=False)
-        normalized = Normalizer(source, self, name).function()
+        normalized = Normalizer(source, self, name, helper=call_site is not None).function()
         self.in_progress.pop()
         self.names[id(func)] = name
         self.functions[name] = normalized
@@ -72,8 +72,11 @@ class _Loop:
 class Normalizer(CallLowering, IterationLowering):
     """Lowers one function's statements and expressions (calls: ``CallLowering``)."""
 
-    def __init__(self, source: SourceFunction, program: _ProgramBuilder, name: str):
+    def __init__(
+        self, source: SourceFunction, program: _ProgramBuilder, name: str, helper: bool = False
+    ):
         self.src = source
+        self.helper = helper  # called by the function being differentiated
         self.program = program
         self.name = name
         self.rename = {n: f"{n}_" for n in source.locals if n in RESERVED or n.endswith("_adjoint")}
@@ -144,6 +147,10 @@ class Normalizer(CallLowering, IterationLowering):
         counts = {
             _count_results(n) for n in ast.walk(ast.Module(body, [])) if isinstance(n, ast.Return)
         }
+        if not counts:
+            raise self.src.loc(self.src.tree).error(
+                f"{self.src.name} never returns a value: every path raises"
+            )
         if len(counts) != 1:
             raise self.src.loc(self.src.tree).error(
                 f"{self.src.name} returns tuples of different lengths on different paths"
@@ -156,6 +163,8 @@ class Normalizer(CallLowering, IterationLowering):
         saved, self.out = self.out, []
         for k, node in enumerate(stmts):
             self.statement(node)
+            if isinstance(node, ast.Raise):
+                break  # what follows never runs
             escapes = _escapes([node])
             rest = stmts[k + 1 :]
             if escapes and rest:
@@ -309,6 +318,32 @@ class Normalizer(CallLowering, IterationLowering):
             result.append(atom)
         return result
 
+    def stmt_Assert(self, node: ast.Assert) -> None:
+        """Kept, as a check in the forward sweep (also where Python's ``-O`` drops asserts)."""
+        test = self.test(node.test)
+        message = node.msg.value if node.msg is not None else ""
+        self.emit(ir.Check(test, message, self.loc, "AssertionError", verbatim=True))
+
+    def stmt_Raise(self, node: ast.Raise) -> None:
+        """A check that always fails; under an ``if`` it stays conditional."""
+        call = node.exc if isinstance(node.exc, ast.Call) else None
+        error = self.resolved(call.func if call is not None else node.exc)
+        message = call.args[0].value if call is not None and call.args else ""
+        self.emit(ir.Check(Const(False), message, self.loc, error.__name__, verbatim=True))
+
+    def stmt_Expr(self, node: ast.Expr) -> None:
+        """``print(...)`` (the checker rejects every other expression statement): an effect
+        of the forward sweep, which no pass removes and the reverse sweep leaves out."""
+        call = node.value
+        if self.helper:
+            raise self.loc.unsupported(
+                f"print in `{self.src.name}`, a function called by the one differentiated",
+                "print in that function itself: a helper's adjoint runs it again, so its "
+                "prints would repeat",
+            )
+        args = tuple(Const(a.value) if is_text(a) else self.atom(a) for a in call.args)
+        self.emit(Call((), ir.PRINT, args, self.loc))
+
     def stmt_Break(self, node: ast.Break) -> None:
         self.emit(Assign(self.stop_flag(self.loops[-1]), Const(True), self.loc))
 
@@ -343,9 +378,9 @@ class Normalizer(CallLowering, IterationLowering):
 
     def stmt_While(self, node: ast.While) -> None:
         loc = self.loc
-        if _is_true(node.test) and not _escapes(node.body) & {"break", "return"}:
+        if _is_true(node.test) and not _ends_loop(node.body):
             raise loc.error(
-                f"`while {ast.unparse(node.test)}:` without a break or return never ends"
+                f"`while {ast.unparse(node.test)}:` without a break, return or raise never ends"
             )
         saved, self.out = self.out, []
         test = self.test(node.test)
@@ -577,6 +612,8 @@ def _has_return(stmts: list[ast.stmt]) -> bool:
 
 
 def _always_returns(stmts: list[ast.stmt]) -> bool:
+    if any(isinstance(s, ast.Raise) for s in stmts):  # a path that raises returns nothing
+        return True
     last = stmts[-1]
     if isinstance(last, ast.Return):
         return True
@@ -585,6 +622,12 @@ def _always_returns(stmts: list[ast.stmt]) -> bool:
     if isinstance(last, ast.While):  # `while True:` ends only by a break or a return
         return _is_true(last.test) and "break" not in _escapes(last.body)
     return False
+
+
+def _ends_loop(body: list[ast.stmt]) -> bool:
+    """Whether a loop's body may leave it: a break or return, or a raise."""
+    raises = any(isinstance(n, ast.Raise) for s in body for n in ast.walk(s))
+    return raises or bool(_escapes(body) & {"break", "return"})
 
 
 def _is_true(test: ast.expr) -> bool:

@@ -1,0 +1,270 @@
+"""Debugging statements: ``assert`` and ``raise`` keep their checks in the forward sweep, so
+bad input fails as it fails without srcdiff, with the user's own exception and message.
+
+pytest rewrites the asserts of this module (adding its explanation to their messages), so
+the tests compare with the message as written, which is what the plain function raises
+outside pytest.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import assert_grad_close, no_fallback_warning
+
+import srcdiff
+from srcdiff.errors import UnsupportedSyntaxError
+
+
+@pytest.fixture(
+    params=[{"jit": False}, {"jit": None}, {"jit": None, "backend": "numpy"}],
+    ids=["python", "numba", "numpy"],
+)
+def mode(request):
+    """The keywords of ``srcdiff.grad`` for each way to run: plain Python, Numba, NumPy."""
+    if request.param["jit"] is None:
+        with no_fallback_warning():
+            yield request.param
+    else:
+        yield request.param
+
+
+# --- assert -------------------------------------------------------------------------------------
+
+
+def asserted(x, y):
+    assert x > 0, "x must be positive"
+    assert y == y
+    return math.log(x) * y
+
+
+def test_assert_that_holds_changes_nothing(mode):
+    g = srcdiff.grad(asserted, wrt=("x", "y"), **mode)
+    assert_grad_close(g, asserted, (2.0, 3.0), ("x", "y"))
+
+
+def test_failing_assert_raises_the_users_message(mode):
+    g = srcdiff.grad(asserted, wrt=("x", "y"), **mode)
+    with pytest.raises(AssertionError) as failure:
+        g(-1.0, 3.0)
+    assert failure.value.args == ("x must be positive",)
+    with pytest.raises(AssertionError) as failure:
+        g(2.0, math.nan)
+    assert failure.value.args == ()  # an assert without a message, as Python raises it
+
+
+def test_assert_is_a_check_of_the_forward_sweep_only():
+    source = srcdiff.grad(asserted, wrt=("x", "y")).source
+    forward, reverse = source.split("# reverse sweep")
+    assert "raise AssertionError('x must be positive')" in forward
+    assert "AssertionError" not in reverse
+
+
+def assert_with_boolean_test(x, y):
+    assert 0.0 < x < 10.0 and y != 0.0, "out of range"
+    return x / y
+
+
+def test_assert_of_a_lazy_condition(mode):
+    g = srcdiff.grad(assert_with_boolean_test, wrt=("x", "y"), **mode)
+    assert_grad_close(g, assert_with_boolean_test, (2.0, 3.0), ("x", "y"))
+    for bad in [(20.0, 3.0), (2.0, 0.0)]:
+        with pytest.raises(AssertionError, match="^out of range$"):
+            g(*bad)
+
+
+def assert_computed_message(x):
+    assert x > 0, f"x is {x}"
+    return x
+
+
+def test_assert_with_a_computed_message_is_refused():
+    with pytest.raises(UnsupportedSyntaxError, match="message is not a constant string"):
+        srcdiff.grad(assert_computed_message)
+
+
+# --- raise ----------------------------------------------------------------------------------------
+
+
+def raises_under_if(x, y):
+    if y > 10.0:
+        raise ValueError("y too large")
+    z = x * y
+    if z < -100.0:
+        raise ArithmeticError
+    return math.sin(z) * x
+
+
+def test_raise_under_if_where_the_function_raises(mode):
+    g = srcdiff.grad(raises_under_if, wrt=("x", "y"), **mode)
+    with pytest.raises(ValueError) as failure:
+        g(1.0, 11.0)
+    assert failure.value.args == ("y too large",)
+    with pytest.raises(ArithmeticError) as failure:
+        g(-20.0, 9.0)
+    assert failure.value.args == ()
+
+
+def test_raise_under_if_elsewhere_the_gradient_is_right(mode):
+    g = srcdiff.grad(raises_under_if, wrt=("x", "y"), **mode)
+    for point in [(1.0, 2.0), (-0.7, 3.5), (2.0, -4.0)]:
+        assert_grad_close(g, raises_under_if, point, ("x", "y"))
+
+
+def returns_or_raises(x):
+    if x > 0.0:
+        return x * x
+    raise ZeroDivisionError("x must be positive")
+    return x  # never runs
+
+
+def test_a_path_may_end_in_a_raise(mode):
+    g = srcdiff.grad(returns_or_raises, wrt=("x",), **mode)
+    assert_grad_close(g, returns_or_raises, (3.0,), ("x",))
+    with pytest.raises(ZeroDivisionError, match="^x must be positive$"):
+        g(-1.0)
+
+
+def raises_in_loop(a):
+    s = 0.0
+    for i in range(a.shape[0]):
+        if a[i] < 0.0:
+            raise IndexError("negative entry")
+        s += a[i] ** 3
+    return s
+
+
+def test_raise_in_a_loop(mode):
+    g = srcdiff.grad(raises_in_loop, **mode)
+    a = np.array([1.0, 2.0, 0.5])
+    np.testing.assert_allclose(g(a), 3 * a**2, rtol=1e-12)
+    with pytest.raises(IndexError, match="^negative entry$"):
+        g(np.array([1.0, -2.0]))
+
+
+def test_raise_is_printed_as_written():
+    source = srcdiff.grad(raises_under_if, wrt=("x", "y")).source
+    forward, reverse = source.split("# reverse sweep")
+    assert "raise ValueError('y too large')" in forward
+    assert "raise ArithmeticError()" in forward
+    assert "raise" not in reverse
+
+
+class MyError(Exception):
+    pass
+
+
+def raises_own_class(x):
+    if x < 0.0:
+        raise MyError("no")
+    return x
+
+
+def raises_computed_message(x):
+    if x < 0.0:
+        raise ValueError("x is " + str(x))
+    return x
+
+
+def reraises(x):
+    if x < 0.0:
+        raise
+    return x
+
+
+def always_raises(x):
+    raise RuntimeError("not yet")
+
+
+def test_a_function_that_only_raises_is_refused():
+    with pytest.raises(srcdiff.SrcdiffError, match="never returns a value: every path raises"):
+        srcdiff.grad(always_raises)
+
+
+@pytest.mark.parametrize(
+    "f, words",
+    [
+        (raises_own_class, "raising `MyError`"),
+        (raises_computed_message, "message is not a constant string"),
+        (reraises, "a bare raise"),
+    ],
+)
+def test_unsupported_raise_is_refused_at_its_line(f, words):
+    with pytest.raises(UnsupportedSyntaxError, match=words) as failure:
+        srcdiff.grad(f)
+    assert "test_debugging.py:" in str(failure.value)
+
+
+# --- print ----------------------------------------------------------------------------------------
+
+
+def printing(x, y):
+    z = x * y
+    print("z is", z, 3)
+    return math.sin(z) * x
+
+
+def printing_in_loop(a):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] ** 2
+        print(i, s)
+    print(a)
+    return s
+
+
+def test_print_runs_once_per_call_of_the_gradient(mode, capfd):
+    g = srcdiff.grad(printing, wrt=("x", "y"), **mode)
+    capfd.readouterr()
+    assert_grad_close(g, printing, (0.5, 2.0), ("x", "y"))
+    printed = capfd.readouterr().out
+    # the gradient printed once; finite differences called the plain function many times
+    assert printed.startswith("z is 1.0 3\n")
+    capfd.readouterr()
+    g(0.5, 2.0)
+    g(1.0, 2.0)
+    assert capfd.readouterr().out == "z is 1.0 3\nz is 2.0 3\n"
+
+
+def test_print_in_a_loop(mode, capfd):
+    g = srcdiff.grad(printing_in_loop, **mode)
+    capfd.readouterr()
+    a = np.array([1.0, 2.0])
+    np.testing.assert_allclose(g(a), 2 * a)
+    assert capfd.readouterr().out == f"0 1.0\n1 5.0\n{a}\n"
+
+
+def test_print_is_in_the_forward_sweep_only():
+    for f in (printing, printing_in_loop):
+        source = srcdiff.grad(f).source
+        forward, reverse = source.split("# reverse sweep")
+        assert "print(" in forward
+        assert "print(" not in reverse
+    source = srcdiff.grad(printing).source
+    assert "print('z is', z, 3)" in source
+
+
+def printing_helper(x):
+    print("helper", x)
+    return x * x
+
+
+def calls_printing_helper(x):
+    return printing_helper(x) + x
+
+
+def prints_with_keywords(x):
+    print(x, end="")
+    return x
+
+
+@pytest.mark.parametrize(
+    "f, words",
+    [(calls_printing_helper, "print in `printing_helper`"), (prints_with_keywords, "keyword")],
+)
+def test_unsupported_print_is_refused_at_its_line(f, words):
+    with pytest.raises(UnsupportedSyntaxError, match=words) as failure:
+        srcdiff.grad(f)
+    assert "test_debugging.py:" in str(failure.value)
