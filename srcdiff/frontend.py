@@ -39,6 +39,7 @@ from .rules import (
     primitive_for,
 )
 from .rules.traits import Binding
+from .structures import container_parameters, flatten_function
 
 MODULES = {id(math): "math", id(np): "numpy"}
 
@@ -105,6 +106,9 @@ class SourceFunction:
     defaults: dict[str, object]
     locals: set[str]
     resolved: dict[int, object] = field(default_factory=dict)  # id(ast node) -> resolution
+    # containers passed to user functions: id(call) -> each positional argument's treedef
+    call_structures: dict[int, tuple] = field(default_factory=dict)
+    scope: dict[str, object] = field(default_factory=dict)  # names the flattening added
 
     def loc(self, node: ast.AST) -> SourceLocation:
         line = getattr(node, "lineno", self.tree.lineno)
@@ -142,8 +146,11 @@ class Module:
     name: str
 
 
-def read_function(func: Callable) -> SourceFunction:
-    """Parse ``func`` and check it; raises ``SrcdiffError`` for anything unsupported."""
+def read_function(func: Callable, structures: tuple = ()) -> SourceFunction:
+    """Parse ``func`` and check it; raises ``SrcdiffError`` for anything unsupported.
+
+    ``structures``: for each positional parameter, the treedef of the container it takes
+    (``pytrees``), or None; the function read is then the flat one (``structures``)."""
     func = inspect.unwrap(func)
     if not isinstance(func, types.FunctionType):
         raise SrcdiffError(f"srcdiff differentiates Python functions, not {type(func).__name__}")
@@ -186,9 +193,45 @@ def read_function(func: Callable) -> SourceFunction:
         locals=set(),
     )
     _check_signature(source)
-    source.locals = _assigned_names(fdef) | set(source.params)
+    if any(s is not None for s in structures):
+        _flatten(source, structures)
+    source.locals = _assigned_names(source.tree) | set(source.params)
     Checker(source).check()
     return source
+
+
+def _flatten(source: SourceFunction, structures: tuple) -> None:
+    """Read the function as one of the leaves of its container arguments."""
+    by_name = {p: s for p, s in zip(source.params, structures, strict=False) if s is not None}
+    flat = flatten_function(source.tree, by_name, source.loc, _scope_of(source.func))
+    source.tree = flat.tree
+    source.params = [a.arg for a in flat.tree.args.args]
+    source.defaults = {k: v for k, v in source.defaults.items() if k not in by_name}
+    source.call_structures = flat.call_structures
+    source.scope = flat.scope
+
+
+def takes_containers(func: Callable) -> bool:
+    """Whether ``func`` reads an argument as only a container can be read (``structures``):
+    its code may then compile only for the containers of a call."""
+    func = inspect.unwrap(getattr(func, "__func__", func))
+
+    def tree_of(f: object) -> ast.FunctionDef | None:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(f))).body[0]
+        except (OSError, TypeError, SyntaxError, IndexError):
+            return None
+        return tree if isinstance(tree, ast.FunctionDef) else None
+
+    def callee(node: ast.expr) -> ast.FunctionDef | None:
+        value = scope.get(node.id) if isinstance(node, ast.Name) else None
+        return tree_of(value) if isinstance(value, types.FunctionType) else None
+
+    if not isinstance(func, types.FunctionType):
+        return False
+    scope = _scope_of(func)
+    tree = tree_of(func)
+    return tree is not None and bool(container_parameters(tree, callee))
 
 
 def compiles_to(func: types.FunctionType, filename: str) -> bool:
@@ -277,7 +320,7 @@ class Checker(ast.NodeVisitor):
 
     def __init__(self, source: SourceFunction):
         self.source = source
-        self.scope = _scope_of(source.func)
+        self.scope = _scope_of(source.func) | source.scope
 
     def check(self) -> None:
         body = self.source.tree.body

@@ -32,32 +32,37 @@ from .program import RESERVED, NameAllocator, NormalizedFunction, Program
 from .unbound import guard_unassigned
 
 
-def normalize_program(func: types.FunctionType) -> Program:
+def normalize_program(func: types.FunctionType, structures: tuple = ()) -> Program:
+    """``func`` and its callees in IR; ``structures``: the treedef of each container
+    argument (``pytrees``), by position, or None."""
     builder = _ProgramBuilder()
-    main_name = builder.normalize(func, None)
+    main_name = builder.normalize(func, None, structures)
     return Program(builder.functions[main_name], builder.functions)
 
 
 class _ProgramBuilder:
     def __init__(self) -> None:
         self.functions: dict[str, NormalizedFunction] = {}
-        self.names: dict[int, str] = {}  # id(python function) -> generated name
+        self.names: dict[tuple, str] = {}  # (id(python function), structures) -> its name
         self.in_progress: list[types.FunctionType] = []
         self.module_names = NameAllocator(set())
 
-    def normalize(self, func: types.FunctionType, call_site: SourceLocation | None) -> str:
+    def normalize(
+        self, func: types.FunctionType, call_site: SourceLocation | None, structures: tuple = ()
+    ) -> str:
         if func in self.in_progress:
             chain = " -> ".join(f.__name__ for f in [*self.in_progress, func])
             loc = call_site or SourceLocation(func.__code__.co_filename, 0)
             raise loc.unsupported(f"recursion ({chain})")
-        if id(func) in self.names:
-            return self.names[id(func)]
+        key = (id(func), structures)
+        if key in self.names:
+            return self.names[key]
         self.in_progress.append(func)
-        source = read_function(func)
+        source = read_function(func, structures)
         name = self.module_names.fresh(source.name, numbered=False)
         normalized = Normalizer(source, self, name, helper=call_site is not None).function()
         self.in_progress.pop()
-        self.names[id(func)] = name
+        self.names[key] = name
         self.functions[name] = normalized
         return name
 
@@ -531,7 +536,8 @@ class Normalizer(CallLowering, IterationLowering):
 
     def call_user(self, node: ast.Call, targets: tuple[str, ...]) -> None:
         func = self.resolved(node.func)
-        callee_name = self.program.normalize(func, self.loc)
+        structures = self.src.call_structures.get(id(node), ())
+        callee_name = self.program.normalize(func, self.loc, structures)
         callee = self.program.functions[callee_name]
         if callee.n_results != len(targets):
             raise self.loc.error(
