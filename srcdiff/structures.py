@@ -189,12 +189,14 @@ class _Flattener:
                 return self.bind(target, entry, node)
             if _pairs(target, node.value):
                 return self.assign_pairs(target.elts, node.value.elts, node)
-            if isinstance(target, ast.Name):
-                self.rebind(target.id, node)
-                value = self.constant(node.value)
-                if isinstance(value, int) and not self.depth:
-                    self.consts[target.id] = value
-        return [self.expressions(node)]
+        rewritten = self.expressions(node)  # reads first, then the names assigned
+        for name in _assigned(node.targets):
+            self.rebind(name, node)
+        if isinstance(node.targets[0], ast.Name) and len(node.targets) == 1 and not self.depth:
+            value = self.constant(node.value)
+            if isinstance(value, int):
+                self.consts[node.targets[0].id] = value
+        return [rewritten]
 
     def assign_pairs(
         self, targets: list[ast.expr], values: list[ast.expr], node: ast.Assign
@@ -203,10 +205,10 @@ class _Flattener:
         values assigned together, as Python evaluates them all before assigning."""
         entries = [self.structure(v) for v in values]
         if all(e is None or isinstance(e, Leaf) for e in entries):
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    self.rebind(target.id, node)
-            return [self.expressions(node)]
+            rewritten = self.expressions(node)
+            for name in _assigned(targets):
+                self.rebind(name, node)
+            return [rewritten]
         out: list[ast.stmt] = []
         rest = [(t, v) for t, v, e in zip(targets, values, entries, strict=True)
                 if e is None or isinstance(e, Leaf)]  # fmt: skip
@@ -235,9 +237,10 @@ class _Flattener:
             value = ast.BinOp(ast.Name(target.id, ast.Load()), node.op, node.value)
             assign = ast.Assign([ast.Name(target.id, ast.Store())], value)
             return self.stmt_Assign(ast.fix_missing_locations(ast.copy_location(assign, node)))
+        rewritten = self.expressions(node)
         if isinstance(node.target, ast.Name):
             self.rebind(node.target.id, node)
-        return [self.expressions(node)]
+        return [rewritten]
 
     def check_target(self, target: ast.expr) -> None:
         """Containers are read, never written: a write is an error saying what to write."""
@@ -301,12 +304,38 @@ class _Flattener:
             self.env[target.id] = entry
             return []
         if isinstance(target, ast.Tuple | ast.List):
+            if any(isinstance(e, ast.Starred) for e in target.elts):
+                return self.bind_starred(target.elts, entry, node)
             elements = self.unpacked(entry, len(target.elts), node)
             out = []
             for element_target, element in zip(target.elts, elements, strict=True):
                 out.extend(self.bind(element_target, element, node, alias))
             return out
         raise self.loc(node).unsupported(f"assigning a container to `{ast.unparse(target)}`")
+
+    def bind_starred(self, targets: list[ast.expr], entry: Entry, node: ast.stmt) -> list:
+        """``*hidden, last = layers``: the starred name gets a list of the middle entries."""
+        star = next(k for k, t in enumerate(targets) if isinstance(t, ast.Starred))
+        after = len(targets) - star - 1
+        if not isinstance(entry, Node) or entry.tag in ("dict", "object"):
+            self.unpacked(entry, len(targets), node)  # the error for what cannot be unpacked
+        if len(entry.children) < len(targets) - 1:
+            raise self.loc(node).error(
+                f"not enough values to unpack (expected at least {len(targets) - 1}, "
+                f"got {len(entry.children)})"
+            )
+        middle = range(star, len(entry.children) - after)
+        treedef = ("list", list, len(middle), *[entry.treedef[3 + k] for k in middle])
+        elements = [
+            *entry.children[:star],
+            Node(treedef, [entry.children[k] for k in middle]),
+            *entry.children[len(entry.children) - after :],
+        ]
+        out = []
+        for target, element in zip(targets, elements, strict=True):
+            name = target.value if isinstance(target, ast.Starred) else target
+            out.extend(self.bind(name, element, node))
+        return out
 
     def unpacked(self, entry: Entry, count: int, node: ast.AST) -> list:
         if isinstance(entry, tuple):  # enumerate's (index, element), zip's elements
@@ -400,10 +429,10 @@ class _Flattener:
     def versions(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         """Unrolled iterations, each assignment under a name of its own (``h =
         tanh(h @ W0)``, ``h = tanh(h @ W1)`` become ``h_0 = tanh(h @ W0)``, ``h_1 =
-        tanh(h_0 @ W1)``, then ``h = h_1``): each value then has one shape, and the reverse
-        sweep reads it without a tape (the Numba backend has none for arrays). Only names
-        assigned one at a time at this level; a name also assigned otherwise (in a branch,
-        an inner loop, a tuple) keeps its one name."""
+        tanh(h_0 @ W1)``, and ``h_1`` is read for ``h`` after the loop): each value then
+        has one shape, and the reverse sweep reads it without a tape (the Numba backend
+        has none for arrays). Only names assigned one at a time at this level; a name
+        also assigned otherwise (in a branch, an inner loop, a tuple) keeps its name."""
         others = _assigned([s for s in stmts if _single_target(s) is None])
         versioned = {_single_target(s) for s in stmts} - others - {None}
         current: dict[str, str] = {}
@@ -416,6 +445,10 @@ class _Flattener:
                 stmt.targets = [ast.copy_location(ast.Name(current[name], ast.Store()), stmt)]
             out.append(stmt)
         for name, version in current.items():  # after the loop, the name holds the last
+            if not self.depth:  # read under the last version's name from here on
+                self.consts.pop(name, None)
+                self.env[name] = Leaf(version)
+                continue
             copied = ast.Assign([ast.Name(name, ast.Store())], ast.Name(version, ast.Load()))
             out.append(ast.fix_missing_locations(ast.copy_location(copied, out[-1])))
         return out
@@ -741,7 +774,7 @@ def _root(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _assigned(stmts: list[ast.stmt]) -> set[str]:
+def _assigned(stmts: list[ast.AST]) -> set[str]:
     return {
         n.id
         for s in stmts

@@ -414,6 +414,106 @@ def test_optimizers_update_floats_in_mutable_containers_only():
         SGD((np.ones(3), 2.0), lr=0.1)
 
 
+# --- programs as JAX and PyTorch users write them ------------------------------------------------
+
+
+def relu(x):
+    return np.maximum(0.0, x)
+
+
+def logsumexp(x):
+    m = np.max(x)
+    return m + np.log(np.sum(np.exp(x - m)))
+
+
+def jax_tutorial_predict(params, image):
+    """JAX's MLP tutorial, one image: ``params`` a list of ``(w, b)``, w of shape (out, in)."""
+    activations = image
+    for w, b in params[:-1]:
+        outputs = np.dot(w, activations) + b
+        activations = relu(outputs)
+    final_w, final_b = params[-1]
+    logits = np.dot(final_w, activations) + final_b
+    return logits - logsumexp(logits)
+
+
+def jax_tutorial_loss(params, image, target):
+    preds = jax_tutorial_predict(params, image)
+    return -np.sum(preds * target)
+
+
+def forward_of_dicts(params, x):
+    """A list of dicts with ``*hidden, last = params``."""
+    *hidden, last = params
+    for layer in hidden:
+        x = np.tanh(np.dot(x, layer["weights"]) + layer["biases"])
+    return np.dot(x, last["weights"]) + last["biases"]
+
+
+def dicts_loss(params, x, y):
+    return np.sum((forward_of_dicts(params, x) - y) ** 2)
+
+
+class ModuleStyle:
+    """Lists of weights and biases as attributes, as in an equinox or PyTorch module."""
+
+    def __init__(self, sizes, seed=0):
+        rng = np.random.default_rng(seed)
+        pairs = zip(sizes[:-1], sizes[1:])
+        self.weights = [rng.standard_normal((m, n)) / np.sqrt(m) for m, n in pairs]
+        self.biases = [np.zeros(n) for n in sizes[1:]]
+
+    def __call__(self, x):
+        h = x @ self.weights[0] + self.biases[0]
+        for w, b in zip(self.weights[1:], self.biases[1:]):
+            h = np.tanh(h) @ w + b
+        return h
+
+    def loss(self, x, y):
+        return np.mean((self.forward(x) - y) ** 2)
+
+    def forward(self, x):
+        h = x @ self.weights[0] + self.biases[0]
+        for w, b in zip(self.weights[1:], self.biases[1:]):
+            h = np.tanh(h) @ w + b
+        return h
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_jax_tutorial_mlp(backend):
+    rng = np.random.default_rng(3)
+    sizes = [5, 4, 4, 3]
+    params = [(0.5 * rng.standard_normal((n, m)), 0.1 * rng.standard_normal(n))
+              for m, n in zip(sizes[:-1], sizes[1:])]  # fmt: skip
+    image, target = rng.standard_normal(5), np.eye(3)[1]
+    check_tree_gradient(jax_tutorial_loss, (params, image, target), backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_list_of_dicts_with_star_unpacking(backend):
+    rng = np.random.default_rng(4)
+    params = [{"weights": rng.standard_normal((m, n)), "biases": rng.standard_normal(n)}
+              for m, n in ((3, 4), (4, 4), (4, 2))]  # fmt: skip
+    check_tree_gradient(dicts_loss, (params, X, Y), backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_module_with_lists_of_weights(backend):
+    model = ModuleStyle([3, 4, 2])
+    got = srcdiff.grad(model.loss, wrt="self", backend=backend)(X, Y)
+    assert set(got) == {"weights", "biases"} and len(got["weights"]) == 2
+
+    def as_function(params, x, y):
+        model.weights, model.biases = params["weights"], params["biases"]
+        return model.loss(x, y)
+
+    params = {"weights": model.weights, "biases": model.biases}
+    for path, _ in float_leaves(params):
+        expected = fd_gradient(as_function, (params, X, Y), 0, path)
+        np.testing.assert_allclose(get(got, path), expected, rtol=1e-5, atol=1e-8)
+    model.weights, model.biases = params["weights"], params["biases"]
+
+
 # --- what stays refused ------------------------------------------------------------------------
 
 
