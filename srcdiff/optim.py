@@ -11,6 +11,12 @@ list of layers, a dataclass) and updates them in place from gradients of the sam
         loss, grads = loss_and_grad(params, X, Y)
         opt.step(grads)
 
+Arrays of floats are updated in place. A float leaf (``{"scale": 0.5}``) is replaced in its
+container, which must then be mutable (a dict, a list, a dataclass that is not frozen, an
+object's attribute): a float in a tuple or NamedTuple cannot change, and the optimizer
+refuses it when made (hold it in a 0-d array, ``np.array(0.5)``, or in a list or dict).
+Ints, int arrays, strings and None are left as they are.
+
 The formulas are PyTorch's (``torch.optim.SGD`` with ``momentum``, ``nesterov`` and
 ``weight_decay``; ``torch.optim.Adam``). Each update is one Numba loop over the array, in
 place: NumPy would take five to nine passes (and temporaries) for Adam's.
