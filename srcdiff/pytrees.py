@@ -106,7 +106,8 @@ def _fields(value: object, kind: type, tag: str) -> tuple[str, ...]:
         return kind._fields
     if tag == "dataclass":
         return _dataclass_fields(kind)
-    # another object (``self``): its attributes that hold numbers, arrays or containers
+    # another object (``self``): its attributes that hold numbers, arrays, strings, None or
+    # containers (not a random generator, say)
     return tuple(name for name, v in vars(value).items() if _readable(v))
 
 
@@ -117,7 +118,13 @@ def _dataclass_fields(kind: type) -> tuple[str, ...]:
 
 def _readable(value: object) -> bool:
     kind = type(value)
-    return kind in _NUMBERS or kind is np.ndarray or is_container(value)
+    return (
+        kind in _NUMBERS
+        or kind is np.ndarray
+        or kind is str
+        or value is None
+        or (is_container(value))
+    )
 
 
 def unflatten(treedef: object, leaves: Iterator, static: Callable[[object], object]) -> Any:

@@ -365,6 +365,9 @@ class _Flattener:
 
     def stmt_If(self, node: ast.If) -> list[ast.stmt]:
         test = self.expression(node.test)
+        if isinstance(test, ast.Constant) and not isinstance(node.test, ast.Constant):
+            # decided by the structure (``if self.bias is None:``): only that branch is code
+            return self.block(node.body if test.value else node.orelse)
         body, orelse = self.branch(node.body), self.branch(node.orelse)
         self.forget(node.body + node.orelse)
         return [ast.copy_location(ast.If(test, body, orelse), node)]
@@ -544,7 +547,10 @@ class _Flattener:
                 return None
             if node.attr in base.keys:
                 return base.children[base.keys.index(node.attr)]
-            if base.tag == "namedtuple" or callable(getattr(base.treedef[1], node.attr, None)):
+            found = getattr(base.treedef[1], node.attr, None)
+            if isinstance(found, (int, float)):  # a class attribute: a constant, as a global
+                return Static(found)
+            if base.tag == "namedtuple" or callable(found):
                 return None  # a method: the rewriter decides
             raise self.loc(node).error(
                 f"`{ast.unparse(node)}`: {base.describe()} has no number, array or container "
@@ -614,6 +620,15 @@ class _Flattener:
             return len(self.structure(node.args[0]).children)
         return _UNKNOWN
 
+    def static(self, node: ast.expr) -> object:
+        """A constant, or a string, None or number a container holds, else _UNKNOWN."""
+        if isinstance(node, ast.Constant):
+            return node.value
+        entry = self.structure(node)
+        if isinstance(entry, Static):
+            return entry.value
+        return _NOT_NONE if isinstance(entry, Leaf | Node) else _UNKNOWN
+
     def is_len(self, node: ast.expr) -> bool:
         return (
             isinstance(node, ast.Call)
@@ -661,6 +676,16 @@ _INT_OPS = {
 }
 
 
+_NOT_NONE = object()  # a number, array or container: ``is None`` is False at compile time
+
+_COMPARISONS = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Is: lambda a, b: a is b,
+    ast.IsNot: lambda a, b: a is not b,
+}
+
+
 class _Rewriter(ast.NodeTransformer):
     """Rewrites the expressions of one statement: leaves for container reads, constants for
     ``len``, flat calls for containers passed to user functions."""
@@ -695,8 +720,23 @@ class _Rewriter(ast.NodeTransformer):
             return None
         if isinstance(entry, Leaf):
             return ast.copy_location(ast.Name(entry.name, ast.Load()), node)
+        if isinstance(entry, Static) and isinstance(entry.value, (int, float)):
+            return ast.copy_location(ast.Constant(entry.value), node)
         self.misuse(node, entry)
         return None
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        """A string or None of a container compared with a constant (``params["act"] ==
+        "relu"``, ``self.bias is None``) is decided at compile time."""
+        if len(node.ops) == 1 and type(node.ops[0]) in _COMPARISONS:
+            left, right = self.f.static(node.left), self.f.static(node.comparators[0])
+            textual = any(v is None or isinstance(v, str) for v in (left, right))
+            if _NOT_NONE in (left, right) and type(node.ops[0]) not in (ast.Is, ast.IsNot):
+                textual = False  # a number or array compared: decided at run time
+            if textual and left is not _UNKNOWN and right is not _UNKNOWN:
+                value = _COMPARISONS[type(node.ops[0])](left, right)
+                return ast.copy_location(ast.Constant(value), node)
+        return self.generic_visit(node)
 
     def misuse(self, node: ast.expr, entry: Entry) -> None:
         if isinstance(entry, Static):

@@ -371,7 +371,8 @@ def test_a_bound_method(backend):
     np.testing.assert_allclose(gX, fd_gradient(model.loss, (X, Y), 0, ()), rtol=1e-5, atol=1e-8)
     g = srcdiff.grad(model.loss, wrt="self", backend=backend)
     got = g(X, Y)
-    assert set(got) == {"W", "b", "decay"}  # the instance's numbers and arrays, by name
+    # the instance's numbers, arrays and strings, by name; a string has no gradient
+    assert set(got) == {"W", "b", "decay", "label"} and got["label"] is None
 
     def as_function(W, b, decay):
         return Model(W, b, decay).loss(X, Y)
@@ -381,6 +382,41 @@ def test_a_bound_method(backend):
         np.testing.assert_allclose(got[name], expected, rtol=1e-5, atol=1e-8)
     model.W = model.W * 2.0  # the instance's attributes are read at each call
     np.testing.assert_allclose(g(X, Y)["b"], srcdiff.grad(Model.loss)(model, X, Y)["b"])
+
+
+class Configured:
+    scale = 2.0  # a class attribute: a constant, like a global
+
+    def __init__(self, W, activation, bias=None):
+        self.W, self.activation, self.bias = W, activation, bias
+
+    def loss(self, X):
+        z = self.scale * (X @ self.W)
+        if self.activation == "tanh":
+            h = np.tanh(z)
+        else:
+            h = z
+        if self.bias is not None:
+            return np.sum((h + self.bias) ** 2)
+        return np.sum(h**2)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strings_none_and_class_attributes_are_decided_at_compile_time(backend):
+    W = RNG.standard_normal((3, 2))
+    for activation, bias in (("tanh", None), ("linear", np.ones(2))):
+        model = Configured(W, activation, bias)
+        g = srcdiff.grad(model.loss, wrt="self", backend=backend)
+        got = g(X)
+        assert ("np.tanh" in g.source) == (activation == "tanh")
+        assert got["activation"] is None and (bias is None) == (got["bias"] is None)
+
+        def as_function(W, model=model):
+            return Configured(W, model.activation, model.bias).loss(X)
+
+        np.testing.assert_allclose(
+            got["W"], fd_gradient(as_function, (W,), 0, ()), rtol=1e-5, atol=1e-7
+        )
 
 
 # --- optimizers ---------------------------------------------------------------------------------
