@@ -514,6 +514,8 @@ def _reference(f: Callable, what: str) -> Any:
     as that gradient's ``f``. A gradient saves itself. Otherwise a PicklingError says why."""
     if isinstance(getattr(f, "__srcdiff__", None), Gradient):
         return f
+    if isinstance(f, types.MethodType):  # pickle saves it as getattr(instance, name)
+        return f
     named = _named(f, what)
     if named is f:
         return f

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import pickle
 from typing import NamedTuple
 
 import numpy as np
@@ -419,6 +420,17 @@ def test_strings_none_and_class_attributes_are_decided_at_compile_time(backend):
         )
 
 
+def test_gradients_of_containers_and_methods_pickle():
+    g = pickle.loads(pickle.dumps(srcdiff.grad(dict_loss)))
+    np.testing.assert_allclose(
+        g(mlp_dict(), X, Y)["b2"], srcdiff.grad(dict_loss)(mlp_dict(), X, Y)["b2"]
+    )
+    (W, b), _ = mlp_layers((3, 2, 2))
+    model = Model(W, b)
+    method = pickle.loads(pickle.dumps(srcdiff.grad(model.loss, wrt="self")))  # with a copy
+    np.testing.assert_allclose(method(X, Y)["W"], srcdiff.grad(model.loss, wrt="self")(X, Y)["W"])
+
+
 # --- optimizers ---------------------------------------------------------------------------------
 
 
@@ -586,6 +598,10 @@ def missing_key(params, X):
     return np.sum(X @ params["W3"])
 
 
+def layer_of(params):
+    return params["W1"], params
+
+
 def rebinds(params, X):
     params = params["W1"]
     return np.sum(X @ params)
@@ -601,6 +617,7 @@ def rebinds(params, X):
         (breaks_out, (mlp_layers(), X), "break\n", "unrolled"),
         (missing_key, (mlp_dict(), X), 'params["W3"]', "no key 'W3'"),
         (rebinds, (mlp_dict(), X), "params = ", "container argument"),
+        (layer_of, (mlp_dict(),), "return params", "returning a dict"),
     ],
 )
 def test_refused_at_the_users_line(f, args, snippet, message):
