@@ -52,10 +52,26 @@ def flatten(value: object, leaves: list) -> object:
         leaves.append(value)
         return FLOAT
     if kind is dict:
-        return ("dict", dict, tuple(value), *[flatten(v, leaves) for v in value.values()])
+        return ("dict", dict, tuple(value), *_children(value.values(), leaves))
     if kind is list or kind is tuple:
-        return (kind.__name__, kind, len(value), *[flatten(v, leaves) for v in value])
+        return (kind.__name__, kind, len(value), *_children(value, leaves))
     return _flatten_other(value, kind, leaves)
+
+
+def _children(values, leaves: list) -> list:
+    """``flatten`` of each value, arrays and floats without a call of their own."""
+    found = []
+    for v in values:
+        kind = type(v)
+        if kind is np.ndarray:
+            leaves.append(v)
+            found.append(FLOAT if v.dtype.kind == "f" else OTHER)
+        elif kind is float:
+            leaves.append(v)
+            found.append(FLOAT)
+        else:
+            found.append(flatten(v, leaves))
+    return found
 
 
 def _flatten_other(value: object, kind: type, leaves: list) -> object:
