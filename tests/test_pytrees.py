@@ -452,6 +452,46 @@ def test_optimizers_update_containers_in_place(make):
     assert all(params[k] is arrays[k] for k in params)  # the same arrays, updated in place
 
 
+def make_loss(activation):
+    """examples/mlp_digits.py's loss, with a dict of parameters (``activation`` from the
+    closure)."""
+
+    def loss(params, X, Y):
+        h1 = activation(X @ params["W1"] + params["b1"])
+        z = h1 @ params["W2"] + params["b2"]
+        top = np.max(z, axis=1, keepdims=True)
+        logp = z - top - np.log(np.sum(np.exp(z - top), axis=1, keepdims=True))
+        return -np.mean(np.sum(Y * logp, axis=1))
+
+    return loss
+
+
+def test_the_digits_example_with_a_dict_of_parameters():
+    params, targets = mlp_dict(), np.eye(2)[[0, 1, 1, 0, 1, 0]]
+    loss = make_loss(np.tanh)
+    loss_and_grad = srcdiff.value_and_grad(loss)
+    flat = srcdiff.value_and_grad(
+        flat_digits_loss, wrt=(0, 1, 2, 3)
+    )  # the same loss, one argument per array: the same generated code
+    value, grads = loss_and_grad(params, X, targets)
+    flat_value, flat_grads = flat(*params.values(), X, targets)
+    assert value == flat_value
+    for got, expected in zip(grads.values(), flat_grads):
+        np.testing.assert_array_equal(got, expected)
+    opt = Adam(params, lr=0.05)
+    for _ in range(30):
+        opt.step(loss_and_grad(params, X, targets)[1])
+    assert loss(params, X, targets) < 0.5 * value
+
+
+def flat_digits_loss(W1, b1, W2, b2, X, Y):
+    h1 = np.tanh(X @ W1 + b1)
+    z = h1 @ W2 + b2
+    top = np.max(z, axis=1, keepdims=True)
+    logp = z - top - np.log(np.sum(np.exp(z - top), axis=1, keepdims=True))
+    return -np.mean(np.sum(Y * logp, axis=1))
+
+
 def test_optimizers_update_floats_in_mutable_containers_only():
     params = {"W": np.ones(3), "scale": 2.0, "n": 3}
     opt = SGD(params, lr=0.5)
