@@ -114,11 +114,10 @@ class Gradient:
             return None
         try:
             return normalize_program(self._read)
-        except SrcdiffError as err:
+        except SrcdiffError:
             if not takes_containers(self._read):
                 raise
-            self._unstructured_error = err
-            return None
+            return None  # a call without containers reads the function again, and raises
 
     def _trampoline(self) -> types.FunctionType:
         """``def f(x, z): if type(x) is _T0_1 and type(z) is _T1_1: return _entry_1(x, z, 1.0)``
