@@ -447,6 +447,10 @@ class _Flattener:
                 current[name] = self.fresh(f"{name}_{len(out)}")
                 stmt.targets = [ast.copy_location(ast.Name(current[name], ast.Store()), stmt)]
             out.append(stmt)
+        if not self.depth:  # names read as a renamed one (an inner unrolled loop's): its version
+            for key, entry in list(self.env.items()):
+                if isinstance(entry, Leaf) and entry.name in current:
+                    self.env[key] = Leaf(current[entry.name])
         for name, version in current.items():  # after the loop, the name holds the last
             if not self.depth:  # read under the last version's name from here on
                 self.consts.pop(name, None)

@@ -248,6 +248,15 @@ def zipped(Ws, bs, X):
     return np.sum(h)
 
 
+def nested_loops(blocks, X):
+    h = X
+    for block in blocks:
+        for W in block:
+            h = np.tanh(h @ W)
+        h = h * 0.5
+    return np.sum(h * h)
+
+
 def scalars(params, x):
     return params["a"] * np.sin(x * params["b"]) + params["c"][0] ** 2
 
@@ -296,6 +305,8 @@ def test_a_dataclass(backend):
 def test_loops_over_containers(backend):
     params = tuple(RNG.standard_normal(3) for _ in range(3))
     check_tree_gradient(over_params, (params, X), backend=backend)
+    blocks = [[0.5 * RNG.standard_normal((3, 3)) for _ in range(2)] for _ in range(2)]
+    check_tree_gradient(nested_loops, (blocks, X), backend=backend)
     check_tree_gradient(over_items, (mlp_dict(), X), backend=backend)
     check_tree_gradient(enumerated, (mlp_layers((3, 2, 2)), X, Y), backend=backend)
     Ws = [RNG.standard_normal((3, 3)) for _ in range(2)]
