@@ -50,8 +50,7 @@ UNSUPPORTED_STATEMENTS = {
     ast.Global: "a global statement",
     ast.Nonlocal: "a nonlocal statement (a closure that mutates state)",
     ast.ClassDef: "a class definition",
-    ast.FunctionDef: "a nested function definition",
-    ast.AsyncFunctionDef: "a nested function definition",
+    ast.AsyncFunctionDef: "a nested async function",
     ast.Import: "import",
     ast.ImportFrom: "import",
     ast.Delete: "del",
@@ -61,7 +60,7 @@ if hasattr(ast, "TryStar"):
     UNSUPPORTED_STATEMENTS[ast.TryStar] = "try/except*"
 
 UNSUPPORTED_EXPRESSIONS = {
-    ast.Lambda: "lambda",
+    ast.Lambda: "a lambda used as a value",
     ast.ListComp: "a list comprehension",
     ast.SetComp: "a set comprehension",
     ast.DictComp: "a dict comprehension",
@@ -105,6 +104,10 @@ class SourceFunction:
     defaults: dict[str, object]
     locals: set[str]
     resolved: dict[int, object] = field(default_factory=dict)  # id(ast node) -> resolution
+    # functions defined in this one (``def``, ``name = lambda``), by name: calls resolve to them
+    nested: dict[str, LocalFunction] = field(default_factory=dict)
+    # for a nested function: the enclosing function's variables it reads, its last parameters
+    captured: tuple[str, ...] = ()
 
     def loc(self, node: ast.AST) -> SourceLocation:
         line = getattr(node, "lineno", self.tree.lineno)
@@ -120,9 +123,31 @@ class SourceFunction:
             return self.is_value(node.value)
         return isinstance(node, (ast.Call, ast.Subscript, ast.BinOp, ast.UnaryOp))
 
+    def defines(self, stmt: ast.stmt) -> bool:
+        """Whether ``stmt`` defines one of the functions nested in this one."""
+        return any(stmt is f.node for f in self.nested.values())
+
     @property
     def short_filename(self) -> str:
         return os.path.basename(self.filename)
+
+
+@dataclass(eq=False)
+class LocalFunction:
+    """A function defined inside another, closure-converted: a helper whose last parameters
+    (``source.captured``) are the enclosing function's variables it reads, passed at each
+    call, so it sees their values at the call as Python's closures do."""
+
+    source: SourceFunction
+    node: ast.FunctionDef | ast.Assign  # the statement that defines it
+
+    @property
+    def __name__(self) -> str:
+        return self.source.name
+
+    @property
+    def own_params(self) -> list[str]:
+        return self.source.params[: len(self.source.params) - len(self.source.captured)]
 
 
 @dataclass(frozen=True)
@@ -186,9 +211,145 @@ def read_function(func: Callable) -> SourceFunction:
         locals=set(),
     )
     _check_signature(source)
-    source.locals = _assigned_names(fdef) | set(source.params)
+    source.nested = _nested_functions(source)
+    source.locals = (_assigned_names(fdef) | set(source.params)) - set(source.nested)
+    for local in source.nested.values():  # first: they come before their calls
+        Checker(local.source).check()
     Checker(source).check()
     return source
+
+
+def _nested_functions(outer: SourceFunction) -> dict[str, LocalFunction]:
+    """The functions ``outer`` defines at the top of its body (``def g(...)``, ``g = lambda
+    ...``), each with the variables of ``outer`` it reads, itself or through the nested
+    functions it calls (closure conversion)."""
+    found: dict[str, LocalFunction] = {}
+    for stmt in outer.tree.body:
+        tree = _nested_definition(stmt)
+        if tree is None:
+            continue
+        if tree.name in found:
+            raise outer.loc(stmt).unsupported(
+                f"defining the nested function `{tree.name}` twice", "give each its own name"
+            )
+        found[tree.name] = LocalFunction(_nested_source(outer, tree), stmt)
+    _refuse_other_definitions(outer, found)
+    rebound = _assigned_names(outer.tree) & set(found)
+    for name in sorted(rebound):
+        if not isinstance(found[name].node, ast.Assign) or _assignments(outer.tree, name) > 1:
+            raise outer.loc(found[name].node).unsupported(
+                f"the nested function `{name}` assigned again", "give the value another name"
+            )
+    enclosing = (_assigned_names(outer.tree) | set(outer.params)) - set(found)
+    reads = {name: _free_names(local.source.tree) for name, local in found.items()}
+    captured = {name: names & enclosing for name, names in reads.items()}
+    changed = True
+    while changed:  # through the nested functions each one calls
+        changed = False
+        for name, names in reads.items():
+            for callee in names & set(found):
+                if not captured[callee] <= captured[name]:
+                    captured[name] |= captured[callee]
+                    changed = True
+    for name, local in found.items():
+        local.source.captured = tuple(sorted(captured[name]))
+        local.source.params = local.source.params + list(local.source.captured)
+        local.source.locals = (_assigned_names(local.source.tree) | set(local.source.params)) - set(
+            found
+        )
+        local.source.nested = found
+    return found
+
+
+def _refuse_other_definitions(outer: SourceFunction, found: dict[str, LocalFunction]) -> None:
+    """A function defined anywhere but at the top of ``outer``'s body, or a lambda not named
+    there: one that escapes (passed, returned, stored) or is defined conditionally."""
+    defined = {id(_definition_node(f)) for f in found.values()}
+    nested = {id(n) for f in found.values() for n in ast.walk(_definition_node(f))}
+    for node in ast.walk(outer.tree):
+        if node is outer.tree or id(node) in defined:
+            continue
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            continue
+        if id(node) in nested:
+            raise outer.loc(node).unsupported(
+                "a function defined inside a nested function",
+                "define it at the top level of the enclosing function's body",
+            )
+        if isinstance(node, ast.Lambda):
+            raise outer.loc(node).unsupported(
+                "a lambda used as a value (passed, returned or stored)",
+                "name it at the top level of the function's body (`g = lambda t: ...`) and "
+                "call it there",
+            )
+        raise outer.loc(node).unsupported(
+            "a nested function defined inside a block (if, for, while)",
+            "define it at the top level of the function's body",
+        )
+
+
+def _nested_definition(stmt: ast.stmt) -> ast.FunctionDef | None:
+    """The function a statement defines (a ``def``, or a lambda assigned to one name)."""
+    if isinstance(stmt, ast.FunctionDef):
+        return stmt
+    if (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(stmt.value, ast.Lambda)
+    ):
+        lam = stmt.value
+        body = ast.copy_location(ast.Return(lam.body), lam.body)
+        tree = ast.FunctionDef(stmt.targets[0].id, lam.args, [body], [], None, None)
+        return ast.copy_location(tree, lam)
+    return None
+
+
+def _definition_node(local: LocalFunction) -> ast.AST:
+    node = local.node
+    return node.value if isinstance(node, ast.Assign) else node
+
+
+def _nested_source(outer: SourceFunction, tree: ast.FunctionDef) -> SourceFunction:
+    loc = outer.loc(tree)
+    if tree.decorator_list:
+        raise loc.unsupported("a decorated nested function")
+    args = tree.args
+    defaults = args.defaults
+    if not all(isinstance(d, ast.Constant) and type(d.value) in NUMBERS for d in defaults):
+        raise loc.unsupported(
+            f"the default values of the nested function `{tree.name}`", "use numbers"
+        )
+    names = [a.arg for a in args.args]
+    values = [d.value for d in defaults]
+    source = SourceFunction(
+        func=outer.func,  # its free names resolve in the enclosing function's scope
+        name=tree.name,
+        filename=outer.filename,
+        tree=tree,
+        lines=outer.lines,
+        params=names,
+        defaults=dict(zip(names[len(names) - len(values) :], values, strict=True)),
+        locals=set(),
+    )
+    _check_signature(source)
+    return source
+
+
+NUMBERS = (int, float, bool)
+
+
+def _free_names(tree: ast.FunctionDef) -> set[str]:
+    """The names a function reads and does not bind itself."""
+    bound = _assigned_names(tree) | {a.arg for a in tree.args.args}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - bound
+
+
+def _assignments(tree: ast.AST, name: str) -> int:
+    return sum(
+        isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
+        for n in ast.walk(tree)
+    )
 
 
 def compiles_to(func: types.FunctionType, filename: str) -> bool:
@@ -265,10 +426,15 @@ def _check_signature(source: SourceFunction) -> None:
 
 
 def _assigned_names(fdef: ast.FunctionDef) -> set[str]:
+    """The names a function assigns (not those of the functions nested in it)."""
     names = set()
-    for node in ast.walk(fdef):
+    pending: list[ast.AST] = list(fdef.body)
+    while pending:
+        node = pending.pop()
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -284,7 +450,8 @@ class Checker(ast.NodeVisitor):
         if body and is_docstring(body[0]):
             body = body[1:]
         for stmt in body:
-            self.visit(stmt)
+            if not self.source.defines(stmt):  # nested functions are checked on their own
+                self.visit(stmt)
 
     def unsupported(self, node: ast.AST, construct: str, hint: str = ""):
         return self.source.loc(node).unsupported(construct, hint)
@@ -345,6 +512,7 @@ class Checker(ast.NodeVisitor):
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
             and node.func.id not in self.source.locals
+            and node.func.id not in self.source.nested
             and self.lookup(node.func) is builtins.print
         )
 
@@ -529,6 +697,12 @@ class Checker(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in self.source.locals:
             return
+        if node.id in self.source.nested:
+            raise self.unsupported(
+                node, f"the nested function `{node.id}` used as a value (passed, returned or "
+                "stored)", f"srcdiff differentiates a nested function where it is called: "
+                f"`{node.id}(...)`",
+            )  # fmt: skip
         value = self.resolve(node)
         if not isinstance(value, Constant):
             raise self.unsupported(
@@ -565,6 +739,9 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(node, "*args or **kwargs in a call")
         if isinstance(node.func, ast.Name) and node.func.id in self.source.locals:
             raise self.unsupported(node, f"calling the local variable `{node.func.id}`")
+        if isinstance(node.func, ast.Name) and node.func.id in self.source.nested:
+            self.visit_nested_call(node, self.source.nested[node.func.id])
+            return
         base = node.func.value if isinstance(node.func, ast.Attribute) else None
         if base is not None and self.source.is_value(base):
             method = method_for(node.func.attr)
@@ -601,6 +778,24 @@ class Checker(ast.NodeVisitor):
                 f"no derivative rule for `{name}` ({_describe(callee)}); srcdiff differentiates "
                 "math/numpy primitives with rules and Python functions defined in files"
             )
+        self.record(node.func, callee)
+
+    def visit_nested_call(self, node: ast.Call, callee: LocalFunction) -> None:
+        """A call of a nested function, after its definition where that is in this body."""
+        definition = callee.node
+        if any(definition is s for s in self.source.tree.body) and (
+            node.lineno,
+            node.col_offset,
+        ) < (definition.end_lineno, definition.end_col_offset):
+            raise self.source.loc(node).error(
+                f"the nested function `{callee.__name__}` is called before it is defined"
+            )
+        for keyword in node.keywords:
+            if keyword.arg in callee.source.captured:
+                raise self.unsupported(
+                    node, f"the keyword argument {keyword.arg}= to `{callee.__name__}`"
+                )
+        self.visit_arguments(node, None)
         self.record(node.func, callee)
 
     def check_keywords(self, node: ast.Call, prim: str, is_method: bool = False) -> None:

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..errors import SourceLocation
-from ..frontend import Constant, SourceFunction, is_docstring, is_text, read_function
+from ..frontend import (
+    Constant,
+    LocalFunction,
+    SourceFunction,
+    is_docstring,
+    is_text,
+    read_function,
+)
 from ..ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
@@ -42,10 +49,14 @@ class _ProgramBuilder:
     def __init__(self) -> None:
         self.functions: dict[str, NormalizedFunction] = {}
         self.names: dict[int, str] = {}  # id(python function) -> generated name
-        self.in_progress: list[types.FunctionType] = []
+        self.in_progress: list[types.FunctionType | LocalFunction] = []
         self.module_names = NameAllocator(set())
 
-    def normalize(self, func: types.FunctionType, call_site: SourceLocation | None) -> str:
+    def normalize(
+        self, func: types.FunctionType | LocalFunction, call_site: SourceLocation | None
+    ) -> str:
+        """The generated name of ``func``, normalized first if it is new (a function nested
+        in another is already read: ``frontend`` closure-converts it)."""
         if func in self.in_progress:
             chain = " -> ".join(f.__name__ for f in [*self.in_progress, func])
             loc = call_site or SourceLocation(func.__code__.co_filename, 0)
@@ -53,7 +64,7 @@ class _ProgramBuilder:
         if id(func) in self.names:
             return self.names[id(func)]
         self.in_progress.append(func)
-        source = read_function(func)
+        source = func.source if isinstance(func, LocalFunction) else read_function(func)
         name = self.module_names.fresh(source.name, numbered=False)
         normalized = Normalizer(source, self, name, helper=call_site is not None).function()
         self.in_progress.pop()
@@ -87,14 +98,15 @@ class Normalizer(CallLowering, IterationLowering):
         self.loc: SourceLocation | None = None
         self.result_names: list[str] | None = None
         self.returned_flag: str | None = None
-        self.callees: list[types.FunctionType] = []
+        self.callees: list[types.FunctionType | LocalFunction] = []
         # id(op) -> (op, location): math calls whose result the next assignment of them checks
         self.overflow_checked: dict[int, tuple[Op, SourceLocation]] = {}
 
     # --- whole function ----------------------------------------------------------------
     def function(self) -> NormalizedFunction:
         tree = self.src.tree
-        body = [s for s in tree.body if not is_docstring(s)]
+        # nested functions are helpers of their own: their returns are not this one's
+        body = [s for s in tree.body if not is_docstring(s) and not self.src.defines(s)]
         self.check_always_returns(body)
         tail_return = isinstance(body[-1], ast.Return) and not _has_return(body[:-1])
         n_results = _count_results(body[-1]) if tail_return else self.result_arity(body)
@@ -223,7 +235,12 @@ class Normalizer(CallLowering, IterationLowering):
     def stmt_Pass(self, node: ast.Pass) -> None:
         pass
 
+    def stmt_FunctionDef(self, node: ast.FunctionDef) -> None:
+        """A nested function: a helper of its own, called with the variables it reads."""
+
     def stmt_Assign(self, node: ast.Assign) -> None:
+        if self.src.defines(node):  # g = lambda ...: as a nested def
+            return
         first, *others = node.targets
         self.assign_to(first, node.value)
         for target in others:  # a = b = value: the first target holds the value
@@ -271,9 +288,7 @@ class Normalizer(CallLowering, IterationLowering):
             for name, atom in zip(names, atoms, strict=True):
                 self.emit(Assign(name, atom, self.loc))
             return
-        if isinstance(value, ast.Call) and isinstance(
-            self.resolved(value.func), types.FunctionType
-        ):
+        if isinstance(value, ast.Call) and _is_user_function(self.resolved(value.func)):
             self.call_user(value, tuple(names))
             return
         raise self.loc.unsupported(
@@ -455,9 +470,7 @@ class Normalizer(CallLowering, IterationLowering):
             self.assign_boolop(target, node)
         elif isinstance(node, ast.Compare) and len(node.ops) > 1:
             self.assign_chain(target, node)
-        elif isinstance(node, ast.Call) and isinstance(
-            self.resolved(node.func), types.FunctionType
-        ):
+        elif isinstance(node, ast.Call) and _is_user_function(self.resolved(node.func)):
             self.call_user(node, (target,))
         else:
             self.emit(Assign(target, self.value(node), self.loc))
@@ -543,7 +556,10 @@ class Normalizer(CallLowering, IterationLowering):
         self.emit(Call(targets, callee_name, tuple(args), self.loc, pure=True))
 
     def bind_arguments(self, node: ast.Call, callee: NormalizedFunction) -> list[Expr]:
-        params = callee.source.params
+        """The call's arguments, in the callee's parameters' order; a nested function's
+        last parameters take the enclosing variables it reads, as they are now."""
+        captured = callee.source.captured
+        params = callee.source.params[: len(callee.source.params) - len(captured)]
         bound: dict[str, Expr] = {}
         if len(node.args) > len(params):
             raise self.loc.error(f"{callee.source.name} takes {len(params)} arguments")
@@ -563,12 +579,12 @@ class Normalizer(CallLowering, IterationLowering):
                 if not isinstance(default, (int, float, bool)):
                     raise self.loc.unsupported(f"the default value of {param!r}")
                 bound[param] = Const(default)
-        return [bound[p] for p in params]
+        return [bound[p] for p in params] + [Name(self.local(c)) for c in captured]
 
     def needs_statements(self, node: ast.expr) -> bool:
         """Lazily evaluated forms, and calls of user functions, lower to statements."""
         if isinstance(node, ast.Call):
-            return isinstance(self.resolved(node.func), types.FunctionType)
+            return _is_user_function(self.resolved(node.func))
         return isinstance(node, (ast.IfExp, ast.BoolOp)) or (
             isinstance(node, ast.Compare) and len(node.ops) > 1
         )
@@ -581,6 +597,11 @@ class Normalizer(CallLowering, IterationLowering):
         if isinstance(node, ast.Name) and node.id in self.src.locals:
             return None
         return self.src.resolved.get(id(node))
+
+
+def _is_user_function(value: object) -> bool:
+    """A function srcdiff reads and differentiates in turn (a helper)."""
+    return isinstance(value, (types.FunctionType, LocalFunction))
 
 
 def _any(flags: list[Name]) -> Expr:
