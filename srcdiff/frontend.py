@@ -26,6 +26,7 @@ import numpy as np
 
 from .custom import gradient_function, library_function
 from .errors import SourceLocation, SrcdiffError
+from .kind import Kind
 from .rules import (
     BINOPS,
     BOOLOPS,
@@ -106,8 +107,12 @@ class SourceFunction:
     resolved: dict[int, object] = field(default_factory=dict)  # id(ast node) -> resolution
     # functions defined in this one (``def``, ``name = lambda``), by name: calls resolve to them
     nested: dict[str, LocalFunction] = field(default_factory=dict)
+    # how many of ``params`` may be passed by position (the others are keyword-only)
+    positional: int = 0
     # for a nested function: the enclosing function's variables it reads, its last parameters
     captured: tuple[str, ...] = ()
+    # arrays it reads from its module or closure, by name: inputs read at each call
+    free_arrays: dict[str, FreeArray] = field(default_factory=dict)
 
     def loc(self, node: ast.AST) -> SourceLocation:
         line = getattr(node, "lineno", self.tree.lineno)
@@ -118,7 +123,7 @@ class SourceFunction:
         """Whether an expression computes a value in the function (``x``, ``x.T``,
         ``f(x)``), as opposed to naming a module or a global (``np.linalg``)."""
         if isinstance(node, ast.Name):
-            return node.id in self.locals
+            return node.id in self.locals or node.id in self.free_arrays
         if isinstance(node, ast.Attribute):
             return self.is_value(node.value)
         return isinstance(node, (ast.Call, ast.Subscript, ast.BinOp, ast.UnaryOp))
@@ -148,6 +153,65 @@ class LocalFunction:
     @property
     def own_params(self) -> list[str]:
         return self.source.params[: len(self.source.params) - len(self.source.captured)]
+
+
+ARRAY_ELEMENTS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+
+
+@dataclass(eq=False)
+class FreeArray:
+    """An array a function reads from its module's globals or its closure, not an argument.
+    The gradient reads it at each call (so a new value, or new contents, is seen) and
+    passes it to the generated code as a parameter that is not differentiated."""
+
+    name: str
+    namespace: dict[str, object] | None  # the module's globals, or None for a closure cell
+    cell: types.CellType | None = None
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """The same variable for every function that reads it."""
+        return (id(self.cell), "") if self.cell is not None else (id(self.namespace), self.name)
+
+    def describe(self) -> str:
+        where = "global" if self.cell is None else "closure variable"
+        return f"the {where} `{self.name}`"
+
+    def read(self) -> object:
+        """Its value now (a tuple or list of numbers as an array)."""
+        try:
+            value = self.cell.cell_contents if self.cell is not None else self.namespace[self.name]
+        except (KeyError, ValueError):
+            raise SrcdiffError(f"{self.describe()} no longer exists") from None
+        return _as_array(value)
+
+    def kind(self) -> Kind:
+        """The kind of its value now; a ``SrcdiffError`` where it is no longer an array."""
+        kind = array_kind(self.read())
+        if kind is None:
+            raise SrcdiffError(
+                f"{self.describe()}, which srcdiff reads as a constant array, is now "
+                f"{_describe(self.read())}: pass it as an argument"
+            )
+        return kind
+
+
+def array_kind(value: object) -> Kind | None:
+    """The kind of a numeric NumPy array of rank 1 to 3, or of a tuple or list of numbers
+    read as one (what a free array may be)."""
+    value = _as_array(value)
+    if not isinstance(value, np.ndarray) or not 1 <= value.ndim <= 3:
+        return None
+    element = ARRAY_ELEMENTS.get(value.dtype.kind)
+    return Kind.array(element, value.ndim) if element is not None else None
+
+
+def _as_array(value: object) -> object:
+    """A non-empty tuple or list of numbers as an array; anything else as it is."""
+    numbers = (bool, int, float, np.integer, np.floating)
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, numbers) for v in value):
+        return np.asarray(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -206,9 +270,10 @@ def read_function(func: Callable) -> SourceFunction:
         filename=filename,
         tree=fdef,
         lines=linecache.getlines(filename),
-        params=[a.arg for a in fdef.args.args],
+        params=_parameters(fdef.args),
         defaults=_defaults(func, fdef),
         locals=set(),
+        positional=len(fdef.args.posonlyargs) + len(fdef.args.args),
     )
     _check_signature(source)
     source.nested = _nested_functions(source)
@@ -315,22 +380,27 @@ def _nested_source(outer: SourceFunction, tree: ast.FunctionDef) -> SourceFuncti
     if tree.decorator_list:
         raise loc.unsupported("a decorated nested function")
     args = tree.args
-    defaults = args.defaults
-    if not all(isinstance(d, ast.Constant) and type(d.value) in NUMBERS for d in defaults):
+    values = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    if not all(isinstance(d, ast.Constant) and type(d.value) in NUMBERS for d in values):
         raise loc.unsupported(
             f"the default values of the nested function `{tree.name}`", "use numbers"
         )
-    names = [a.arg for a in args.args]
-    values = [d.value for d in defaults]
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    first = len(positional) - len(args.defaults)
+    defaults = dict(zip(positional[first:], args.defaults, strict=True))
+    for param, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        if default is not None:
+            defaults[param.arg] = default
     source = SourceFunction(
         func=outer.func,  # its free names resolve in the enclosing function's scope
         name=tree.name,
         filename=outer.filename,
         tree=tree,
         lines=outer.lines,
-        params=names,
-        defaults=dict(zip(names[len(names) - len(values) :], values, strict=True)),
+        params=_parameters(args),
+        defaults={name: node.value for name, node in defaults.items()},
         locals=set(),
+        positional=len(positional),
     )
     _check_signature(source)
     return source
@@ -343,6 +413,16 @@ def _free_names(tree: ast.FunctionDef) -> set[str]:
     """The names a function reads and does not bind itself."""
     bound = _assigned_names(tree) | {a.arg for a in tree.args.args}
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - bound
+
+
+def _own_nodes(tree: ast.FunctionDef):
+    """The nodes of a function, not those of the functions nested in it."""
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
 
 
 def _assignments(tree: ast.AST, name: str) -> int:
@@ -412,17 +492,33 @@ def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
     return True
 
 
+def _parameters(args: ast.arguments) -> list[str]:
+    """The parameters' names: positional ones first, then keyword-only ones."""
+    return [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+
+
 def _defaults(func: Callable, fdef: ast.FunctionDef) -> dict[str, object]:
-    names = [a.arg for a in fdef.args.args]
+    names = [a.arg for a in (*fdef.args.posonlyargs, *fdef.args.args)]
     values = func.__defaults__ or ()
-    return dict(zip(names[len(names) - len(values) :], values, strict=True))
+    defaults = dict(zip(names[len(names) - len(values) :], values, strict=True))
+    return defaults | (func.__kwdefaults__ or {})
 
 
 def _check_signature(source: SourceFunction) -> None:
+    """Parameters srcdiff binds at each call: positional, keyword-only (``def f(x, *,
+    scale=2.0)``); not ``*args`` nor ``**kwargs``, whose number is not fixed."""
     args = source.tree.args
     loc = source.loc(source.tree)
-    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
-        raise loc.unsupported("*args, **kwargs, keyword-only and positional-only parameters")
+    if args.vararg:
+        raise loc.unsupported(
+            f"the parameter *{args.vararg.arg} (a variable number of arguments)",
+            "name the parameters (`def f(x, y, z)`), or pass the values as one array",
+        )
+    if args.kwarg:
+        raise loc.unsupported(
+            f"the parameter **{args.kwarg.arg} (arbitrary keyword arguments)",
+            "name the parameters, keyword-only after a `*` if you like: `def f(x, *, scale=1.0)`",
+        )
 
 
 def _assigned_names(fdef: ast.FunctionDef) -> set[str]:
@@ -444,8 +540,11 @@ class Checker(ast.NodeVisitor):
     def __init__(self, source: SourceFunction):
         self.source = source
         self.scope = _scope_of(source.func)
+        code, cells = source.func.__code__, source.func.__closure__ or ()
+        self.closure = dict(zip(code.co_freevars, cells, strict=True))
 
     def check(self) -> None:
+        self.find_free_arrays()
         body = self.source.tree.body
         if body and is_docstring(body[0]):
             body = body[1:]
@@ -555,6 +654,13 @@ class Checker(ast.NodeVisitor):
         ):
             return
         if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            free = self.source.free_arrays.get(target.value.id)
+            if free is not None:
+                raise self.unsupported(
+                    target, f"writing into {free.describe()}",
+                    f"srcdiff reads it as a constant; write into a copy: "
+                    f"`{free.name.lower()}_ = {free.name}.copy()`",
+                )  # fmt: skip
             self.visit_Subscript(target)
             return
         raise self.unsupported(target, f"assignment to `{ast.unparse(target)}`")
@@ -704,11 +810,35 @@ class Checker(ast.NodeVisitor):
                 f"`{node.id}(...)`",
             )  # fmt: skip
         value = self.resolve(node)
+        if array_kind(value) is not None:
+            self.record(node, self.free_array(node.id))
+            return
         if not isinstance(value, Constant):
+            where = "closure variable" if node.id in self.closure else "global"
             raise self.unsupported(
-                node, f"the global `{node.id}` ({_describe(value)})", "pass it as an argument"
+                node, f"the {where} `{node.id}` ({_describe(value)})", "pass it as an argument"
             )
         self.record(node, value)
+
+    def find_free_arrays(self) -> None:
+        """The arrays of the module or closure that the function reads (first, as they are
+        values: ``A.T``, ``A[i]``)."""
+        for node in _own_nodes(self.source.tree):
+            if (
+                isinstance(node, ast.Name)
+                and node.id not in self.source.locals
+                and node.id not in self.source.nested
+                and array_kind(self.scope.get(node.id)) is not None
+            ):
+                self.free_array(node.id)
+
+    def free_array(self, name: str) -> FreeArray:
+        found = self.source.free_arrays.get(name)
+        if found is None:
+            cell = self.closure.get(name)
+            namespace = self.source.func.__globals__ if cell is None else None
+            found = self.source.free_arrays[name] = FreeArray(name, namespace, cell)
+        return found
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if self.source.is_value(node.value):

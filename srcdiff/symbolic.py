@@ -62,9 +62,10 @@ def sympy_gradient(f: Callable, args: tuple, wrt: tuple[int, ...]) -> list[Any]:
     by SymPy: a float per number, an array of floats per array argument."""
     started = time.monotonic()
     program = normalize_program(f)
-    params = program.main.ir.params
+    params = program.params
     point: dict[sympy.Symbol, float] = {}
-    values: list[Any] = list(args)
+    # the arrays it reads from its module or closure, as they are now: constants
+    values: list[Any] = [*args, *(free.read() for _, free in program.inputs)]
     symbols: list[Any] = []
     for position in wrt:
         made = _symbols_for(params[position], args[position])

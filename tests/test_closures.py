@@ -4,6 +4,8 @@ conversion), against finite differences on both backends and SymPy, and what sta
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from conftest import statement_line
@@ -218,5 +220,216 @@ def test_refused_nested_functions_are_reported_at_the_line(f, error, words, snip
         srcdiff.grad(f)(0.5)
     message = str(info.value)
     assert f"test_closures.py:{statement_line(f, snippet)}:" in message, message
+    for word in words:
+        assert word in message, message
+
+
+# --- arrays of the module and of closures: inputs read at each call ---------------------------
+
+A = np.array([[1.0, 2.0, -0.5], [0.5, -1.0, 0.25]])
+B = np.array([0.1, 0.2])
+STEPS = (0.5, 0.25, 2.0)
+
+
+def reads_global_arrays(x):
+    return np.sum(np.tanh(A @ x + B) ** 2)
+
+
+def global_in_helper(v):
+    return np.sum(A @ v)
+
+
+def calls_a_helper_reading_a_global(x):
+    return global_in_helper(x * x) + np.sum(x)
+
+
+def global_in_nested(x):
+    act = lambda v: np.tanh(A @ v)
+    return np.sum(act(x) * B)
+
+
+def reads_a_global_tuple(x):
+    s = 0.0
+    for i in range(len(STEPS)):
+        s = s + STEPS[i] * x[i] ** 2
+    return s
+
+
+def closure_over(m):
+    def model(x):
+        return np.sum(np.sin(m @ x))
+
+    return model
+
+
+closure_of_array = closure_over(A.copy())
+
+GLOBAL_CASES = [
+    (reads_global_arrays, (X,)),
+    (calls_a_helper_reading_a_global, (X,)),
+    (global_in_nested, (X,)),
+    (reads_a_global_tuple, (X,)),
+    (closure_of_array, (X,)),
+]
+
+
+@pytest.mark.parametrize(("f", "args"), GLOBAL_CASES, ids=[c[0].__name__ for c in GLOBAL_CASES])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_global_and_closure_arrays_match_finite_differences(f, args, backend):
+    check_gradient(f, args, 0, backend=backend)
+
+
+@pytest.mark.parametrize(("f", "args"), GLOBAL_CASES, ids=[c[0].__name__ for c in GLOBAL_CASES])
+def test_global_and_closure_arrays_match_sympy(f, args):
+    assert_grad_close(f, *args)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_global_array_is_read_at_each_call(backend, monkeypatch):
+    g = srcdiff.grad(reads_global_arrays, backend=backend)
+    before = g(X)
+    monkeypatch.setitem(globals(), "A", A * 2.0)  # the name bound to another array
+    np.testing.assert_allclose(g(X), srcdiff.grad(reads_global_arrays, backend=backend)(X))
+    assert not np.allclose(g(X), before)
+    A_now = globals()["A"]
+    A_now[0, 0] = 5.0  # the same array, new contents
+    u = A_now @ X + B
+    expected = A_now.T @ (2.0 * np.tanh(u) * (1.0 - np.tanh(u) ** 2))
+    np.testing.assert_allclose(g(X), expected, rtol=1e-12)
+
+
+def test_the_note_in_source_names_what_is_read_at_each_call():
+    source = srcdiff.grad(calls_a_helper_reading_a_global, backend="numpy").source
+    header = source.split("import")[0]
+    assert "Read at each call" in header and "the global `A` (a 2-D array of floats)" in header
+    assert "def global_in_helper(v, A):" in source
+    closure = srcdiff.grad(closure_of_array).source
+    assert "the closure variable `m`" in closure
+
+
+def test_a_global_array_of_another_kind_needs_a_new_gradient(monkeypatch):
+    g = srcdiff.grad(reads_global_arrays)
+    g(X)
+    monkeypatch.setitem(globals(), "B", np.array([[0.1, 0.2]]))
+    with pytest.raises(SrcdiffError, match="the global `B` is now a 2-D array.*make the gradient"):
+        g(X)
+
+
+def writes_a_global(x):
+    B[0] = x
+    return x * 2.0
+
+
+def reads_an_object(x):
+    return x * len(GLOBAL_CASES[0])
+
+
+def closure_over_object(d):
+    def model(x):
+        return x * d["scale"]
+
+    return model
+
+
+@pytest.mark.parametrize(
+    ("f", "words", "snippet"),
+    [
+        (reads_an_object, ["the global `GLOBAL_CASES` (list)"], "GLOBAL_CASES[0]"),
+        (closure_over_object({"scale": 2.0}), ["the closure variable `d` (dict)"], 'd["scale"]'),
+    ],
+    ids=["global", "closure"],
+)
+def test_other_free_values_are_refused_naming_where_they_come_from(f, words, snippet):
+    with pytest.raises(UnsupportedSyntaxError) as info:
+        srcdiff.grad(f)(0.5)
+    message = str(info.value)
+    assert f":{statement_line(f, snippet)}:" in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_global_array_written_into_is_refused():
+    with pytest.raises(UnsupportedSyntaxError) as info:
+        srcdiff.grad(writes_a_global)
+    message = str(info.value)
+    assert f":{statement_line(writes_a_global, 'B[0] = x')}:" in message
+    assert "writing into the global `B`" in message and "B.copy()" in message
+
+
+# --- keyword-only parameters ---------------------------------------------------------------
+
+
+def keyword_only(x, *, scale=2.0):
+    return np.sin(x) * scale
+
+
+def keyword_only_required(x, y=1.0, *, k, c=0.5):
+    return x * y * k + c * x * x
+
+
+def calls_with_keywords(x, w):
+    def inner(v, *, p=3.0):
+        return np.sum(v**p) * w[0, 0]
+
+    return keyword_only(x[0], scale=4.0) + keyword_only_required(x[1], k=2.0) + inner(x, p=2.0)
+
+
+KEYWORD_CASES = [
+    (keyword_only, 0, (0.5,), {}),
+    (keyword_only, (0, 1), (0.5,), {"scale": 3.0}),
+    (keyword_only_required, (0, 2, 3), (0.5,), {"k": 3.0, "c": 1.5}),
+    (calls_with_keywords, (0, 1), (X, W), {}),
+]
+
+
+@pytest.mark.parametrize(("f", "wrt", "args", "keywords"), KEYWORD_CASES)
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_keyword_only_parameters(f, wrt, args, keywords, backend):
+    names = list(inspect.signature(f).parameters)
+    g = srcdiff.grad(f, wrt=wrt, backend=backend)
+    got = g(*args, **keywords)
+    bound = inspect.signature(f).bind(*args, **keywords)
+    bound.apply_defaults()
+    full = tuple(bound.arguments[n] for n in names)
+    report = srcdiff.check_grad(f, *full, wrt=wrt)
+    assert report.ok, str(report)
+    for ours, reference in zip(
+        got if isinstance(wrt, tuple) else (got,), report.gradient, strict=True
+    ):
+        np.testing.assert_allclose(ours, reference)
+
+
+def test_keyword_only_parameters_stay_keyword_only():
+    with pytest.raises(TypeError):
+        srcdiff.grad(keyword_only)(0.5, 3.0)
+
+
+def star_args(*xs):
+    return xs[0] * xs[1]
+
+
+def star_kwargs(x, **options):
+    return x * 2.0
+
+
+def helper_with_star_args(x):
+    return star_args(x, x)
+
+
+@pytest.mark.parametrize(
+    ("f", "words", "snippet"),
+    [
+        (star_args, ["*xs", "name the parameters", "one array"], "def star_args"),
+        (star_kwargs, ["**options", "keyword-only"], "def star_kwargs"),
+        (helper_with_star_args, ["*xs"], "def star_args"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+def test_star_parameters_are_refused_with_what_to_write(f, words, snippet):
+    with pytest.raises(UnsupportedSyntaxError) as info:
+        srcdiff.grad(f)(0.5)
+    message = str(info.value)
+    where = star_args if f is helper_with_star_args else f
+    assert f":{statement_line(where, snippet)}:" in message, message
     for word in words:
         assert word in message, message

@@ -24,6 +24,7 @@ from .. import ir
 from ..errors import SourceLocation
 from ..frontend import (
     Constant,
+    FreeArray,
     LocalFunction,
     SourceFunction,
     is_docstring,
@@ -99,6 +100,8 @@ class Normalizer(CallLowering, IterationLowering):
         self.result_names: list[str] | None = None
         self.returned_flag: str | None = None
         self.callees: list[types.FunctionType | LocalFunction] = []
+        # arrays of modules and closures read here or by callees: parameters after the others
+        self.inputs: dict[tuple[int, str], tuple[str, FreeArray]] = {}
         # id(op) -> (op, location): math calls whose result the next assignment of them checks
         self.overflow_checked: dict[int, tuple[Op, SourceLocation]] = {}
 
@@ -121,10 +124,18 @@ class Normalizer(CallLowering, IterationLowering):
             stmts.insert(0, Assign(self.returned_flag, Const(False), self.src.loc(tree)))
             stmts.append(Return(tuple(Name(n) for n in self.result_names), self.loc))
         stmts = self.guard_unassigned(stmts)
-        params = [self.local(p) for p in self.src.params]
+        inputs = list(self.inputs.values())
+        params = [self.local(p) for p in self.src.params] + [name for name, _ in inputs]
         defaults = {self.local(k): Const(v) for k, v in self.src.defaults.items()}
+        # printed as Python parameters: only a trailing run (callers pass every argument; a
+        # keyword-only parameter, a captured variable or an input may follow a default)
+        required = [k for k, p in enumerate(params) if p not in defaults]
+        trailing = params[required[-1] + 1 :] if required else params
+        defaults = {p: defaults[p] for p in trailing}
         function = ir.Function(self.name, params, stmts, self.src.loc(tree), defaults)
-        return NormalizedFunction(function, self.src, n_results, self.names, self.callees)
+        normalized = NormalizedFunction(function, self.src, n_results, self.names, self.callees)
+        normalized.inputs = inputs
+        return normalized
 
     def protect_tests(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
         """An ``if`` whose branches reassign its condition's operands tests a copy, so the
@@ -143,7 +154,7 @@ class Normalizer(CallLowering, IterationLowering):
         return out
 
     def guard_unassigned(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
-        params = {self.local(p) for p in self.src.params}
+        params = {self.local(p) for p in self.src.params} | {n for n, _ in self.inputs.values()}
         # the results of a function with early returns are set on every path to its end
         known = params | set(self.result_names or ())
         return guard_unassigned(block, known, self.names, self.src.loc(self.src.tree))
@@ -515,6 +526,8 @@ class Normalizer(CallLowering, IterationLowering):
             resolved = self.resolved(node)
             if isinstance(resolved, Constant):
                 return Const(resolved.value)
+            if isinstance(resolved, FreeArray):
+                return Name(self.input_name(resolved))
             return Name(self.local(node.id))
         if isinstance(node, ast.Attribute):
             return self.attribute(node)
@@ -552,6 +565,7 @@ class Normalizer(CallLowering, IterationLowering):
                 f"but {len(targets)} are expected here"
             )
         args = self.bind_arguments(node, callee)
+        args += [Name(self.input_name(free)) for _, free in callee.inputs]
         self.callees.append(func)
         self.emit(Call(targets, callee_name, tuple(args), self.loc, pure=True))
 
@@ -561,8 +575,9 @@ class Normalizer(CallLowering, IterationLowering):
         captured = callee.source.captured
         params = callee.source.params[: len(callee.source.params) - len(captured)]
         bound: dict[str, Expr] = {}
-        if len(node.args) > len(params):
-            raise self.loc.error(f"{callee.source.name} takes {len(params)} arguments")
+        positional = callee.source.positional
+        if len(node.args) > positional:
+            raise self.loc.error(f"{callee.source.name} takes {positional} positional arguments")
         for param, arg in zip(params, node.args, strict=False):
             bound[param] = self.atom(arg)
         for keyword in node.keywords:
@@ -590,6 +605,17 @@ class Normalizer(CallLowering, IterationLowering):
         )
 
     # --- names ---------------------------------------------------------------------------------
+    def input_name(self, free: FreeArray) -> str:
+        """The parameter that takes a module's or closure's array (read at each call)."""
+        found = self.inputs.get(free.key)
+        if found is None:
+            name = free.name
+            used = {n for n, _ in self.inputs.values()}
+            if name in used or name in self.src.locals or name in RESERVED:
+                name = self.names.fresh(f"{free.name}_")
+            found = self.inputs[free.key] = (name, free)
+        return found[0]
+
     def local(self, name: str) -> str:
         return self.rename.get(name, name)
 
