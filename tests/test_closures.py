@@ -84,6 +84,13 @@ def returns_a_tuple(x, y):
     return p * q
 
 
+def recursive_nested(x):
+    def pw(v, n):
+        return v if n == 0 else v * pw(v, n - 1)
+
+    return pw(x, 3)
+
+
 def helper_with_nested(x, w):
     return nested_def(x, w, 1.5) * 2.0
 
@@ -98,6 +105,7 @@ CASES = [
     (with_a_default, 0, (1.1,)),
     (returns_a_tuple, (0, 1), (0.6, 1.7)),
     (helper_with_nested, (0, 1), (X, W)),
+    (recursive_nested, 0, (0.8,)),
 ]
 IDS = [c[0].__name__ for c in CASES]
 
@@ -178,13 +186,6 @@ def nested_twice(x):
     return outer(x)
 
 
-def recursive_nested(x):
-    def pw(v, n):
-        return v if n == 0 else v * pw(v, n - 1)
-
-    return pw(x, 3)
-
-
 def called_before_defined(x):
     y = g(x)  # noqa: F821
 
@@ -209,7 +210,6 @@ def rebound(x):
         (lambda_as_argument, UnsupportedSyntaxError, ["lambda", "g = lambda"], "vectorize"),
         (defined_in_branch, UnsupportedSyntaxError, ["inside a block", "top level"], "def g"),
         (nested_twice, UnsupportedSyntaxError, ["inside a nested function"], "def inner"),
-        (recursive_nested, UnsupportedSyntaxError, ["recursion", "pw -> pw"], "* pw(v"),
         (called_before_defined, SrcdiffError, ["`g`", "before it is defined"], "y = g(x)"),
         (rebound, UnsupportedSyntaxError, ["defining the nested function `g` twice"], "* 3.0"),
     ],
@@ -431,5 +431,128 @@ def test_star_parameters_are_refused_with_what_to_write(f, words, snippet):
     message = str(info.value)
     where = star_args if f is helper_with_star_args else f
     assert f":{statement_line(where, snippet)}:" in message, message
+    for word in words:
+        assert word in message, message
+
+
+# --- recursion whose depth follows from constant ints: unrolled -----------------------------
+
+
+def power(x, n):
+    if n == 0:
+        return 1.0
+    return x * power(x, n - 1)
+
+
+def uses_power(x):
+    return power(x, 3) + power(x, 2) * x
+
+
+def balanced_tree(x, depth):
+    if depth == 0:
+        return np.sin(x)
+    return balanced_tree(x * 0.5, depth - 1) * balanced_tree(x + 1.0, depth - 1)
+
+
+def uses_tree(x):
+    return balanced_tree(x, 3)
+
+
+def conditional_expression(x, n):
+    return x if n <= 1 else x * conditional_expression(np.cos(x), n - 1)
+
+
+def uses_conditional_expression(x):
+    return conditional_expression(x, 4)
+
+
+def minor(m, j):
+    return np.concatenate((m[1:, :j], m[1:, j + 1 :]), axis=1)
+
+
+def determinant(m, n):
+    if n == 1:
+        return m[0, 0]
+    s = 0.0
+    for j in range(n):
+        s = s + (-1.0) ** j * m[0, j] * determinant(minor(m, j), n - 1)
+    return s
+
+
+def uses_determinant(m):
+    return determinant(m, 3)
+
+
+RECURSION_CASES = [
+    (uses_power, (0.7,)),
+    (uses_tree, (0.3,)),
+    (uses_conditional_expression, (0.4,)),
+]
+RECURSION_IDS = [c[0].__name__ for c in RECURSION_CASES]
+
+
+@pytest.mark.parametrize(
+    ("f", "args"), RECURSION_CASES, ids=[c[0].__name__ for c in RECURSION_CASES]
+)
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_recursion_with_constant_depth_is_unrolled(f, args, backend):
+    check_gradient(f, args, 0, backend=backend)
+
+
+@pytest.mark.parametrize(
+    ("f", "args"), RECURSION_CASES, ids=[c[0].__name__ for c in RECURSION_CASES]
+)
+def test_unrolled_recursion_matches_sympy(f, args):
+    assert_grad_close(f, *args)
+
+
+def test_determinant_by_minors():
+    m = np.array([[2.0, 0.5, 1.0], [0.3, 1.5, -0.2], [0.1, 0.4, 3.0]])
+    g = srcdiff.grad(uses_determinant)  # the NumPy backend: a minor per iteration is an array
+    np.testing.assert_allclose(g(m), np.linalg.det(m) * np.linalg.inv(m).T)
+    check_gradient(uses_determinant, (m,), 0, backend="numpy")
+
+
+def test_each_depth_is_a_helper_of_its_own():
+    source = srcdiff.grad(uses_power, backend="numpy").source
+    for depth in range(4):
+        assert f"def power_n{depth}(x, n):" in source
+    assert "power_n2(x, 2)" in source
+
+
+def deeper_than_unrolled(x):
+    return power(x, 40)
+
+
+def never_ends(x, n):
+    return never_ends(x * 0.5, n) * x
+
+
+def uses_never_ends(x):
+    return never_ends(x, 2)
+
+
+def depth_at_runtime(x, n):
+    return power(x, n)
+
+
+@pytest.mark.parametrize(
+    ("f", "args", "error", "words", "where", "snippet"),
+    [
+        (power, (0.5, 3), UnsupportedSyntaxError, ["recursion (power -> power)", "power(x, 3)"],
+         power, "x * power"),
+        (depth_at_runtime, (0.5, 3), UnsupportedSyntaxError, ["cannot know", "constant ints"],
+         power, "x * power"),
+        (deeper_than_unrolled, (0.5,), UnsupportedSyntaxError, ["deeper than 24", "loop"],
+         power, "x * power"),
+        (uses_never_ends, (0.5,), SrcdiffError, ["n=2", "never ends"], never_ends, "return never"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)  # fmt: skip
+def test_recursion_that_cannot_be_unrolled_is_refused(f, args, error, words, where, snippet):
+    with pytest.raises(error) as info:
+        srcdiff.grad(f)(*args)
+    message = str(info.value)
+    assert f"test_closures.py:{statement_line(where, snippet)}:" in message, message
     for word in words:
         assert word in message, message

@@ -38,38 +38,81 @@ from .calls import CallLowering
 from .iteration import IterationLowering
 from .program import RESERVED, NameAllocator, NormalizedFunction, Program
 from .unbound import guard_unassigned
+from .unrolling import (
+    MAX_DEPTH,
+    Recursion,
+    constant_parameters,
+    constant_test,
+    fold,
+    specialized_name,
+    taken_branches,
+    unconstant_error,
+)
 
 
 def normalize_program(func: types.FunctionType) -> Program:
     builder = _ProgramBuilder()
-    main_name = builder.normalize(func, None)
+    try:
+        main_name = builder.normalize(func, None)
+    except Recursion as recursion:  # the function differentiated calls itself: its ints
+        # are arguments, known only at each call
+        raise recursion.unrolled_error(func.__name__) from None
     return Program(builder.functions[main_name], builder.functions)
 
 
 class _ProgramBuilder:
     def __init__(self) -> None:
         self.functions: dict[str, NormalizedFunction] = {}
-        self.names: dict[int, str] = {}  # id(python function) -> generated name
-        self.in_progress: list[types.FunctionType | LocalFunction] = []
+        self.names: dict[object, str] = {}  # id(python function) (and constants) -> name
+        self.in_progress: list[tuple[object, tuple]] = []  # (function, constants)
         self.module_names = NameAllocator(set())
+        self.sources: dict[int, SourceFunction] = {}
+        self.recursive: set[int] = set()  # ids of functions unrolled at each call
+
+    def source_of(self, func: types.FunctionType | LocalFunction) -> SourceFunction:
+        if id(func) not in self.sources:
+            self.sources[id(func)] = (
+                func.source if isinstance(func, LocalFunction) else read_function(func)
+            )
+        return self.sources[id(func)]
 
     def normalize(
-        self, func: types.FunctionType | LocalFunction, call_site: SourceLocation | None
+        self,
+        func: types.FunctionType | LocalFunction,
+        call_site: SourceLocation | None,
+        constants: dict[str, int] | None = None,
     ) -> str:
         """The generated name of ``func``, normalized first if it is new (a function nested
-        in another is already read: ``frontend`` closure-converts it)."""
-        if func in self.in_progress:
-            chain = " -> ".join(f.__name__ for f in [*self.in_progress, func])
-            loc = call_site or SourceLocation(func.__code__.co_filename, 0)
-            raise loc.unsupported(f"recursion ({chain})")
-        if id(func) in self.names:
-            return self.names[id(func)]
-        self.in_progress.append(func)
-        source = func.source if isinstance(func, LocalFunction) else read_function(func)
-        name = self.module_names.fresh(source.name, numbered=False)
-        normalized = Normalizer(source, self, name, helper=call_site is not None).function()
-        self.in_progress.pop()
-        self.names[id(func)] = name
+        in another is already read: ``frontend`` closure-converts it). ``constants``: the
+        parameters a call fixes, for a recursive function (``unrolling``)."""
+        fixed = tuple(constants.items()) if constants is not None else None
+        key = id(func) if fixed is None else (id(func), fixed)
+        loc = call_site or SourceLocation(func.__code__.co_filename, 0)
+        if fixed is None and any(f is func for f, _ in self.in_progress):
+            chain = " -> ".join(f.__name__ for f, _ in [*self.in_progress, (func, None)])
+            raise Recursion(func, loc.unsupported(f"recursion ({chain})"))
+        if (func, fixed) in self.in_progress:
+            values = ", ".join(f"{p}={v}" for p, v in constants.items())
+            raise loc.error(
+                f"{func.__name__} calls itself again with {values}: this recursion never ends"
+            )
+        if key in self.names:
+            return self.names[key]
+        if sum(f is func for f, _ in self.in_progress) >= MAX_DEPTH:
+            raise loc.unsupported(
+                f"recursion of {func.__name__} deeper than {MAX_DEPTH} calls",
+                "write it with a loop",
+            )
+        self.in_progress.append((func, fixed))
+        try:
+            source = self.source_of(func)
+            base = source.name if constants is None else specialized_name(source.name, constants)
+            name = self.module_names.fresh(base, numbered=False)
+            helper = call_site is not None
+            normalized = Normalizer(source, self, name, helper, constants or {}).function()
+        finally:
+            self.in_progress.pop()
+        self.names[key] = name
         self.functions[name] = normalized
         return name
 
@@ -85,9 +128,17 @@ class Normalizer(CallLowering, IterationLowering):
     """Lowers one function's statements and expressions (calls: ``CallLowering``)."""
 
     def __init__(
-        self, source: SourceFunction, program: _ProgramBuilder, name: str, helper: bool = False
+        self,
+        source: SourceFunction,
+        program: _ProgramBuilder,
+        name: str,
+        helper: bool = False,
+        constants: dict[str, int] | None = None,
     ):
         self.src = source
+        # parameters fixed to constant ints (a recursive function, unrolled): read as
+        # constants, and operations on constant ints fold, so the recursion ends
+        self.constants = constants or {}
         self.helper = helper  # called by the function being differentiated
         self.program = program
         self.name = name
@@ -183,6 +234,8 @@ class Normalizer(CallLowering, IterationLowering):
     # --- blocks and jumps ----------------------------------------------------------------
     def block(self, stmts: list[ast.stmt]) -> list[ir.Stmt]:
         """Normalize a block; statements after a possible jump are guarded by its flags."""
+        if self.constants:  # unrolled: only the branches taken, up to a return
+            stmts = taken_branches(stmts, self.constants)
         saved, self.out = self.out, []
         for k, node in enumerate(stmts):
             self.statement(node)
@@ -473,6 +526,10 @@ class Normalizer(CallLowering, IterationLowering):
             self.emit(Assign(target, Name(temp), self.loc))
             return
         if isinstance(node, ast.IfExp):
+            known = constant_test(node.test, self.constants) if self.constants else None
+            if known is not None:  # unrolled: only the branch taken
+                self.assign(target, node.body if known else node.orelse)
+                return
             test = self.atom(node.test)
             body = self.branch(lambda: self.assign(target, node.body))
             orelse = self.branch(lambda: self.assign(target, node.orelse))
@@ -528,20 +585,22 @@ class Normalizer(CallLowering, IterationLowering):
                 return Const(resolved.value)
             if isinstance(resolved, FreeArray):
                 return Name(self.input_name(resolved))
+            if node.id in self.constants:
+                return Const(self.constants[node.id])
             return Name(self.local(node.id))
         if isinstance(node, ast.Attribute):
             return self.attribute(node)
         if isinstance(node, ast.BinOp):
             args = (self.atom(node.left), self.atom(node.right))
-            return Op(BINOPS[type(node.op)], args)
+            return self.folded(Op(BINOPS[type(node.op)], args))
         if isinstance(node, ast.UnaryOp):
             operand = self.atom(node.operand)
             if isinstance(node.op, ast.UAdd):
                 return operand
-            return Op("neg" if isinstance(node.op, ast.USub) else "not", (operand,))
+            return self.folded(Op("neg" if isinstance(node.op, ast.USub) else "not", (operand,)))
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             args = (self.atom(node.left), self.atom(node.comparators[0]))
-            return Op(COMPAREOPS[type(node.ops[0])], args)
+            return self.folded(Op(COMPAREOPS[type(node.ops[0])], args))
         if isinstance(node, ast.Call) and not self.needs_statements(node):
             return self.call_primitive(node)
         if isinstance(node, ast.Subscript):
@@ -550,6 +609,10 @@ class Normalizer(CallLowering, IterationLowering):
             return self.atom(node)
         raise self.loc.unsupported(f"the expression `{ast.unparse(node)}`")
 
+    def folded(self, value: Expr) -> Expr:
+        """In an unrolled recursive function, operations on constant ints computed."""
+        return fold(value) if self.constants else value
+
     def atom_of(self, value: Expr) -> Expr:
         temp = self.names.fresh("t")
         self.emit(Assign(temp, value, self.loc))
@@ -557,40 +620,63 @@ class Normalizer(CallLowering, IterationLowering):
 
     def call_user(self, node: ast.Call, targets: tuple[str, ...]) -> None:
         func = self.resolved(node.func)
-        callee_name = self.program.normalize(func, self.loc)
+        if id(func) in self.program.recursive:
+            callee_name, args = self.call_recursive(node, func, None)
+        else:
+            try:
+                callee_name = self.program.normalize(func, self.loc)
+            except Recursion as recursion:
+                # unrolled from its first call, outside the cycle of calls
+                inside = any(f is func for f, _ in self.program.in_progress)
+                if recursion.func is not func or inside:
+                    raise
+                self.program.recursive.add(id(func))
+                callee_name, args = self.call_recursive(node, func, recursion)
+            else:
+                args = self.bind_arguments(node, self.program.functions[callee_name].source)
         callee = self.program.functions[callee_name]
         if callee.n_results != len(targets):
             raise self.loc.error(
                 f"{callee.source.name} returns {callee.n_results} value(s), "
                 f"but {len(targets)} are expected here"
             )
-        args = self.bind_arguments(node, callee)
         args += [Name(self.input_name(free)) for _, free in callee.inputs]
         self.callees.append(func)
         self.emit(Call(targets, callee_name, tuple(args), self.loc, pure=True))
 
-    def bind_arguments(self, node: ast.Call, callee: NormalizedFunction) -> list[Expr]:
+    def call_recursive(
+        self, node: ast.Call, func: object, recursion: Recursion | None
+    ) -> tuple[str, list[Expr]]:
+        """A call of a recursive function, unrolled for the constant ints it gives."""
+        source = self.program.source_of(func)
+        args = self.bind_arguments(node, source)
+        constants = constant_parameters(source.tree, source.params, args)
+        if not constants:
+            if recursion is not None:
+                raise recursion.unrolled_error(source.name)
+            raise unconstant_error(source.name, f"{source.name} -> {source.name}", self.loc)
+        return self.program.normalize(func, self.loc, constants), args
+
+    def bind_arguments(self, node: ast.Call, callee: SourceFunction) -> list[Expr]:
         """The call's arguments, in the callee's parameters' order; a nested function's
         last parameters take the enclosing variables it reads, as they are now."""
-        captured = callee.source.captured
-        params = callee.source.params[: len(callee.source.params) - len(captured)]
+        captured = callee.captured
+        params = callee.params[: len(callee.params) - len(captured)]
         bound: dict[str, Expr] = {}
-        positional = callee.source.positional
+        positional = callee.positional
         if len(node.args) > positional:
-            raise self.loc.error(f"{callee.source.name} takes {positional} positional arguments")
+            raise self.loc.error(f"{callee.name} takes {positional} positional arguments")
         for param, arg in zip(params, node.args, strict=False):
             bound[param] = self.atom(arg)
         for keyword in node.keywords:
             if keyword.arg not in params or keyword.arg in bound:
-                raise self.loc.error(
-                    f"bad keyword argument {keyword.arg!r} for {callee.source.name}"
-                )
+                raise self.loc.error(f"bad keyword argument {keyword.arg!r} for {callee.name}")
             bound[keyword.arg] = self.atom(keyword.value)
         for param in params:
             if param not in bound:
-                if param not in callee.source.defaults:
-                    raise self.loc.error(f"missing argument {param!r} for {callee.source.name}")
-                default = callee.source.defaults[param]
+                if param not in callee.defaults:
+                    raise self.loc.error(f"missing argument {param!r} for {callee.name}")
+                default = callee.defaults[param]
                 if not isinstance(default, (int, float, bool)):
                     raise self.loc.unsupported(f"the default value of {param!r}")
                 bound[param] = Const(default)
