@@ -70,8 +70,10 @@ def in_a_loop(x, n):
 
 
 def with_a_default(x):
-    def scaled(v, c=3.0):
-        return v * c
+    k = x * 0.5
+
+    def scaled(v, c=3.0):  # a default, then the captured k
+        return v * c * k
 
     return scaled(x) + scaled(x, 0.5) * x
 
@@ -298,6 +300,24 @@ def test_a_global_array_is_read_at_each_call(backend, monkeypatch):
     np.testing.assert_allclose(g(X), expected, rtol=1e-12)
 
 
+def test_forward_mode_and_second_order_read_global_arrays():
+    v = np.array([0.5, -1.0, 2.0])
+    value, tangent = srcdiff.jvp(reads_global_arrays)(X, v)
+    assert value == pytest.approx(reads_global_arrays(X))
+    assert tangent == pytest.approx(np.dot(srcdiff.grad(reads_global_arrays)(X), v))
+    h = srcdiff.hessian(reads_global_arrays)(X)
+    step = 1e-6
+    columns = [
+        (
+            srcdiff.grad(reads_global_arrays)(X + step * e)
+            - srcdiff.grad(reads_global_arrays)(X - step * e)
+        )
+        / (2 * step)
+        for e in np.eye(3)
+    ]
+    np.testing.assert_allclose(h, np.array(columns).T, rtol=1e-5, atol=1e-8)
+
+
 def test_the_note_in_source_names_what_is_read_at_each_call():
     source = srcdiff.grad(calls_a_helper_reading_a_global, backend="numpy").source
     header = source.split("import")[0]
@@ -397,6 +417,11 @@ def test_keyword_only_parameters(f, wrt, args, keywords, backend):
         got if isinstance(wrt, tuple) else (got,), report.gradient, strict=True
     ):
         np.testing.assert_allclose(ours, reference)
+
+
+def test_check_grad_takes_the_defaults_of_omitted_parameters():
+    assert srcdiff.check_grad(keyword_only, 0.5).ok
+    assert srcdiff.check_grad(with_a_default, 0.5).ok
 
 
 def test_keyword_only_parameters_stay_keyword_only():
