@@ -275,9 +275,17 @@ def read_function(func: Callable) -> SourceFunction:
         locals=set(),
         positional=len(fdef.args.posonlyargs) + len(fdef.args.args),
     )
-    _check_signature(source)
+    _check_signature(source, varargs=True)
+    return checked(source)
+
+
+def checked(source: SourceFunction) -> SourceFunction:
+    """``source`` with its nested functions and local names found, and everything checked
+    (also a function rewritten for the number of its ``*args``: ``normalize.varargs``)."""
     source.nested = _nested_functions(source)
-    source.locals = (_assigned_names(fdef) | set(source.params)) - set(source.nested)
+    source.locals = (_assigned_names(source.tree) | set(source.params)) - set(source.nested)
+    if source.tree.args.vararg:  # checked as a name here, rewritten away at each call
+        source.locals.add(source.tree.args.vararg.arg)
     for local in source.nested.values():  # first: they come before their calls
         Checker(local.source).check()
     Checker(source).check()
@@ -504,12 +512,13 @@ def _defaults(func: Callable, fdef: ast.FunctionDef) -> dict[str, object]:
     return defaults | (func.__kwdefaults__ or {})
 
 
-def _check_signature(source: SourceFunction) -> None:
+def _check_signature(source: SourceFunction, varargs: bool = False) -> None:
     """Parameters srcdiff binds at each call: positional, keyword-only (``def f(x, *,
-    scale=2.0)``); not ``*args`` nor ``**kwargs``, whose number is not fixed."""
+    scale=2.0)``), and ``*args`` of a helper (``varargs``: rewritten for each number of
+    arguments it is called with); not ``**kwargs``."""
     args = source.tree.args
     loc = source.loc(source.tree)
-    if args.vararg:
+    if args.vararg and not varargs:
         raise loc.unsupported(
             f"the parameter *{args.vararg.arg} (a variable number of arguments)",
             "name the parameters (`def f(x, y, z)`), or pass the values as one array",
@@ -539,7 +548,7 @@ class Checker(ast.NodeVisitor):
 
     def __init__(self, source: SourceFunction):
         self.source = source
-        self.scope = _scope_of(source.func)
+        self.scope = scope_of(source.func)
         code, cells = source.func.__code__, source.func.__closure__ or ()
         self.closure = dict(zip(code.co_freevars, cells, strict=True))
 
@@ -1032,7 +1041,7 @@ def _library_directories() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(p) for p in found))
 
 
-def _scope_of(func: types.FunctionType) -> dict[str, object]:
+def scope_of(func: types.FunctionType) -> dict[str, object]:
     """The names a function can see: builtins, then its module's globals, then its closure."""
     scope = dict(vars(builtins))
     scope.update(func.__globals__)

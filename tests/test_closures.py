@@ -437,147 +437,102 @@ def star_kwargs(x, **options):
     return x * 2.0
 
 
-def helper_with_star_args(x):
-    return star_args(x, x)
+def total(*xs):
+    s = 0.0
+    for x in xs:
+        s = s + np.sin(x) * x
+    return s * len(xs)
+
+
+def scaled_sum(scale, *xs):
+    return scale * xs[0] * sum(xs) + xs[-1]
+
+
+def calls_star_args(x, y):
+    return total(x, y, x * y) + total(x) + scaled_sum(2.0, x, y) + star_args(x, y)
+
+
+def star_with_arrays(x, w):
+    return total(np.sum(x), np.sum(w @ x)) + scaled_sum(0.5, x[0], x[1], x[2])
 
 
 @pytest.mark.parametrize(
-    ("f", "words", "snippet"),
-    [
-        (star_args, ["*xs", "name the parameters", "one array"], "def star_args"),
-        (star_kwargs, ["**options", "keyword-only"], "def star_kwargs"),
-        (helper_with_star_args, ["*xs"], "def star_args"),
-    ],
-    ids=lambda v: getattr(v, "__name__", None),
+    ("f", "wrt", "args"), [(calls_star_args, (0, 1), (0.3, 0.7)), (star_with_arrays, 0, (X, W))]
 )
-def test_star_parameters_are_refused_with_what_to_write(f, words, snippet):
-    with pytest.raises(UnsupportedSyntaxError) as info:
-        srcdiff.grad(f)(0.5)
-    message = str(info.value)
-    where = star_args if f is helper_with_star_args else f
-    assert f":{statement_line(where, snippet)}:" in message, message
-    for word in words:
-        assert word in message, message
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_star_args_of_a_helper_fixed_by_the_call(f, wrt, args, backend):
+    check_gradient(f, args, wrt, backend=backend)
 
 
-# --- recursion whose depth follows from constant ints: unrolled -----------------------------
+def test_star_args_match_sympy():
+    assert_grad_close(calls_star_args, 0.3, 0.7, wrt=(0, 1))
 
 
-def power(x, n):
-    if n == 0:
-        return 1.0
-    return x * power(x, n - 1)
+def test_each_number_of_star_args_is_a_helper_of_its_own():
+    source = srcdiff.grad(calls_star_args, backend="numpy").source
+    assert "def total_3args(xs_0, xs_1, xs_2):" in source
+    assert "def total_1args(xs_0):" in source
 
 
-def uses_power(x):
-    return power(x, 3) + power(x, 2) * x
+def star_index_not_constant(n, *xs):
+    return xs[n] * 2.0
 
 
-def balanced_tree(x, depth):
-    if depth == 0:
-        return np.sin(x)
-    return balanced_tree(x * 0.5, depth - 1) * balanced_tree(x + 1.0, depth - 1)
+def star_as_value(*xs):
+    return np.sum(np.array(xs))
 
 
-def uses_tree(x):
-    return balanced_tree(x, 3)
+def star_out_of_range(*xs):
+    return xs[2] * 2.0
 
 
-def conditional_expression(x, n):
-    return x if n <= 1 else x * conditional_expression(np.cos(x), n - 1)
-
-
-def uses_conditional_expression(x):
-    return conditional_expression(x, 4)
-
-
-def minor(m, j):
-    return np.concatenate((m[1:, :j], m[1:, j + 1 :]), axis=1)
-
-
-def determinant(m, n):
-    if n == 1:
-        return m[0, 0]
+def star_loop_with_break(*xs):
     s = 0.0
-    for j in range(n):
-        s = s + (-1.0) ** j * m[0, j] * determinant(minor(m, j), n - 1)
+    for x in xs:
+        if x > 1.0:
+            break
+        s = s + x
     return s
 
 
-def uses_determinant(m):
-    return determinant(m, 3)
+def calls_index_not_constant(x):
+    return star_index_not_constant(1, x, x)
 
 
-RECURSION_CASES = [
-    (uses_power, (0.7,)),
-    (uses_tree, (0.3,)),
-    (uses_conditional_expression, (0.4,)),
-]
-RECURSION_IDS = [c[0].__name__ for c in RECURSION_CASES]
+def calls_as_value(x):
+    return star_as_value(x, x)
 
 
-@pytest.mark.parametrize(
-    ("f", "args"), RECURSION_CASES, ids=[c[0].__name__ for c in RECURSION_CASES]
-)
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
-def test_recursion_with_constant_depth_is_unrolled(f, args, backend):
-    check_gradient(f, args, 0, backend=backend)
+def calls_out_of_range(x):
+    return star_out_of_range(x, x)
+
+
+def calls_loop_with_break(x):
+    return star_loop_with_break(x, x)
 
 
 @pytest.mark.parametrize(
-    ("f", "args"), RECURSION_CASES, ids=[c[0].__name__ for c in RECURSION_CASES]
-)
-def test_unrolled_recursion_matches_sympy(f, args):
-    assert_grad_close(f, *args)
-
-
-def test_determinant_by_minors():
-    m = np.array([[2.0, 0.5, 1.0], [0.3, 1.5, -0.2], [0.1, 0.4, 3.0]])
-    g = srcdiff.grad(uses_determinant)  # the NumPy backend: a minor per iteration is an array
-    np.testing.assert_allclose(g(m), np.linalg.det(m) * np.linalg.inv(m).T)
-    check_gradient(uses_determinant, (m,), 0, backend="numpy")
-
-
-def test_each_depth_is_a_helper_of_its_own():
-    source = srcdiff.grad(uses_power, backend="numpy").source
-    for depth in range(4):
-        assert f"def power_n{depth}(x, n):" in source
-    assert "power_n2(x, 2)" in source
-
-
-def deeper_than_unrolled(x):
-    return power(x, 40)
-
-
-def never_ends(x, n):
-    return never_ends(x * 0.5, n) * x
-
-
-def uses_never_ends(x):
-    return never_ends(x, 2)
-
-
-def depth_at_runtime(x, n):
-    return power(x, n)
-
-
-@pytest.mark.parametrize(
-    ("f", "args", "error", "words", "where", "snippet"),
+    ("f", "error", "words", "where", "snippet"),
     [
-        (power, (0.5, 3), UnsupportedSyntaxError, ["recursion (power -> power)", "power(x, 3)"],
-         power, "x * power"),
-        (depth_at_runtime, (0.5, 3), UnsupportedSyntaxError, ["cannot know", "constant ints"],
-         power, "x * power"),
-        (deeper_than_unrolled, (0.5,), UnsupportedSyntaxError, ["deeper than 24", "loop"],
-         power, "x * power"),
-        (uses_never_ends, (0.5,), SrcdiffError, ["n=2", "never ends"], never_ends, "return never"),
+        (star_args, UnsupportedSyntaxError, ["*xs of the function differentiated", "one array"],
+         star_args, "def star_args"),
+        (star_kwargs, UnsupportedSyntaxError, ["**options", "keyword-only"], star_kwargs,
+         "def star_kwargs"),
+        (calls_index_not_constant, UnsupportedSyntaxError, ["xs[n]", "constant k"],
+         star_index_not_constant, "return xs[n]"),
+        (calls_as_value, UnsupportedSyntaxError, ["*xs", "len(xs)", "for a in xs"],
+         star_as_value, "np.array(xs)"),
+        (calls_out_of_range, SrcdiffError, ["xs[2]", "out of range", "2 arguments"],
+         star_out_of_range, "return xs[2]"),
+        (calls_loop_with_break, UnsupportedSyntaxError, ["loop over *xs", "break"],
+         star_loop_with_break, "for x in xs"),
     ],
     ids=lambda v: getattr(v, "__name__", None),
 )  # fmt: skip
-def test_recursion_that_cannot_be_unrolled_is_refused(f, args, error, words, where, snippet):
+def test_star_parameters_are_refused_with_what_to_write(f, error, words, where, snippet):
     with pytest.raises(error) as info:
-        srcdiff.grad(f)(*args)
+        srcdiff.grad(f)(0.5)
     message = str(info.value)
-    assert f"test_closures.py:{statement_line(where, snippet)}:" in message, message
+    assert f":{statement_line(where, snippet)}:" in message, message
     for word in words:
         assert word in message, message

@@ -8,7 +8,8 @@
   jump are guarded by ``if not flag``, and a loop ends after an iteration that set its
   stop flag. Later stages therefore only see structured control flow.
 * Calls of other user functions become ``Call`` statements; those functions are
-  normalized in turn (callees first), and recursion is rejected.
+  normalized in turn (callees first); recursion is unrolled where constant ints fix its
+  depth (``unrolling``), and rejected elsewhere.
 
 Calls of primitives are lowered in ``calls``, loops' iterables in ``iteration``, and reads
 of variables that may be unassigned guarded in ``unbound``.
@@ -48,11 +49,19 @@ from .unrolling import (
     taken_branches,
     unconstant_error,
 )
+from .varargs import with_arity
 
 
 def normalize_program(func: types.FunctionType) -> Program:
     builder = _ProgramBuilder()
     try:
+        source = builder.source_of(func)
+        if source.tree.args.vararg:
+            raise source.loc(source.tree).unsupported(
+                f"the parameter *{source.tree.args.vararg.arg} of the function differentiated",
+                "name the parameters, or pass the values as one array (a function it calls "
+                "may take *args)",
+            )
         main_name = builder.normalize(func, None)
     except Recursion as recursion:  # the function differentiated calls itself: its ints
         # are arguments, known only at each call
@@ -69,24 +78,35 @@ class _ProgramBuilder:
         self.sources: dict[int, SourceFunction] = {}
         self.recursive: set[int] = set()  # ids of functions unrolled at each call
 
-    def source_of(self, func: types.FunctionType | LocalFunction) -> SourceFunction:
+    def source_of(
+        self, func: types.FunctionType | LocalFunction, arity: int | None = None
+    ) -> SourceFunction:
+        """``func`` read (once); ``arity``: for that many ``*args`` (``varargs``)."""
         if id(func) not in self.sources:
             self.sources[id(func)] = (
                 func.source if isinstance(func, LocalFunction) else read_function(func)
             )
-        return self.sources[id(func)]
+        if arity is None:
+            return self.sources[id(func)]
+        if (id(func), arity) not in self.sources:
+            self.sources[id(func), arity] = with_arity(self.sources[id(func)], arity)
+        return self.sources[id(func), arity]
 
     def normalize(
         self,
         func: types.FunctionType | LocalFunction,
         call_site: SourceLocation | None,
         constants: dict[str, int] | None = None,
+        arity: int | None = None,
     ) -> str:
         """The generated name of ``func``, normalized first if it is new (a function nested
         in another is already read: ``frontend`` closure-converts it). ``constants``: the
-        parameters a call fixes, for a recursive function (``unrolling``)."""
+        parameters a call fixes, for a recursive function (``unrolling``); ``arity``: the
+        number of ``*args`` the call gives (``varargs``)."""
         fixed = tuple(constants.items()) if constants is not None else None
         key = id(func) if fixed is None else (id(func), fixed)
+        if arity is not None:
+            key = (key, "*", arity)
         loc = call_site or SourceLocation(func.__code__.co_filename, 0)
         if fixed is None and any(f is func for f, _ in self.in_progress):
             chain = " -> ".join(f.__name__ for f, _ in [*self.in_progress, (func, None)])
@@ -105,8 +125,10 @@ class _ProgramBuilder:
             )
         self.in_progress.append((func, fixed))
         try:
-            source = self.source_of(func)
+            source = self.source_of(func, arity)
             base = source.name if constants is None else specialized_name(source.name, constants)
+            if arity is not None:
+                base = f"{base}_{arity}args"
             name = self.module_names.fresh(base, numbered=False)
             helper = call_site is not None
             normalized = Normalizer(source, self, name, helper, constants or {}).function()
@@ -620,7 +642,12 @@ class Normalizer(CallLowering, IterationLowering):
 
     def call_user(self, node: ast.Call, targets: tuple[str, ...]) -> None:
         func = self.resolved(node.func)
-        if id(func) in self.program.recursive:
+        source = self.program.source_of(func)
+        arity = len(node.args) - source.positional if source.tree.args.vararg else None
+        if arity is not None:  # *args: the function read again for this many
+            callee_name = self.program.normalize(func, self.loc, arity=max(arity, 0))
+            args = self.bind_arguments(node, self.program.functions[callee_name].source)
+        elif id(func) in self.program.recursive:
             callee_name, args = self.call_recursive(node, func, None)
         else:
             try:
