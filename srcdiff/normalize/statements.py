@@ -110,7 +110,9 @@ class _ProgramBuilder:
         loc = call_site or SourceLocation(func.__code__.co_filename, 0)
         if fixed is None and any(f is func for f, _ in self.in_progress):
             chain = " -> ".join(f.__name__ for f, _ in [*self.in_progress, (func, None)])
-            raise Recursion(func, loc.unsupported(f"recursion ({chain})"))
+            first = next(k for k, (f, _) in enumerate(self.in_progress) if f is func)
+            cycle = [f for f, _ in self.in_progress[first:]]
+            raise Recursion(func, loc.unsupported(f"recursion ({chain})"), cycle)
         if (func, fixed) in self.in_progress:
             values = ", ".join(f"{p}={v}" for p, v in constants.items())
             raise loc.error(
@@ -657,7 +659,8 @@ class Normalizer(CallLowering, IterationLowering):
                 inside = any(f is func for f, _ in self.program.in_progress)
                 if recursion.func is not func or inside:
                     raise
-                self.program.recursive.add(id(func))
+                # every function of the cycle is unrolled, passing the constants on
+                self.program.recursive.update(id(f) for f in recursion.cycle)
                 callee_name, args = self.call_recursive(node, func, recursion)
             else:
                 args = self.bind_arguments(node, self.program.functions[callee_name].source)

@@ -32,9 +32,10 @@ class Recursion(Exception):
     """A function called while it is being normalized: caught where it was first called,
     which unrolls it if the call fixes ints of it (``UnrollingLowering.call_recursive``)."""
 
-    def __init__(self, func: object, error: UnsupportedSyntaxError):
+    def __init__(self, func: object, error: UnsupportedSyntaxError, cycle: list[object]):
         super().__init__(str(error))
         self.func = func
+        self.cycle = cycle  # the functions that call each other, ``func`` first
         self.error = error
         self.chain = error.construct.split("(", 1)[1].rstrip(")")
 
