@@ -86,10 +86,7 @@ def _inputs_note(program: Program) -> str:
     if not program.inputs:
         return ""
     read = ", ".join(f"{free.describe()} ({free.kind().describe()})" for _, free in program.inputs)
-    return (
-        f"\nRead at each call, as constants without a derivative: {read}; a parameter of the "
-        "functions below."
-    )
+    return f"\nRead at each call, as constants (no derivative), and passed as parameters: {read}."
 
 
 class _Generator:
