@@ -125,7 +125,7 @@ class SourceFunction:
         if isinstance(node, ast.Name):
             return node.id in self.locals or node.id in self.free_arrays
         if isinstance(node, ast.Attribute):
-            return self.is_value(node.value)
+            return self.is_value(node.value) or _dotted(node) in self.free_arrays
         return isinstance(node, (ast.Call, ast.Subscript, ast.BinOp, ast.UnaryOp))
 
     def defines(self, stmt: ast.stmt) -> bool:
@@ -167,6 +167,7 @@ class FreeArray:
     name: str
     namespace: dict[str, object] | None  # the module's globals, or None for a closure cell
     cell: types.CellType | None = None
+    module: str | None = None  # read as an attribute of a module: its name (``data.X``)
 
     @property
     def key(self) -> tuple[int, str]:
@@ -175,7 +176,8 @@ class FreeArray:
 
     def describe(self) -> str:
         where = "global" if self.cell is None else "closure variable"
-        return f"the {where} `{self.name}`"
+        name = self.name if self.module is None else f"{self.module}.{self.name}"
+        return f"the {where} `{name}`"
 
     def read(self) -> object:
         """Its value now (a tuple or list of numbers as an array)."""
@@ -421,6 +423,11 @@ def _free_names(tree: ast.FunctionDef) -> set[str]:
     """The names a function reads and does not bind itself."""
     bound = _assigned_names(tree) | {a.arg for a in tree.args.args}
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - bound
+
+
+def _dotted(node: ast.Attribute) -> str | None:
+    """``module.name`` for an attribute of a name (None for anything longer)."""
+    return f"{node.value.id}.{node.attr}" if isinstance(node.value, ast.Name) else None
 
 
 def _own_nodes(tree: ast.FunctionDef):
@@ -840,6 +847,13 @@ class Checker(ast.NodeVisitor):
                 and array_kind(self.scope.get(node.id)) is not None
             ):
                 self.free_array(node.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                module = self.scope.get(node.value.id)
+                if node.value.id in self.source.locals or not isinstance(module, types.ModuleType):
+                    continue
+                if array_kind(getattr(module, node.attr, None)) is not None:
+                    free = FreeArray(node.attr, vars(module), module=node.value.id)
+                    self.source.free_arrays.setdefault(_dotted(node), free)
 
     def free_array(self, name: str) -> FreeArray:
         found = self.source.free_arrays.get(name)
@@ -850,6 +864,10 @@ class Checker(ast.NodeVisitor):
         return found
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        free = self.source.free_arrays.get(_dotted(node))
+        if free is not None:  # data.X, an array of a module
+            self.record(node, free)
+            return
         if self.source.is_value(node.value):
             if attribute_for(node.attr) is not None:
                 self.visit(node.value)

@@ -5,6 +5,7 @@ conversion), against finite differences on both backends and SymPy, and what sta
 from __future__ import annotations
 
 import inspect
+import types
 
 import numpy as np
 import pytest
@@ -266,12 +267,23 @@ def closure_over(m):
 
 closure_of_array = closure_over(A.copy())
 
+data = types.ModuleType("data")  # a module of data arrays, read as data.X
+data.X = np.array([[1.0, 2.0, 0.5], [0.5, -1.0, 0.3]])
+data.y = np.array([1.0, 0.0])
+
+
+def reads_module_arrays(w):
+    p = np.tanh(data.X @ w)
+    return np.sum((p - data.y) ** 2) + np.sum(data.X.T[0] * w[:2])
+
+
 GLOBAL_CASES = [
     (reads_global_arrays, (X,)),
     (calls_a_helper_reading_a_global, (X,)),
     (global_in_nested, (X,)),
     (reads_a_global_tuple, (X,)),
     (closure_of_array, (X,)),
+    (reads_module_arrays, (X,)),
 ]
 
 
@@ -316,6 +328,18 @@ def test_forward_mode_and_second_order_read_global_arrays():
         for e in np.eye(3)
     ]
     np.testing.assert_allclose(h, np.array(columns).T, rtol=1e-5, atol=1e-8)
+
+
+def test_an_array_of_a_module_is_read_at_each_call():
+    g = srcdiff.grad(reads_module_arrays)
+    before = g(X)
+    data.X[0, 0] = 4.0
+    try:
+        assert not np.allclose(g(X), before)
+        assert srcdiff.check_grad(reads_module_arrays, X).ok
+        assert "the global `data.y` (a 1-D array of floats)" in g.source
+    finally:
+        data.X[0, 0] = 1.0
 
 
 def test_the_note_in_source_names_what_is_read_at_each_call():

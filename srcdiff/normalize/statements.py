@@ -727,8 +727,13 @@ class Normalizer(CallLowering, IterationLowering):
         if found is None:
             name = free.name
             used = {n for n, _ in self.inputs.values()}
-            if name in used or name in self.src.locals or name in RESERVED:
+            clash = name in used or name in self.src.locals or name in RESERVED
+            if free.module is not None:  # data.y: `y` is no name of the function's, so the
+                # allocator may have given it out (or give it out later)
+                clash = clash or name in self.names.taken
+            if clash:
                 name = self.names.fresh(f"{free.name}_")
+            self.names.taken.add(name)
             found = self.inputs[free.key] = (name, free)
         return found[0]
 
