@@ -246,14 +246,17 @@ def read_function(func: Callable) -> SourceFunction:
             f"{filename}:{func.__code__.co_firstlineno}: cannot read the source of "
             f"{func.__name__!r} (srcdiff needs functions defined in a file)"
         ) from err
-    try:
-        tree = ast.parse(textwrap.dedent("".join(lines)))
-    except SyntaxError as err:  # a lambda's source is a fragment of its line
-        raise SourceLocation(filename, first_line).unsupported(
-            "this function's source", "define the function with def at the start of a line"
-        ) from err
-    ast.increment_lineno(tree, first_line - 1)
-    fdef = tree.body[0]
+    if func.__name__ == "<lambda>":
+        fdef = _lambda_definition(func, filename)
+    else:
+        try:
+            tree = ast.parse(textwrap.dedent("".join(lines)))
+        except SyntaxError as err:
+            raise SourceLocation(filename, first_line).unsupported(
+                "this function's source", "define the function with def at the start of a line"
+            ) from err
+        ast.increment_lineno(tree, first_line - 1)
+        fdef = tree.body[0]
     if isinstance(fdef, ast.AsyncFunctionDef):
         raise SourceLocation(filename, fdef.lineno).unsupported("an async function")
     if not isinstance(fdef, ast.FunctionDef):
@@ -268,7 +271,7 @@ def read_function(func: Callable) -> SourceFunction:
         )
     source = SourceFunction(
         func=func,
-        name=func.__name__,
+        name=fdef.name if func.__name__ == "<lambda>" else func.__name__,
         filename=filename,
         tree=fdef,
         lines=linecache.getlines(filename),
@@ -279,6 +282,33 @@ def read_function(func: Callable) -> SourceFunction:
     )
     _check_signature(source, varargs=True)
     return checked(source)
+
+
+def _lambda_definition(func: types.FunctionType, filename: str) -> ast.FunctionDef:
+    """A lambda (``f = lambda x: ...``, ``grad(lambda x: ...)``) as the ``def`` it stands
+    for, named after the name it is assigned to (else ``lambda_``): found in its file, as
+    the one lambda on its first line."""
+    line = func.__code__.co_firstlineno
+    try:
+        module = ast.parse("".join(linecache.getlines(filename)), filename)
+    except SyntaxError:
+        module = ast.Module([], [])
+    found = [n for n in ast.walk(module) if isinstance(n, ast.Lambda) and n.lineno == line]
+    if len(found) != 1:
+        what = "several lambdas on one line" if found else "this lambda's source"
+        raise SourceLocation(filename, line).unsupported(what, "define the function with def")
+    lam = found[0]
+    name = "lambda_"
+    for node in ast.walk(module):
+        if (
+            isinstance(node, ast.Assign)
+            and node.value is lam
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            name = node.targets[0].id
+    body = ast.copy_location(ast.Return(lam.body), lam.body)
+    return ast.copy_location(ast.FunctionDef(name, lam.args, [body], [], None, None), lam)
 
 
 def checked(source: SourceFunction) -> SourceFunction:

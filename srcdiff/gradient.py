@@ -71,6 +71,8 @@ class Gradient:
         self.f = f
         self._backend = backend
         self.__name__ = getattr(f, "__name__", "f")
+        if not self.__name__.isidentifier():  # a lambda: the trampoline needs a name
+            self.__name__ = "lambda_"
         self.signature = inspect.signature(f)
         self._jit = jit
         self._with_value = with_value

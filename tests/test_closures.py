@@ -131,6 +131,23 @@ def test_a_nested_function_is_a_helper_with_the_variables_it_reads():
     assert "act(t0, scale)" in source.replace("(t1, scale)", "(t0, scale)")
 
 
+rosenbrock = lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_lambda_given_to_grad(backend):
+    check_gradient(rosenbrock, (X,), 0, backend=backend)
+    assert "def rosenbrock_adjoint(x" in srcdiff.grad(rosenbrock, backend=backend).source
+    g = srcdiff.grad(lambda a, b=2.0: a**b * np.sin(a), backend=backend)
+    assert g(0.7) == pytest.approx(2 * 0.7 * np.sin(0.7) + 0.49 * np.cos(0.7))
+    assert_grad_close(lambda a, b=2.0: a**b * np.sin(a), 0.7)
+
+
+def test_two_lambdas_on_one_line_are_refused():
+    with pytest.raises(UnsupportedSyntaxError, match="several lambdas on one line"):
+        srcdiff.grad(lambda a: a * 2.0)(srcdiff.grad(lambda b: b)(1.0))
+
+
 # --- what stays refused ----------------------------------------------------------------------
 
 
