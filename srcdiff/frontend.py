@@ -150,10 +150,6 @@ class LocalFunction:
     def __name__(self) -> str:
         return self.source.name
 
-    @property
-    def own_params(self) -> list[str]:
-        return self.source.params[: len(self.source.params) - len(self.source.captured)]
-
 
 ARRAY_ELEMENTS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
 
