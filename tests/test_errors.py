@@ -46,8 +46,7 @@ def bad_generator_expression(x):
 
 
 def bad_lambda(x):
-    square = lambda v: v * v  # noqa: E731  # error: lambda
-    return square(x)
+    return np.vectorize(lambda v: v * v)(x)  # error: lambda
 
 
 def bad_list_comprehension(x):

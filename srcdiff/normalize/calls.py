@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from ..frontend import Constant, Primitive
+from ..frontend import Constant, FreeArray, Primitive
 from ..ir import Const, Expr, Name, Op
 from ..python_errors import math_prechecks
 from ..rules import PRIMITIVES, attribute_for, binding_for, method_for
@@ -22,6 +22,8 @@ class CallLowering:
         resolved = self.resolved(node)
         if isinstance(resolved, Constant):
             return Const(resolved.value)
+        if isinstance(resolved, FreeArray):  # data.X: an array of a module, read at each call
+            return Name(self.input_name(resolved))
         attribute = attribute_for(node.attr) if self.src.is_value(node.value) else None
         if attribute is not None:  # x.T, x.shape
             return Op(attribute, (self.atom(node.value),))
