@@ -158,6 +158,15 @@ def append_in_unrolled_loop(a, b):
     return np.sum(np.array(ys)) * ys[1]
 
 
+def arrays_appended_in_constant_range(x, w):
+    hs = []
+    h = x
+    for t in range(3):
+        h = np.tanh(h * w[t] + 0.1)
+        hs.append(h * 1.0)
+    return np.sum(np.stack(hs) ** 2) + np.sum(hs[-1])
+
+
 # --- comprehensions and generators ----------------------------------------------------------
 
 
@@ -192,6 +201,11 @@ def comprehension_over_list(a, b):
     xs = [a, b, a * b]
     squares = [v * v for v in xs]
     return sum(squares) + squares[2] + sum(v * a for v in xs)
+
+
+def comprehension_of_arrays_over_constant_range(x, w):
+    stacked = np.stack([x * w[i] for i in range(3)])
+    return np.sum(stacked**2) + np.sum(sum(x * i for i in range(3)))
 
 
 def comprehension_of_arrays_over_list(x, w):
@@ -261,6 +275,8 @@ CASES = [
     (comprehension_filtered, 0, [(X,)]),
     (comprehension_over_list, (0, 1), [(0.3, 0.7)]),
     (comprehension_of_arrays_over_list, (0, 1), [(X, W)]),
+    (comprehension_of_arrays_over_constant_range, (0, 1), [(X, W)]),
+    (arrays_appended_in_constant_range, (0, 1), [(X, W)]),
 ]
 IDS = [f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)]
 
@@ -268,7 +284,7 @@ IDS = [f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)]
 # An unrolled loop that rebinds an array the gradient needs (``h = np.tanh(h * w + b)`` once
 # per layer) is straight-line code that reassigns it: Numba cannot record the old arrays, as
 # for the same lines written out by hand.
-NUMPY_ONLY = {layers_as_pairs}
+NUMPY_ONLY = {layers_as_pairs, arrays_appended_in_constant_range}
 
 
 @pytest.mark.parametrize(("f", "wrt", "points"), CASES, ids=IDS)
@@ -392,9 +408,9 @@ def appended_in_branch(a, b):
     return xs[0]
 
 
-def arrays_appended_in_loop(x):
+def arrays_appended_in_loop(x, n):
     hs = []
-    for i in range(3):
+    for i in range(n):
         hs.append(x * i)
     return np.sum(np.array(hs))
 
@@ -438,6 +454,10 @@ def max_of_array(x):
     return max(x)
 
 
+def ragged_array(a, b):
+    return np.sum(np.array([[a, b], [a]]))
+
+
 def list_slice(a, b):
     xs = [a, b, a]
     return sum(xs[1:])
@@ -451,7 +471,7 @@ def list_slice(a, b):
         (list_extended, (0.3, 0.7), UnsupportedSyntaxError, ["xs.extend", "append"], "xs.extend"),
         (list_assigned_twice, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "name"], "xs = [a, b]"),
         (appended_in_branch, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "append"], "xs.append"),
-        (arrays_appended_in_loop, (X,), SrcdiffError, ["numbers", "out[i]"], "hs.append"),
+        (arrays_appended_in_loop, (X, 3), SrcdiffError, ["numbers", "out[i]"], "hs.append"),
         (read_while_appending, (X,), UnsupportedSyntaxError, ["hs", "variable"], "hs[0]"),
         (appended_in_nested_loop, (X,), UnsupportedSyntaxError, ["hs", "loop"], "hs.append"),
         (two_fors, (X,), UnsupportedSyntaxError, ["more than one", "loops"], "return"),
@@ -459,6 +479,7 @@ def list_slice(a, b):
         (index_out_of_range, (0.3, 0.7), SrcdiffError, ["IndexError", "2 items"], "xs[2]"),
         (list_of_strings, (0.3,), UnsupportedSyntaxError, ["'a'"], "names ="),
         (max_of_array, (X,), UnsupportedSyntaxError, ["np.max(x)"], "max(x)"),
+        (ragged_array, (0.3, 0.7), UnsupportedSyntaxError, ["different lengths"], "np.array"),
         (list_slice, (0.3, 0.7), UnsupportedSyntaxError, ["xs[1:]", "np.array"], "xs[1:]"),
     ],
     ids=lambda v: getattr(v, "__name__", None),

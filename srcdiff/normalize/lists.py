@@ -25,6 +25,7 @@ import ast
 import builtins
 from dataclasses import dataclass
 
+from ..frontend import Constant
 from ..ir import Assign, Check, Const, Expr, Name, Op, SetItem
 
 LIST_FUNCTIONS = (
@@ -32,6 +33,7 @@ LIST_FUNCTIONS = (
     "np.stack(xs) and np.concatenate(xs)"
 )
 AS_ARRAY = "make it an array first, with np.array(...)"
+MAX_UNROLLED = 32  # iterations of a range of constant bounds unrolled to build a list
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ class ListLowering:
         room for every append (the trip count times each place that appends)."""
         begun: list[str] = []
         trips = None
-        for name, sites in _appends(body).items():
+        for name, sites in appended_lists(body).items():
             local = self.local(name)
             found = self.lists.get(local)
             if not (isinstance(found, StaticList) and found.path == self.path):
@@ -326,6 +328,12 @@ class ListLowering:
         made = self.made_at.get(id(found))
         if not fresh and made is not None and self.path[: len(made[1])] == made[1]:
             return made[2]
+        nested = {isinstance(i, StaticList) for i in found.items}
+        if True in nested and (len(nested) > 1 or len({len(i.items) for i in found.items}) > 1):
+            raise self.loc.unsupported(
+                "an array of lists of different lengths (or of lists and values)",
+                "give every row the same number of items",
+            )
         if not found.items:
             array = self.atom_of(Op("zeros", (Const(0),)))
         else:
@@ -430,7 +438,7 @@ class ListLowering:
         """``[e for v in it if c]`` as the loop ``for v in it: if c: tmp.append(e)``, its
         variables renamed (they are the comprehension's own)."""
         generator = self.only_generator(node)
-        if generator.ifs and self.static_iterable(generator.iter):
+        if generator.ifs and self.static_iterable(generator.iter, ranges=True):
             raise self.loc.unsupported(
                 "a comprehension with an `if` over a list: its length would depend on the run",
                 f"make the list an array first: `for v in np.array(...)`; or {AS_ARRAY}",
@@ -498,10 +506,13 @@ class ListLowering:
 
     def static_loop(self, node: ast.ListComp | ast.GeneratorExp) -> bool:
         """Whether the comprehension runs over a list of known length (and so is unrolled)."""
-        return self.static_iterable(self.only_generator(node).iter)
+        return self.static_iterable(self.only_generator(node).iter, ranges=True)
 
-    def static_iterable(self, iterable: ast.expr) -> bool:
-        """A list of known length, or zip or enumerate of such lists."""
+    def static_iterable(self, iterable: ast.expr, ranges: bool = False) -> bool:
+        """A list of known length, or zip or enumerate of such lists (``ranges``: or a range
+        of constant bounds, short enough to unroll)."""
+        if ranges and self.constant_range(iterable) is not None:
+            return True
         if isinstance(iterable, ast.Call):
             builtin = self.iteration_builtin(iterable)
             if builtin is builtins.enumerate:
@@ -514,14 +525,38 @@ class ListLowering:
         if isinstance(iterable, (ast.ListComp, ast.GeneratorExp)):
             return self.static_iterable(self.only_generator(iterable).iter)
         if isinstance(iterable, ast.Subscript):
-            return self.static_iterable(iterable.value)
+            return isinstance(self.peek(iterable), StaticList)
         return isinstance(iterable, (ast.List, ast.Tuple))
 
-    def static_rows(self, iterable: ast.expr, target: ast.expr) -> list | None:
-        """The items each iteration of ``for target in iterable`` binds, for a list of known
-        length (``zip`` and ``enumerate`` of such lists too); None for any other loop."""
-        if not self.static_iterable(iterable):
+    def constant_range(self, iterable: ast.expr) -> range | None:
+        """``range(3)``, ``range(1, N)`` (``N`` a constant of the module), unrolled where it
+        builds a list: its items may then be arrays."""
+        if not (
+            isinstance(iterable, ast.Call) and self.iteration_builtin(iterable) is builtins.range
+        ):
             return None
+        bounds = [self.constant_int(a) for a in iterable.args]
+        if None in bounds or (len(bounds) == 3 and bounds[2] == 0):
+            return None
+        values = range(*bounds)
+        return values if len(values) <= MAX_UNROLLED else None
+
+    def constant_int(self, node: ast.expr) -> int | None:
+        resolved = self.resolved(node) if isinstance(node, ast.Name) else None
+        if isinstance(resolved, Constant):
+            value = resolved.value
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return _constant_index(node)
+
+    def static_rows(self, iterable: ast.expr, ranges: bool = False) -> list | None:
+        """The items each iteration of ``for target in iterable`` binds, for a list of known
+        length (``zip`` and ``enumerate`` of such lists too, and with ``ranges`` a short
+        range of constant bounds); None for any other loop."""
+        if not self.static_iterable(iterable, ranges):
+            return None
+        values = self.constant_range(iterable) if ranges else None
+        if values is not None:
+            return [Const(k) for k in values]
         if isinstance(iterable, ast.Call):
             if self.iteration_builtin(iterable) is builtins.enumerate:
                 start = self.atom(iterable.args[1]) if len(iterable.args) > 1 else Const(0)
@@ -594,7 +629,7 @@ def _stored_in_loops(tree: ast.FunctionDef) -> set[str]:
     return found
 
 
-def _appends(body: list[ast.stmt]) -> dict[str, int]:
+def appended_lists(body: list[ast.stmt]) -> dict[str, int]:
     """The lists a loop body appends to (by name), and at how many places."""
     counts: dict[str, int] = {}
     for stmt in body:

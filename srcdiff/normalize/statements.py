@@ -29,7 +29,7 @@ from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
 from .calls import CallLowering
 from .iteration import IterationLowering
-from .lists import UNROLLED, ListLowering, Scope, StaticList
+from .lists import UNROLLED, ListLowering, Scope, StaticList, appended_lists
 from .program import RESERVED, NameAllocator, NormalizedFunction, Program
 from .unbound import guard_unassigned
 
@@ -383,7 +383,7 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
 
     def stmt_For(self, node: ast.For) -> None:
         loc = self.loc
-        rows = self.static_rows(node.iter, node.target)
+        rows = self.static_rows(node.iter, ranges=bool(appended_lists(node.body)))
         if rows is not None:
             self.unrolled_for(node, rows)
             return
