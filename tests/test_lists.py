@@ -401,6 +401,12 @@ def list_assigned_twice(a, b):
     return xs[0]
 
 
+def list_made_in_branch(a, b):
+    if a > 0.0:
+        xs = [a, b]
+    return xs[0]
+
+
 def appended_in_branch(a, b):
     xs = [a]
     if a > 0.0:
@@ -470,6 +476,7 @@ def list_slice(a, b):
         (list_item_written, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "append"], "xs[0] = b"),
         (list_extended, (0.3, 0.7), UnsupportedSyntaxError, ["xs.extend", "append"], "xs.extend"),
         (list_assigned_twice, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "name"], "xs = [a, b]"),
+        (list_made_in_branch, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "before"], "xs[0]"),
         (appended_in_branch, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "append"], "xs.append"),
         (arrays_appended_in_loop, (X, 3), SrcdiffError, ["numbers", "out[i]"], "hs.append"),
         (read_while_appending, (X,), UnsupportedSyntaxError, ["hs", "variable"], "hs[0]"),

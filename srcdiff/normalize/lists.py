@@ -107,6 +107,11 @@ class ListLowering:
                     "keep the last item in a variable of its own (`h = f(h)`, then "
                     f"`{node.id}.append(h)`)",
                 )
+            if isinstance(found, StaticList) and self.path[: len(found.path)] != found.path:
+                raise self.loc.unsupported(
+                    f"reading the list `{node.id}` outside the `if` or loop that made it",
+                    "make the list before that block (its items may be set inside)",
+                )
             return found
         if isinstance(node, (ast.List, ast.Tuple)):
             return StaticList(tuple(self.item(e, named) for e in node.elts), self.path)
