@@ -208,6 +208,15 @@ def comprehension_of_arrays_over_constant_range(x, w):
     return np.sum(stacked**2) + np.sum(sum(x * i for i in range(3)))
 
 
+def loop_over_comprehensions(x, w):
+    s = 0.0
+    for row in [x * w[i] for i in range(3)]:
+        s = s + np.sum(row * row)
+    for v in [np.sin(u) for u in x]:
+        s = s + v
+    return s
+
+
 def comprehension_of_arrays_over_list(x, w):
     rows = [x * c for c in (0.5, 1.5, w[0])]
     return np.sum(np.stack(rows) ** 2)
@@ -276,6 +285,7 @@ CASES = [
     (comprehension_over_list, (0, 1), [(0.3, 0.7)]),
     (comprehension_of_arrays_over_list, (0, 1), [(X, W)]),
     (comprehension_of_arrays_over_constant_range, (0, 1), [(X, W)]),
+    (loop_over_comprehensions, (0, 1), [(X, W)]),
     (arrays_appended_in_constant_range, (0, 1), [(X, W)]),
 ]
 IDS = [f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)]

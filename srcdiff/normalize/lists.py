@@ -528,7 +528,7 @@ class ListLowering:
         if isinstance(iterable, ast.Name):
             return isinstance(self.lists.get(self.local(iterable.id)), StaticList)
         if isinstance(iterable, (ast.ListComp, ast.GeneratorExp)):
-            return self.static_iterable(self.only_generator(iterable).iter)
+            return self.static_loop(iterable)
         if isinstance(iterable, ast.Subscript):
             return isinstance(self.peek(iterable), StaticList)
         return isinstance(iterable, (ast.List, ast.Tuple))
