@@ -78,6 +78,9 @@ UNSUPPORTED_EXPRESSIONS = {
 # methods of Python lists: ``append`` is lowered, the others are refused by name
 LIST_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"}
 
+PLACEHOLDERS = "a list of None (places to fill in later)"
+PLACEHOLDERS_HINT = "make an array, np.zeros(n), and write its items; or append to an empty list"
+
 # what a for loop may iterate over through a builtin (normalize.iteration lowers each)
 ITERATION_BUILTINS = (builtins.range, builtins.reversed, builtins.enumerate, builtins.zip)
 ITERATION_HINT = (
@@ -519,9 +522,13 @@ class Checker(ast.NodeVisitor):
         self.visit_each(node.elts)
 
     def visit_List(self, node: ast.List) -> None:
+        if any(_is_none(e) for e in node.elts):
+            raise self.unsupported(node, PLACEHOLDERS, PLACEHOLDERS_HINT)
         self.visit_each(node.elts)
 
     def visit_ListComp(self, node: ast.ListComp) -> None:
+        if _is_none(node.elt):
+            raise self.unsupported(node, PLACEHOLDERS, PLACEHOLDERS_HINT)
         for generator in node.generators:
             if generator.is_async:
                 raise self.unsupported(node, "async for")
@@ -757,6 +764,10 @@ def _describe(value: object) -> str:
     name = getattr(value, "__qualname__", None) or type(value).__name__
     module = getattr(value, "__module__", None)
     return f"{module}.{name}" if module else name
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
 
 
 def _names_only(target: ast.expr) -> bool:

@@ -92,6 +92,15 @@ def dynamic_index(a, b, k):
     return s + xs[k]
 
 
+def dynamic_index_in_while(a, b):
+    xs = (a, b, a * b)
+    s, i = 0.0, 0
+    while i < len(xs):
+        s = s + xs[i] * xs[len(xs) - 1 - i]
+        i += 1
+    return s
+
+
 def list_of_arrays(x, w):
     parts = [x * w, np.sin(x), x]
     return np.sum(np.stack(parts) ** 2) + np.sum(np.concatenate(parts) * 0.5) + np.sum(sum(parts))
@@ -267,6 +276,7 @@ CASES = [
     (loop_over_list_with_break, (0, 1), [(0.3, 0.7), (1.3, -0.7), (-0.5, 0.8)]),
     (enumerate_and_zip_lists, (0, 1), [(0.3, 0.7)]),
     (dynamic_index, (0, 1), [(0.3, 0.7, 2), (0.3, 0.7, -3)]),
+    (dynamic_index_in_while, (0, 1), [(0.3, 0.7)]),
     (list_of_arrays, (0, 1), [(X, W)]),
     (layers_as_pairs, (0, 1), [(X, W)]),
     (sum_of_array_list, (0, 1), [(X, W)]),
@@ -389,7 +399,7 @@ def test_a_list_built_by_a_loop_that_never_runs_is_empty():
 
 def list_as_value(a, b):
     xs = [a, b]
-    return xs * 2
+    return np.exp(xs)[0]
 
 
 def list_item_written(a, b):
@@ -474,6 +484,18 @@ def ragged_array(a, b):
     return np.sum(np.array([[a, b], [a]]))
 
 
+def repeated_list(a, n):
+    xs = [0.0] * n
+    return a * len(xs)
+
+
+def placeholders(a, n):
+    outputs = [None for t in range(n)]
+    for t in range(n):
+        outputs[t] = a * t
+    return outputs[n - 1]
+
+
 def list_slice(a, b):
     xs = [a, b, a]
     return sum(xs[1:])
@@ -482,7 +504,7 @@ def list_slice(a, b):
 @pytest.mark.parametrize(
     ("f", "args", "error", "words", "snippet"),
     [
-        (list_as_value, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "np.array"], "return xs"),
+        (list_as_value, (0.3, 0.7), UnsupportedSyntaxError, ["`xs`", "np.array"], "np.exp(xs)"),
         (list_item_written, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "append"], "xs[0] = b"),
         (list_extended, (0.3, 0.7), UnsupportedSyntaxError, ["xs.extend", "append"], "xs.extend"),
         (list_assigned_twice, (0.3, 0.7), UnsupportedSyntaxError, ["xs", "name"], "xs = [a, b]"),
@@ -497,6 +519,8 @@ def list_slice(a, b):
         (list_of_strings, (0.3,), UnsupportedSyntaxError, ["'a'"], "names ="),
         (max_of_array, (X,), UnsupportedSyntaxError, ["np.max(x)"], "max(x)"),
         (ragged_array, (0.3, 0.7), UnsupportedSyntaxError, ["different lengths"], "np.array"),
+        (repeated_list, (0.3, 2), UnsupportedSyntaxError, ["repeating", "np.zeros(n)"], "xs ="),
+        (placeholders, (0.3, 2), UnsupportedSyntaxError, ["None", "np.zeros(n)"], "outputs ="),
         (list_slice, (0.3, 0.7), UnsupportedSyntaxError, ["xs[1:]", "np.array"], "xs[1:]"),
     ],
     ids=lambda v: getattr(v, "__name__", None),

@@ -293,6 +293,20 @@ class ListLowering:
                 "array (np.array(...), or np.zeros(n) before a loop) and write into that",
             )
 
+    def refuse_list_arithmetic(self, node: ast.BinOp) -> None:
+        """``[0.0] * n``, ``xs + ys``: Python's list repetition and joining, not arithmetic."""
+        if not (self.is_list(node.left) or self.is_list(node.right)):
+            return
+        if isinstance(node.op, ast.Mult):
+            raise self.loc.unsupported(
+                f"repeating a list, `{ast.unparse(node)}`",
+                "make an array, np.zeros(n) or np.full(n, value), and write its items",
+            )
+        raise self.loc.unsupported(
+            f"the list arithmetic `{ast.unparse(node)}`",
+            f"append the items, or {AS_ARRAY} for arithmetic on the items",
+        )
+
     # --- reading -------------------------------------------------------------------------
     def list_subscript(self, node: ast.Subscript) -> Expr | None:
         """``xs[k]`` of a static list: the item (the list made an array for a ``k`` known at

@@ -570,6 +570,7 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
         if isinstance(node, ast.Attribute):
             return self.attribute(node)
         if isinstance(node, ast.BinOp):
+            self.refuse_list_arithmetic(node)
             args = (self.atom(node.left), self.atom(node.right))
             return Op(BINOPS[type(node.op)], args)
         if isinstance(node, ast.UnaryOp):
