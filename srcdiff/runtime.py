@@ -28,7 +28,7 @@ def reserve(tape, top, extra):
 
 
 @njit(cache=True)
-def row(x):
+def item_row(x):
     """``x`` (a number or an array) as an array of one row: an item of a list made into an
     array."""
     return np.expand_dims(np.asarray(x), 0)

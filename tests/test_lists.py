@@ -394,6 +394,19 @@ def test_a_list_built_by_a_loop_that_never_runs_is_empty():
     assert srcdiff.value_and_grad(collected)(np.zeros(0))[0] == 1.0
 
 
+def test_generated_names_leave_the_users_alone():
+    def rows_of(m):
+        s = 0.0
+        for row in m:
+            s = s + np.sum(row * row)
+        return s + sum([s, s])
+
+    g = srcdiff.grad(rows_of)
+    g(M)
+    source = g.source
+    assert "row = " in source and "row_" not in source, source
+
+
 # --- what stays refused ----------------------------------------------------------------------
 
 

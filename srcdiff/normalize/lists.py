@@ -6,7 +6,7 @@ is a *static list*: its items are variables of the generated code, ``xs[1]`` is 
 them, ``len(xs)`` a constant, ``sum(xs)`` the sum written out, and ``for v in xs`` runs
 the body once per item (``statements.Normalizer.unrolled_for``). Where it is used as one
 array (``np.array(xs)``, ``xs[i]`` with ``i`` known only at run time) its items become
-the rows of one, joined by ``concatenate`` (``row`` makes an item a row).
+the rows of one, joined by ``concatenate`` (``item_row`` makes an item a row).
 
 A list whose length is known at run time only (``xs.append(e)`` in a ``for`` loop, a
 comprehension over a range or an array) holds numbers: an array allocated before the
@@ -356,10 +356,8 @@ class ListLowering:
         if not found.items:
             array = self.atom_of(Op("zeros", (Const(0),)))
         else:
-            rows = [
-                self.atom_of(Op("row", (self.as_array(i) if isinstance(i, StaticList) else i,)))
-                for i in found.items
-            ]
+            items = [self.as_array(i) if isinstance(i, StaticList) else i for i in found.items]
+            rows = [self.atom_of(Op("item_row", (i,))) for i in items]
             array = rows[0]
             for row in rows[1:]:
                 array = self.atom_of(Op("concatenate", (array, row, Const(0))))

@@ -684,10 +684,11 @@ defcall("stack", _joined(stack=True), aliases=(np.stack,))
 
 # --- lists made inside the function (normalize/lists.py) -------------------------------------
 # A list of numbers or same-shape arrays becomes one array when it is used as one
-# (``np.array(xs)``, ``xs[i]``): each item as a one-row array, rows joined by concatenate.
+# (``np.array(xs)``, ``xs[i]``): each item as a one-row array, rows joined by concatenate
+# (a name users rarely give a variable: printed forms' names are reserved in generated code).
 defrule(
-    "row", "row(x)", "index1(g, 0)",
-    result=expanded, loose=True, tangents=("row(t)",), fresh=True, allocates=True,
+    "item_row", "item_row(x)", "index1(g, 0)",
+    result=expanded, loose=True, tangents=("item_row(t)",), fresh=True, allocates=True,
     dtype="float64", sympy=whole(lambda x: np.asarray(x, dtype=object)[None]),
     samples=lambda rng: [(0.7,), (_vector(rng),), (_matrix(rng),)],
 )  # fmt: skip
