@@ -62,21 +62,24 @@ if hasattr(ast, "TryStar"):
 
 UNSUPPORTED_EXPRESSIONS = {
     ast.Lambda: "a lambda used as a value",
-    ast.ListComp: "a list comprehension",
     ast.SetComp: "a set comprehension",
     ast.DictComp: "a dict comprehension",
-    ast.GeneratorExp: "a generator expression",
     ast.Yield: "yield (generators)",
     ast.YieldFrom: "yield from (generators)",
     ast.Await: "await",
     ast.Dict: "a dict literal",
     ast.Set: "a set literal",
-    ast.List: "a list literal",
     ast.JoinedStr: "an f-string",
     ast.NamedExpr: "the walrus operator :=",
     ast.Starred: "star unpacking",
     ast.Slice: "a slice outside a subscript",
 }
+
+# methods of Python lists: ``append`` is lowered, the others are refused by name
+LIST_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"}
+
+PLACEHOLDERS = "a list of None (places to fill in later)"
+PLACEHOLDERS_HINT = "make an array, np.zeros(n), and write its items; or append to an empty list"
 
 # what a for loop may iterate over through a builtin (normalize.iteration lowers each)
 ITERATION_BUILTINS = (builtins.range, builtins.reversed, builtins.enumerate, builtins.zip)
@@ -612,6 +615,9 @@ class Checker(ast.NodeVisitor):
         if self.is_print(node.value):
             self.visit_print(node.value)
             return
+        if self.is_append(node.value):  # xs.append(e) (normalize/lists.py)
+            self.visit(node.value.args[0])
+            return
         what = ast.unparse(node.value)
         raise self.unsupported(node, f"an expression statement `{what}`", "its value is discarded")
 
@@ -656,6 +662,20 @@ class Checker(ast.NodeVisitor):
             and node.func.id not in self.source.nested
             and self.lookup(node.func) is builtins.print
         )
+
+    def is_append(self, node: ast.expr) -> bool:
+        call = node if isinstance(node, ast.Call) else None
+        method = call.func if call is not None else None
+        if not (isinstance(method, ast.Attribute) and isinstance(method.value, ast.Name)):
+            return False
+        if method.value.id not in self.source.locals or method.attr not in LIST_METHODS:
+            return False
+        if method.attr != "append" or len(call.args) != 1 or call.keywords:
+            raise self.unsupported(
+                node, f"the list method `{ast.unparse(method)}()`",
+                "lists made in the function take `xs.append(item)`, one item at a time",
+            )  # fmt: skip
+        return True
 
     def visit_print(self, node: ast.Call) -> None:
         """``print(a, "text", b)``: numbers, arrays and constant strings."""
@@ -770,6 +790,8 @@ class Checker(ast.NodeVisitor):
         self.visit(iterable)
 
     def check_loop_name(self, target: ast.expr, node: ast.For, what: str) -> None:
+        if what == "an array" and _names_only(target):
+            return  # for W, b in layers: unpacked if layers is a list (normalize/lists.py)
         if not isinstance(target, ast.Name):
             raise self.unsupported(
                 node, f"the loop target `{ast.unparse(target)}` over {what}",
@@ -812,9 +834,25 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(node, f"the constant {node.value!r}")
 
     def visit_Tuple(self, node: ast.Tuple) -> None:
-        raise self.unsupported(
-            node, "a tuple value", "tuples can be returned, unpacked, or given as a shape"
-        )
+        """A tuple of values is a list that cannot grow (normalize/lists.py)."""
+        self.visit_each(node.elts)
+
+    def visit_List(self, node: ast.List) -> None:
+        if any(_is_none(e) for e in node.elts):
+            raise self.unsupported(node, PLACEHOLDERS, PLACEHOLDERS_HINT)
+        self.visit_each(node.elts)
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        if _is_none(node.elt):
+            raise self.unsupported(node, PLACEHOLDERS, PLACEHOLDERS_HINT)
+        for generator in node.generators:
+            if generator.is_async:
+                raise self.unsupported(node, "async for")
+            self.check_iteration(generator.target, generator.iter, node)
+            self.visit_each(generator.ifs)
+        self.visit(node.elt)
+
+    visit_GeneratorExp = visit_ListComp
 
     def visit_sequence_argument(self, node: ast.expr) -> None:
         """A tuple or list given to a NumPy function: a shape, or arrays to join."""
@@ -1104,6 +1142,16 @@ def _describe(value: object) -> str:
     name = getattr(value, "__qualname__", None) or type(value).__name__
     module = getattr(value, "__module__", None)
     return f"{module}.{name}" if module else name
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _names_only(target: ast.expr) -> bool:
+    if isinstance(target, ast.Name):
+        return True
+    return isinstance(target, ast.Tuple | ast.List) and all(_names_only(e) for e in target.elts)
 
 
 def _example_names(count: int) -> str:

@@ -42,7 +42,8 @@ def bad_yield(x):
 
 
 def bad_generator_expression(x):
-    return sum(x * i for i in range(3))  # error: generator-expression
+    values = (x * i for i in range(3))  # error: generator-expression
+    return sum(values)
 
 
 def bad_lambda(x):
@@ -50,7 +51,7 @@ def bad_lambda(x):
 
 
 def bad_list_comprehension(x):
-    values = [x * i for i in range(3)]  # error: list-comprehension
+    values = [x * i * j for i in range(3) for j in range(2)]  # error: list-comprehension
     return values[1] + values[2]
 
 

@@ -11,8 +11,9 @@
   normalized in turn (callees first); recursion is unrolled where constant ints fix its
   depth (``unrolling``), and rejected elsewhere.
 
-Calls of primitives are lowered in ``calls``, loops' iterables in ``iteration``, and reads
-of variables that may be unassigned guarded in ``unbound``.
+Calls of primitives are lowered in ``calls``, loops' iterables in ``iteration``, lists and
+comprehensions in ``lists``, and reads of variables that may be unassigned guarded in
+``unbound``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
 from .calls import CallLowering
 from .iteration import IterationLowering
+from .lists import UNROLLED, ListLowering, Scope, StaticList, appended_lists
 from .program import RESERVED, NameAllocator, NormalizedFunction, Program
 from .unbound import guard_unassigned
 from .unrolling import (
@@ -148,8 +150,9 @@ class _Loop:
     has_return: bool = False
 
 
-class Normalizer(CallLowering, IterationLowering):
-    """Lowers one function's statements and expressions (calls: ``CallLowering``)."""
+class Normalizer(CallLowering, IterationLowering, ListLowering):
+    """Lowers one function's statements and expressions (calls: ``CallLowering``, loops'
+    iterables: ``IterationLowering``, lists: ``ListLowering``)."""
 
     def __init__(
         self,
@@ -179,6 +182,8 @@ class Normalizer(CallLowering, IterationLowering):
         self.inputs: dict[tuple[int, str], tuple[str, FreeArray]] = {}
         # id(op) -> (op, location): math calls whose result the next assignment of them checks
         self.overflow_checked: dict[int, tuple[Op, SourceLocation]] = {}
+        self.path: tuple[Scope, ...] = ()  # the blocks being lowered, outermost first
+        self.start_lists()
 
     # --- whole function ----------------------------------------------------------------
     def function(self) -> NormalizedFunction:
@@ -256,11 +261,15 @@ class Normalizer(CallLowering, IterationLowering):
         return counts.pop()
 
     # --- blocks and jumps ----------------------------------------------------------------
-    def block(self, stmts: list[ast.stmt]) -> list[ir.Stmt]:
-        """Normalize a block; statements after a possible jump are guarded by its flags."""
+    def block(self, stmts: list[ast.stmt], scope: Scope | None = None) -> list[ir.Stmt]:
+        """Normalize a block; statements after a possible jump are guarded by its flags.
+        ``scope``: the block it is (a branch unless said otherwise)."""
         if self.constants:  # unrolled: only the branches taken, up to a return
             stmts = taken_branches(stmts, self.constants)
         saved, self.out = self.out, []
+        saved_path = self.path
+        if scope is not UNROLLED:  # an unrolled loop's body runs where the loop is
+            self.path = (*self.path, scope or Scope("branch"))
         for k, node in enumerate(stmts):
             self.statement(node)
             if isinstance(node, ast.Raise):
@@ -274,6 +283,7 @@ class Normalizer(CallLowering, IterationLowering):
                     self.emit(If(Op("not", (_any(flags),)), guarded, [], self.src.loc(rest[0])))
                 break
         block, self.out = self.out, saved
+        self.path = saved_path
         return block
 
     def flags_for(self, escapes: set[str]) -> list[Name]:
@@ -342,6 +352,7 @@ class Normalizer(CallLowering, IterationLowering):
             self.assign_to(node.target, node.value)
 
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
+        self.refuse_list_write(node.target)
         operand = self.atom(node.value)
         prim = BINOPS[type(node.op)]
         if isinstance(node.target, ast.Subscript):  # y[i] += e: read, combine, write back
@@ -355,13 +366,22 @@ class Normalizer(CallLowering, IterationLowering):
 
     def assign_to(self, target: ast.expr, value: ast.expr) -> None:
         if isinstance(target, ast.Name):
+            if self.is_list(value) and not isinstance(value, ast.GeneratorExp):
+                self.assign_list(self.local(target.id), value)
+                return
             self.assign(self.local(target.id), value)
             return
         if isinstance(target, ast.Subscript):
+            self.refuse_list_write(target.value)
             indices = self.indices(target)
             self.emit(ir.SetItem(self.local(target.value.id), indices, self.atom(value), self.loc))
             return
         names = [self.local(e.id) for e in target.elts]
+        if isinstance(value, (ast.Name, ast.Subscript)) and self.is_list(value):
+            found = self.list_of(value)  # a, b = xs
+            if isinstance(found, StaticList):
+                self.unpack_targets(target.elts, found)
+                return
         if isinstance(value, ast.Attribute) and value.attr == "shape":
             array = self.atom(value.value)  # n, d = x.shape
             for k, name in enumerate(names):
@@ -435,9 +455,13 @@ class Normalizer(CallLowering, IterationLowering):
         self.emit(ir.Check(Const(False), message, self.loc, error.__name__, verbatim=True))
 
     def stmt_Expr(self, node: ast.Expr) -> None:
-        """``print(...)`` (the checker rejects every other expression statement): an effect
-        of the forward sweep, which no pass removes and the reverse sweep leaves out."""
+        """``print(...)`` (the checker rejects every other expression statement but
+        ``xs.append(e)``): an effect of the forward sweep, which no pass removes and the
+        reverse sweep leaves out."""
         call = node.value
+        if isinstance(call.func, ast.Attribute):
+            self.append(call)
+            return
         if self.helper:
             raise self.loc.unsupported(
                 f"print in `{self.src.name}`, a function called by the one differentiated",
@@ -462,11 +486,18 @@ class Normalizer(CallLowering, IterationLowering):
 
     def stmt_For(self, node: ast.For) -> None:
         loc = self.loc
+        rows = self.static_rows(node.iter, ranges=bool(appended_lists(node.body)))
+        if rows is not None:
+            self.unrolled_for(node, rows)
+            return
         assigned = {self.local(n) for n in _assigned_names_ast([node])}
         iteration = self.iteration(node, assigned)
+        scope = Scope("for")
+        grown = self.begin_loop_lists(node.body, iteration, scope)
+        self.prepare_lists(node.body)
         loop = _Loop()
         self.loops.append(loop)
-        body = self.block(node.body)
+        body = self.block(node.body, scope)
         self.loops.pop()
         var, prologue = iteration.counter, []
         if var is None or var in ir.assigned_in(body):
@@ -478,6 +509,34 @@ class Normalizer(CallLowering, IterationLowering):
         body[0:0] = [*prologue, *iteration.prologue(var, loc)]
         stmt = For(var, iteration.start, iteration.stop, iteration.step, body, loc=loc)
         self.emit_loop(loop, stmt)
+        self.end_loop_lists(grown)
+
+    def unrolled_for(self, node: ast.For, rows: list) -> None:
+        """``for v in xs`` over a list of known length: the body once per item, each copy
+        after the first skipped once a ``break`` or ``return`` has run."""
+        loop = _Loop()
+        self.loops.append(loop)
+        copies = []
+        for row in rows:
+            self.loc = self.src.loc(node)
+            copy = self.branch(lambda row=row: self.bind_target(node.target, row))
+            copy += self.block(node.body, UNROLLED)
+            copies.append(copy)
+        self.loops.pop()
+        exits = [Name(loop.stop)] if loop.stop else []
+        if loop.has_return:
+            exits.append(Name(self.returned_flag))
+            if self.loops:
+                self.loops[-1].has_return = True
+        if loop.stop is not None:
+            self.emit(Assign(loop.stop, Const(False), self.src.loc(node)))
+        for k, copy in enumerate(copies):
+            if loop.skip is not None:
+                copy.insert(0, Assign(loop.skip, Const(False), self.src.loc(node)))
+            if k and exits:
+                self.emit(If(Op("not", (_any(exits),)), copy, [], self.src.loc(node)))
+            else:
+                self.out.extend(copy)
 
     def stmt_While(self, node: ast.While) -> None:
         loc = self.loc
@@ -485,12 +544,13 @@ class Normalizer(CallLowering, IterationLowering):
             raise loc.error(
                 f"`while {ast.unparse(node.test)}:` without a break, return or raise never ends"
             )
+        self.prepare_lists(node.body)
         saved, self.out = self.out, []
         test = self.test(node.test)
         test_block, self.out = self.out, saved
         loop = _Loop()
         self.loops.append(loop)
-        body = self.block(node.body)
+        body = self.block(node.body, Scope("while"))
         self.loops.pop()
         self.emit_loop(loop, While(test_block, test, body, loc=loc))
 
@@ -611,10 +671,15 @@ class Normalizer(CallLowering, IterationLowering):
                 return Name(self.input_name(resolved))
             if node.id in self.constants:
                 return Const(self.constants[node.id])
+            if self.local(node.id) in self.lists:
+                return self.list_value(node)
             return Name(self.local(node.id))
+        if isinstance(node, (ast.List, ast.Tuple, ast.ListComp, ast.GeneratorExp)):
+            return self.list_value(node)
         if isinstance(node, ast.Attribute):
             return self.attribute(node)
         if isinstance(node, ast.BinOp):
+            self.refuse_list_arithmetic(node)
             args = (self.atom(node.left), self.atom(node.right))
             return self.folded(Op(BINOPS[type(node.op)], args))
         if isinstance(node, ast.UnaryOp):
