@@ -78,6 +78,35 @@ UNSUPPORTED_EXPRESSIONS = {
     ast.Slice: "a slice outside a subscript",
 }
 
+# what to write instead of a construct of the two tables above, where there is a way
+ADVICE = {
+    ast.Try: "test the input with if and raise instead",
+    ast.With: "move the with block out of the function",
+    ast.Global: "pass the value as an argument and return the new one",
+    ast.Nonlocal: "return the new value instead",
+    ast.ClassDef: "define the class at module level and pass arrays and numbers",
+    ast.FunctionDef: "define the function at module level and call it",
+    ast.Lambda: "define a function at module level and call it",
+    ast.Import: "import at module level",
+    ast.ImportFrom: "import at module level",
+    ast.Delete: "leave the variable, or assign it a new value",
+    ast.Match: "write if/elif",
+    ast.ListComp: "write a for loop",
+    ast.GeneratorExp: "write a for loop",
+    ast.SetComp: "write a for loop",
+    ast.DictComp: "write a for loop",
+    ast.Yield: "return a value; write the loop with for",
+    ast.YieldFrom: "return a value; write the loop with for",
+    ast.Dict: "pass the values as arguments",
+    ast.Set: "pass the values as arguments",
+    ast.JoinedStr: 'print the values instead: print("x", x)',
+    ast.NamedExpr: "assign on a line of its own",
+    ast.Starred: "write the elements out",
+    ast.Slice: "slices go inside a subscript: x[1:n]",
+}
+
+ELSE_ADVICE = "set a flag before the break and test it after the loop"
+
 # what a for loop may iterate over through a builtin (normalize.iteration lowers each)
 ITERATION_BUILTINS = (builtins.range, builtins.reversed, builtins.enumerate, builtins.zip)
 ITERATION_HINT = (
@@ -261,7 +290,21 @@ def _check_signature(source: SourceFunction) -> None:
     args = source.tree.args
     loc = source.loc(source.tree)
     if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
-        raise loc.unsupported("*args, **kwargs, keyword-only and positional-only parameters")
+        raise loc.unsupported(
+            f"the parameter `{_special_parameter(args)}`",
+            "parameters are plain names, with or without defaults: def f(x, y, n=3)",
+        )
+
+
+def _special_parameter(args: ast.arguments) -> str:
+    """The first parameter that is not a plain positional-or-keyword one, as written."""
+    if args.posonlyargs:
+        return f"{args.posonlyargs[-1].arg}, /"
+    if args.vararg:
+        return f"*{args.vararg.arg}"
+    if args.kwonlyargs:
+        return f"*, {args.kwonlyargs[0].arg}"
+    return f"**{args.kwarg.arg}"
 
 
 def _assigned_names(fdef: ast.FunctionDef) -> set[str]:
@@ -293,9 +336,9 @@ class Checker(ast.NodeVisitor):
     def generic_visit(self, node: ast.AST) -> None:
         kind = type(node)
         if kind in UNSUPPORTED_STATEMENTS:
-            raise self.unsupported(node, UNSUPPORTED_STATEMENTS[kind])
+            raise self.unsupported(node, UNSUPPORTED_STATEMENTS[kind], ADVICE.get(kind, ""))
         if kind in UNSUPPORTED_EXPRESSIONS:
-            raise self.unsupported(node, UNSUPPORTED_EXPRESSIONS[kind])
+            raise self.unsupported(node, UNSUPPORTED_EXPRESSIONS[kind], ADVICE.get(kind, ""))
         if isinstance(node, ast.operator) and kind not in BINOPS:
             raise self.unsupported(node, f"the operator {kind.__name__}")
         super().generic_visit(node)
@@ -337,7 +380,9 @@ class Checker(ast.NodeVisitor):
         constant = isinstance(message, ast.Constant) and isinstance(message.value, str)
         if message is not None and not constant:
             raise self.unsupported(
-                node, f"{what} whose message is not a constant string", "write the message as one"
+                node,
+                f"{what} whose message is not a constant string",
+                "write a constant one, and print the values before it",
             )
 
     def is_print(self, node: ast.expr) -> bool:
@@ -393,7 +438,7 @@ class Checker(ast.NodeVisitor):
 
     def visit_For(self, node: ast.For) -> None:
         if node.orelse:
-            raise self.unsupported(node, "for ... else")
+            raise self.unsupported(node, "for ... else", ELSE_ADVICE)
         self.check_iteration(node.target, node.iter, node)
         for stmt in node.body:
             self.visit(stmt)
@@ -480,12 +525,12 @@ class Checker(ast.NodeVisitor):
 
     def visit_While(self, node: ast.While) -> None:
         if node.orelse:
-            raise self.unsupported(node, "while ... else")
+            raise self.unsupported(node, "while ... else", ELSE_ADVICE)
         self.generic_visit(node)
 
     def visit_Return(self, node: ast.Return) -> None:
         if node.value is None:
-            raise self.unsupported(node, "a return without a value")
+            raise self.unsupported(node, "a return without a value", "return the result: return y")
         values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
         for value in values:
             self.visit(value)
@@ -493,7 +538,9 @@ class Checker(ast.NodeVisitor):
     # --- expressions --------------------------------------------------------------
     def visit_Constant(self, node: ast.Constant) -> None:
         if not isinstance(node.value, (int, float, bool)) or isinstance(node.value, complex):
-            raise self.unsupported(node, f"the constant {node.value!r}")
+            raise self.unsupported(
+                node, f"the constant {node.value!r}", "numbers, True, False and None only"
+            )
 
     def visit_Tuple(self, node: ast.Tuple) -> None:
         raise self.unsupported(
@@ -521,7 +568,9 @@ class Checker(ast.NodeVisitor):
     def visit_Compare(self, node: ast.Compare) -> None:
         for op in node.ops:
             if type(op) not in COMPAREOPS:
-                raise self.unsupported(node, f"the comparison {type(op).__name__}")
+                raise self.unsupported(
+                    node, f"the comparison {type(op).__name__}", "compare with ==, !=, <, <=, >, >="
+                )
         self.visit(node.left)
         for comparator in node.comparators:
             self.visit(comparator)
@@ -569,7 +618,10 @@ class Checker(ast.NodeVisitor):
         if base is not None and self.source.is_value(base):
             method = method_for(node.func.attr)
             if method is None:
-                raise self.unsupported(node, f"the method call `{ast.unparse(node.func)}()`")
+                raise self.unsupported(
+                    node, f"the method call `{ast.unparse(node.func)}()`",
+                    "call the NumPy function instead, np.f(x)",
+                )  # fmt: skip
             self.check_keywords(node, method, is_method=True)
             self.visit(base)
             self.visit_arguments(node, method)
@@ -589,7 +641,9 @@ class Checker(ast.NodeVisitor):
             self.check_keywords(node, prim)
         self.visit_arguments(node, prim)
         if callee is builtins.range:
-            raise self.unsupported(node, "range outside a for statement")
+            raise self.unsupported(
+                node, "range outside a for statement", "loop over it: for i in range(n)"
+            )
         if prim is None and has_effects(callee):
             raise self.source.loc(node).error(
                 f"`{ast.unparse(node.func)}` has effects (a random draw, a clock, the "

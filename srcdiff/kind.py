@@ -40,7 +40,13 @@ _DESCRIBED = {
 
 
 class KindError(Exception):
-    """An operation applied to a value of the wrong kind (indexing a float, say)."""
+    """An operation applied to a value of the wrong kind (indexing a float, say); where the
+    value is a variable of the user's, ``argument`` names it and ``kind`` is its kind."""
+
+    def __init__(self, message: str, argument: str | None = None, kind: Kind | None = None):
+        super().__init__(message)
+        self.argument = argument
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)

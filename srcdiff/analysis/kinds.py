@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import ir
-from ..errors import SrcdiffError
+from ..errors import SourceLocation, SrcdiffError, error_at
 from ..ir import Assign, Call, Const, Expr, For, Name, Op
 from ..kind import FLOAT, INT, Kind, KindError
 from ..rules import PRIMITIVES
@@ -144,7 +144,8 @@ def infer_kinds(
                 bound_kind = expr_kind(bound, kinds) or FLOAT
                 if not bound_kind.is_integer:
                     raise (stmt.loc.error if stmt.loc else SrcdiffError)(
-                        f"range() needs integers, but a bound is {bound_kind.describe()}"
+                        f"range() needs integers, but a bound is {bound_kind.describe()}; "
+                        "convert it with int()"
                     )
     return kinds
 
@@ -154,7 +155,7 @@ def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, Kind], callee_kinds: CalleeK
         try:
             yield stmt.target, expr_kind(stmt.value, kinds)
         except KindError as err:
-            raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
+            raise error_at(stmt.loc, _in_users_terms(err, stmt.loc)) from None
     elif isinstance(stmt, For):
         yield stmt.var, INT
     elif isinstance(stmt, ir.SetItem) and stmt.target in kinds:
@@ -171,6 +172,15 @@ def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, Kind], callee_kinds: CalleeK
             yield from zip(stmt.targets, callee_kinds(stmt.func, arg_kinds), strict=True)
     elif not isinstance(stmt, _ASSIGN_NO_KIND):
         raise ir.unknown_statement(stmt)
+
+
+def _in_users_terms(err: KindError, loc: SourceLocation | None) -> str:
+    """A kind error in terms of the line the user wrote: on a ``for`` line, the loop's
+    iterable (``for a in x`` reads ``len(x)`` and ``x[i]``) is what needs an array."""
+    text = loc.text.rstrip(":") if loc is not None else ""
+    if err.argument is not None and text.startswith("for ") and not err.kind.is_array:
+        return f"`{text}` needs an array; `{err.argument}` is {err.kind.describe()}"
+    return str(err)
 
 
 # statements that give no variable a new kind (an element write keeps the array's kind;
