@@ -99,7 +99,7 @@ ADVICE = {
     ast.YieldFrom: "return a value; write the loop with for",
     ast.Dict: "pass the values as arguments",
     ast.Set: "pass the values as arguments",
-    ast.JoinedStr: 'print the values instead: print("x", x)',
+    ast.JoinedStr: 'f-strings go in print(...) only: print(f"x={x}")',
     ast.NamedExpr: "assign on a line of its own",
     ast.Starred: "write the elements out",
     ast.Slice: "slices go inside a subscript: x[1:n]",
@@ -382,7 +382,7 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(
                 node,
                 f"{what} whose message is not a constant string",
-                "write a constant one, and print the values before it",
+                'write a constant one, and print the values before it: print(f"x={x}")',
             )
 
     def is_print(self, node: ast.expr) -> bool:
@@ -400,9 +400,22 @@ class Checker(ast.NodeVisitor):
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.unsupported(node, "*args or **kwargs in a call")
-            if not is_text(arg):
+            if isinstance(arg, ast.JoinedStr):
+                self.visit_fstring(node, arg)
+            elif not is_text(arg):
                 self.visit(arg)
         self.record(node.func, builtins.print)
+
+    def visit_fstring(self, node: ast.Call, fstring: ast.JoinedStr) -> None:
+        """``f"loss {loss:.3f}"`` in a print: values, with constant format specs."""
+        for part in fstring.values:
+            if isinstance(part, ast.FormattedValue):
+                spec = part.format_spec
+                if spec is not None and not all(is_text(v) for v in spec.values):
+                    raise self.unsupported(
+                        node, "an f-string with a computed format spec", "write the spec out"
+                    )
+                self.visit(part.value)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
@@ -784,6 +797,21 @@ def _describe(value: object) -> str:
 
 def _example_names(count: int) -> str:
     return ", ".join(f"a{k}" for k in range(count))
+
+
+def format_template(fstring: ast.JoinedStr) -> tuple[str, list[ast.expr]]:
+    """An f-string as ``str.format``'s template and the values it formats, in order:
+    ``f"loss {loss:.3f}"`` is ``"loss {:.3f}"`` and ``[loss]``."""
+    template, values = [], []
+    for part in fstring.values:
+        if isinstance(part, ast.FormattedValue):
+            conversion = "" if part.conversion == -1 else f"!{chr(part.conversion)}"
+            spec = "" if part.format_spec is None else ":" + format_template(part.format_spec)[0]
+            template.append(f"{{{conversion}{spec}}}")
+            values.append(part.value)
+        else:
+            template.append(part.value.replace("{", "{{").replace("}", "}}"))
+    return "".join(template), values
 
 
 def is_text(node: ast.expr) -> bool:

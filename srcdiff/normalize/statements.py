@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..errors import SourceLocation
-from ..frontend import Constant, SourceFunction, is_docstring, is_text, read_function
+from ..frontend import (
+    Constant,
+    SourceFunction,
+    format_template,
+    is_docstring,
+    is_text,
+    read_function,
+)
 from ..ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
@@ -341,8 +348,20 @@ class Normalizer(CallLowering, IterationLowering):
                 "print in that function itself: a helper's adjoint runs it again, so its "
                 "prints would repeat",
             )
-        args = tuple(Const(a.value) if is_text(a) else self.atom(a) for a in call.args)
+        args = tuple(self.printed(a) for a in call.args)
         self.emit(Call((), ir.PRINT, args, self.loc))
+
+    def printed(self, arg: ast.expr) -> Expr:
+        """What ``print`` shows: a value, a constant string, or an f-string, as the
+        ``str.format`` call that formats it (``'loss {:.3f}'.format(loss)``)."""
+        if is_text(arg):
+            return Const(arg.value)
+        if not isinstance(arg, ast.JoinedStr):
+            return self.atom(arg)
+        template, values = format_template(arg)
+        if not values:
+            return Const(template.replace("{{", "{").replace("}}", "}"))
+        return self.atom_of(Op(f"format{len(values)}", (Const(template), *map(self.atom, values))))
 
     def stmt_Break(self, node: ast.Break) -> None:
         self.emit(Assign(self.stop_flag(self.loops[-1]), Const(True), self.loc))

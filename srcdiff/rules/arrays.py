@@ -20,7 +20,7 @@ import ast
 import numpy as np
 
 from ..ir import Const, Op
-from ..kind import BOOL, FLOAT, INT, LIST, MAX_RANK, NONE, SLICE, Kind, KindError
+from ..kind import BOOL, FLOAT, INT, LIST, MAX_RANK, NONE, SLICE, STR, Kind, KindError
 from .table import defcall, defrule, helper, nondiff
 from .traits import PRINTED, REQUIRED, SUBSCRIPT, Binding, SymPyForm, UnsupportedCall, whole
 
@@ -839,6 +839,17 @@ helper("sum_if_stretched", "sum_if_stretched(x, y, z)", result=same_as(0), loose
 helper("sum_if_stretched1", "sum_if_stretched1(x, y)", result=same_as(0), loose=True)
 helper("extremum_share", "extremum_share(x, y, z)", result=float_like(0), loose=True)
 helper("prod_others_along2", "prod_others_along2(x, y)", result=float_like(0), arrays=(0,))
+
+# f-strings in print: the str.format call of their template, ``'loss {:.3f}'.format(x)`` (any
+# values; plain Python only, as Numba formats no strings)
+MAX_FORMATTED = 12
+for _k in range(1, MAX_FORMATTED + 1):
+    nondiff(
+        f"format{_k}", f"s.format({', '.join(_LETTERS[:_k])})",
+        result=STR, loose=True, numba=False, sympy=None,
+        numba_missing="an f-string in print, which Numba cannot format",
+        samples=lambda rng, k=_k: [("{}" * k, *range(k))],
+    )  # fmt: skip
 
 # The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
 _TAPE = dict(element_level=True, allocates=True)

@@ -85,6 +85,8 @@ class Primitive:
     rank_vjps: dict[tuple[int, ...], tuple[Expr | None, ...]] = field(default_factory=dict)
     rank_vjp_sources: dict[tuple[int, ...], tuple[str | None, ...]] = field(default_factory=dict)
     numba: bool = True  # its printed form compiles under Numba
+    # why Numba cannot run it, in the user's terms, where its printed form does not say
+    numba_missing: str | None = None
     loose: bool = False  # takes arrays or numbers in any position (adjoint helpers)
     # (argument kinds, arguments) -> a clearer or faster equivalent, once kinds are known
     # (an einsum adjoint with its subscripts worked out), or None
