@@ -27,6 +27,9 @@ class UnsupportedSyntaxError(SrcdiffError):
             message += f" ({hint})"
         super().__init__(f"{message}; see {SUPPORTED_PYTHON}")
 
+    def __reduce__(self):  # (pickle would call __init__ with the message alone)
+        return type(self), (self.construct, self.filename, self.line, self.col, self.hint)
+
 
 class SourceLocation:
     """Where a construct sits in the user's file; every IR node carries one."""

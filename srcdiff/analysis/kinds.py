@@ -231,6 +231,9 @@ class KindConflict(SrcdiffError):
         self.numbers = numbers  # numbers of two kinds, which may share one variable (promoted)
         super().__init__(str(error_at(loc, f"`{variable}` holds {kinds}; use separate names")))
 
+    def __reduce__(self):  # (pickle would call __init__ with the message alone)
+        return type(self), (self.variable, self.kinds, self.loc, self.numbers)
+
     def on_one_path(self) -> SrcdiffError:
         """The error where renaming cannot help: one read sees both kinds (after an ``if``
         that assigns in one branch only, or from one loop iteration to the next)."""
