@@ -99,7 +99,7 @@ ADVICE = {
     ast.YieldFrom: "return a value; write the loop with for",
     ast.Dict: "pass the values as arguments",
     ast.Set: "pass the values as arguments",
-    ast.JoinedStr: 'f-strings go in print(...) only: print(f"x={x}")',
+    ast.JoinedStr: 'f-strings go in print, assert and raise only: print(f"x={x}")',
     ast.NamedExpr: "assign on a line of its own",
     ast.Starred: "write the elements out",
     ast.Slice: "slices go inside a subscript: x[1:n]",
@@ -378,11 +378,14 @@ class Checker(ast.NodeVisitor):
 
     def message_of(self, node: ast.stmt, message: ast.expr | None, what: str) -> None:
         constant = isinstance(message, ast.Constant) and isinstance(message.value, str)
+        if isinstance(message, ast.JoinedStr):  # formatted where the check fails
+            self.visit_fstring(node, message)
+            return
         if message is not None and not constant:
             raise self.unsupported(
                 node,
-                f"{what} whose message is not a constant string",
-                'write a constant one, and print the values before it: print(f"x={x}")',
+                f"{what} whose message is not a constant string or an f-string",
+                'write an f-string: f"bad {n}"',
             )
 
     def is_print(self, node: ast.expr) -> bool:

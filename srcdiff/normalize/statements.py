@@ -328,6 +328,13 @@ class Normalizer(CallLowering, IterationLowering):
     def stmt_Assert(self, node: ast.Assert) -> None:
         """Kept, as a check in the forward sweep (also where Python's ``-O`` drops asserts)."""
         test = self.test(node.test)
+        if isinstance(node.msg, ast.JoinedStr):  # formatted only where the assert fails
+            saved, self.out = self.out, []
+            detail = self.printed(node.msg)
+            failing = ir.Check(Const(False), "", self.loc, "AssertionError", True, detail)
+            fails, self.out = [*self.out, failing], saved
+            self.emit(If(self.atom_of(Op("not", (test,))), fails, [], self.loc))
+            return
         message = node.msg.value if node.msg is not None else ""
         self.emit(ir.Check(test, message, self.loc, "AssertionError", verbatim=True))
 
@@ -335,8 +342,10 @@ class Normalizer(CallLowering, IterationLowering):
         """A check that always fails; under an ``if`` it stays conditional."""
         call = node.exc if isinstance(node.exc, ast.Call) else None
         error = self.resolved(call.func if call is not None else node.exc)
-        message = call.args[0].value if call is not None and call.args else ""
-        self.emit(ir.Check(Const(False), message, self.loc, error.__name__, verbatim=True))
+        argument = call.args[0] if call is not None and call.args else None
+        detail = self.printed(argument) if isinstance(argument, ast.JoinedStr) else None
+        message = argument.value if argument is not None and detail is None else ""
+        self.emit(ir.Check(Const(False), message, self.loc, error.__name__, True, detail))
 
     def stmt_Expr(self, node: ast.Expr) -> None:
         """``print(...)`` (the checker rejects every other expression statement): an effect

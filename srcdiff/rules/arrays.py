@@ -847,7 +847,7 @@ for _k in range(1, MAX_FORMATTED + 1):
     nondiff(
         f"format{_k}", f"s.format({', '.join(_LETTERS[:_k])})",
         result=STR, loose=True, numba=False, sympy=None,
-        numba_missing="an f-string in print, which Numba cannot format",
+        numba_missing="an f-string, which Numba cannot format",
         samples=lambda rng, k=_k: [("{}" * k, *range(k))],
     )  # fmt: skip
 
