@@ -100,7 +100,7 @@ def check_grad(
     wrt = 0 if wrt is None else wrt
     wrt_all = wrt if isinstance(wrt, tuple) else (wrt,)
     positions = tuple(_position(f, w) for w in wrt_all)
-    gradient = grad(f, wrt=wrt)(*args)
+    gradient = call_in_order(grad(f, wrt=wrt), args)
     gradients = list(gradient) if isinstance(wrt, tuple) else [gradient]
     if any(np.asarray(a).dtype == np.float32 for a in args):
         rtol = max(rtol, 1e-3)
@@ -200,9 +200,18 @@ def _line(f: Callable, args: list[Any], position: int, x: Any, v: Any) -> Callab
     def along(t: float) -> float:
         moved = list(args)
         moved[position] = x + t * v
-        return float(f(*moved))
+        return float(call_in_order(f, moved))
 
     return along
+
+
+def call_in_order(f: Callable, args: Sequence[Any]) -> Any:
+    """``f`` at ``args`` given in its parameters' order, keyword-only ones by name."""
+    params = list(inspect.signature(f).parameters.values())
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    n = sum(p.kind in positional for p in params)
+    keywords = {p.name: a for p, a in zip(params[n:], args[n:], strict=False)}
+    return f(*args[:n], **keywords)
 
 
 def _derivative(along: Callable[[float], float], scale: float) -> tuple[float, float]:

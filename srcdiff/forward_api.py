@@ -76,7 +76,7 @@ class Jvp:
         """The generated tangent function: for the argument kinds of the latest call
         (before any call: as guessed from annotations and usage)."""
         if self._latest is None:
-            params = self._program.main.ir.params
+            params = self._program.params
             wrt = tuple(params[p] for p in self._positions)
             signature = inspect.signature(self.f)
             self._variant(guessed_kinds(self._program, signature, wrt))
@@ -109,7 +109,7 @@ class Jvp:
 
     def _variant(self, kinds: tuple[Kind, ...]) -> CompiledAdjoint:
         if kinds not in self._variants:
-            params = self._program.main.ir.params
+            params = self._program.params
             wrt = tuple(params[p] for p in self._positions)
             module = generate_tangent(
                 self._program,
@@ -350,7 +350,7 @@ class _Rows:
         primal, kinds = _prepared(args, self.params, set(self.positions))
         if kinds not in self._variants:
             program = self._jvp._program
-            names = program.main.ir.params
+            names = program.params
             module = generate(
                 program, tuple(names[p] for p in self.positions),
                 dict(zip(names, kinds, strict=True)), "grad", True, backend=self._backend,
@@ -399,7 +399,7 @@ class SecondOrder:
     def _variant(self, kinds: tuple[Kind, ...]) -> CompiledAdjoint:
         if kinds not in self._variants:
             program = self._jvp._program
-            names = program.main.ir.params
+            names = program.params
             module = generate_second_order(
                 program,
                 tuple(names[p] for p in self._positions),

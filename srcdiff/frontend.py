@@ -26,6 +26,7 @@ import numpy as np
 
 from .custom import gradient_function, library_function
 from .errors import SourceLocation, SrcdiffError
+from .kind import Kind
 from .rules import (
     BINOPS,
     BOOLOPS,
@@ -50,8 +51,7 @@ UNSUPPORTED_STATEMENTS = {
     ast.Global: "a global statement",
     ast.Nonlocal: "a nonlocal statement (a closure that mutates state)",
     ast.ClassDef: "a class definition",
-    ast.FunctionDef: "a nested function definition",
-    ast.AsyncFunctionDef: "a nested function definition",
+    ast.AsyncFunctionDef: "a nested async function",
     ast.Import: "import",
     ast.ImportFrom: "import",
     ast.Delete: "del",
@@ -61,17 +61,14 @@ if hasattr(ast, "TryStar"):
     UNSUPPORTED_STATEMENTS[ast.TryStar] = "try/except*"
 
 UNSUPPORTED_EXPRESSIONS = {
-    ast.Lambda: "lambda",
-    ast.ListComp: "a list comprehension",
+    ast.Lambda: "a lambda used as a value",
     ast.SetComp: "a set comprehension",
     ast.DictComp: "a dict comprehension",
-    ast.GeneratorExp: "a generator expression",
     ast.Yield: "yield (generators)",
     ast.YieldFrom: "yield from (generators)",
     ast.Await: "await",
     ast.Dict: "a dict literal",
     ast.Set: "a set literal",
-    ast.List: "a list literal",
     ast.JoinedStr: "an f-string",
     ast.NamedExpr: "the walrus operator :=",
     ast.Starred: "star unpacking",
@@ -107,6 +104,12 @@ ADVICE = {
 
 ELSE_ADVICE = "set a flag before the break and test it after the loop"
 
+# methods of Python lists: ``append`` is lowered, the others are refused by name
+LIST_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"}
+
+PLACEHOLDERS = "a list of None (places to fill in later)"
+PLACEHOLDERS_HINT = "make an array, np.zeros(n), and write its items; or append to an empty list"
+
 # what a for loop may iterate over through a builtin (normalize.iteration lowers each)
 ITERATION_BUILTINS = (builtins.range, builtins.reversed, builtins.enumerate, builtins.zip)
 ITERATION_HINT = (
@@ -134,6 +137,14 @@ class SourceFunction:
     defaults: dict[str, object]
     locals: set[str]
     resolved: dict[int, object] = field(default_factory=dict)  # id(ast node) -> resolution
+    # functions defined in this one (``def``, ``name = lambda``), by name: calls resolve to them
+    nested: dict[str, LocalFunction] = field(default_factory=dict)
+    # how many of ``params`` may be passed by position (the others are keyword-only)
+    positional: int = 0
+    # for a nested function: the enclosing function's variables it reads, its last parameters
+    captured: tuple[str, ...] = ()
+    # arrays it reads from its module or closure, by name: inputs read at each call
+    free_arrays: dict[str, FreeArray] = field(default_factory=dict)
 
     def loc(self, node: ast.AST) -> SourceLocation:
         line = getattr(node, "lineno", self.tree.lineno)
@@ -144,14 +155,93 @@ class SourceFunction:
         """Whether an expression computes a value in the function (``x``, ``x.T``,
         ``f(x)``), as opposed to naming a module or a global (``np.linalg``)."""
         if isinstance(node, ast.Name):
-            return node.id in self.locals
+            return node.id in self.locals or node.id in self.free_arrays
         if isinstance(node, ast.Attribute):
-            return self.is_value(node.value)
+            return self.is_value(node.value) or _dotted(node) in self.free_arrays
         return isinstance(node, (ast.Call, ast.Subscript, ast.BinOp, ast.UnaryOp))
+
+    def defines(self, stmt: ast.stmt) -> bool:
+        """Whether ``stmt`` defines one of the functions nested in this one."""
+        return any(stmt is f.node for f in self.nested.values())
 
     @property
     def short_filename(self) -> str:
         return os.path.basename(self.filename)
+
+
+@dataclass(eq=False)
+class LocalFunction:
+    """A function defined inside another, closure-converted: a helper whose last parameters
+    (``source.captured``) are the enclosing function's variables it reads, passed at each
+    call, so it sees their values at the call as Python's closures do."""
+
+    source: SourceFunction
+    node: ast.FunctionDef | ast.Assign  # the statement that defines it
+
+    @property
+    def __name__(self) -> str:
+        return self.source.name
+
+
+ARRAY_ELEMENTS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+
+
+@dataclass(eq=False)
+class FreeArray:
+    """An array a function reads from its module's globals or its closure, not an argument.
+    The gradient reads it at each call (so a new value, or new contents, is seen) and
+    passes it to the generated code as a parameter that is not differentiated."""
+
+    name: str
+    namespace: dict[str, object] | None  # the module's globals, or None for a closure cell
+    cell: types.CellType | None = None
+    module: str | None = None  # read as an attribute of a module: its name (``data.X``)
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """The same variable for every function that reads it."""
+        return (id(self.cell), "") if self.cell is not None else (id(self.namespace), self.name)
+
+    def describe(self) -> str:
+        where = "global" if self.cell is None else "closure variable"
+        name = self.name if self.module is None else f"{self.module}.{self.name}"
+        return f"the {where} `{name}`"
+
+    def read(self) -> object:
+        """Its value now (a tuple or list of numbers as an array)."""
+        try:
+            value = self.cell.cell_contents if self.cell is not None else self.namespace[self.name]
+        except (KeyError, ValueError):
+            raise SrcdiffError(f"{self.describe()} no longer exists") from None
+        return _as_array(value)
+
+    def kind(self) -> Kind:
+        """The kind of its value now; a ``SrcdiffError`` where it is no longer an array."""
+        kind = array_kind(self.read())
+        if kind is None:
+            raise SrcdiffError(
+                f"{self.describe()}, which srcdiff reads as a constant array, is now "
+                f"{_describe(self.read())}: pass it as an argument"
+            )
+        return kind
+
+
+def array_kind(value: object) -> Kind | None:
+    """The kind of a numeric NumPy array of rank 1 to 3, or of a tuple or list of numbers
+    read as one (what a free array may be)."""
+    value = _as_array(value)
+    if not isinstance(value, np.ndarray) or not 1 <= value.ndim <= 3:
+        return None
+    element = ARRAY_ELEMENTS.get(value.dtype.kind)
+    return Kind.array(element, value.ndim) if element is not None else None
+
+
+def _as_array(value: object) -> object:
+    """A non-empty tuple or list of numbers as an array; anything else as it is."""
+    numbers = (bool, int, float, np.integer, np.floating)
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, numbers) for v in value):
+        return np.asarray(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -184,14 +274,17 @@ def read_function(func: Callable) -> SourceFunction:
             f"{filename}:{func.__code__.co_firstlineno}: cannot read the source of "
             f"{func.__name__!r} (srcdiff needs functions defined in a file)"
         ) from err
-    try:
-        tree = ast.parse(textwrap.dedent("".join(lines)))
-    except SyntaxError as err:  # a lambda's source is a fragment of its line
-        raise SourceLocation(filename, first_line).unsupported(
-            "this function's source", "define the function with def at the start of a line"
-        ) from err
-    ast.increment_lineno(tree, first_line - 1)
-    fdef = tree.body[0]
+    if func.__name__ == "<lambda>":
+        fdef = _lambda_definition(func, filename)
+    else:
+        try:
+            tree = ast.parse(textwrap.dedent("".join(lines)))
+        except SyntaxError as err:
+            raise SourceLocation(filename, first_line).unsupported(
+                "this function's source", "define the function with def at the start of a line"
+            ) from err
+        ast.increment_lineno(tree, first_line - 1)
+        fdef = tree.body[0]
     if isinstance(fdef, ast.AsyncFunctionDef):
         raise SourceLocation(filename, fdef.lineno).unsupported("an async function")
     if not isinstance(fdef, ast.FunctionDef):
@@ -206,18 +299,210 @@ def read_function(func: Callable) -> SourceFunction:
         )
     source = SourceFunction(
         func=func,
-        name=func.__name__,
+        name=fdef.name if func.__name__ == "<lambda>" else func.__name__,
         filename=filename,
         tree=fdef,
         lines=linecache.getlines(filename),
-        params=[a.arg for a in fdef.args.args],
+        params=_parameters(fdef.args),
         defaults=_defaults(func, fdef),
         locals=set(),
+        positional=len(fdef.args.posonlyargs) + len(fdef.args.args),
     )
-    _check_signature(source)
-    source.locals = _assigned_names(fdef) | set(source.params)
+    _check_signature(source, varargs=True)
+    return checked(source)
+
+
+def _lambda_definition(func: types.FunctionType, filename: str) -> ast.FunctionDef:
+    """A lambda (``f = lambda x: ...``, ``grad(lambda x: ...)``) as the ``def`` it stands
+    for, named after the name it is assigned to (else ``lambda_``): found in its file, as
+    the one lambda on its first line."""
+    line = func.__code__.co_firstlineno
+    try:
+        module = ast.parse("".join(linecache.getlines(filename)), filename)
+    except SyntaxError:
+        module = ast.Module([], [])
+    found = [n for n in ast.walk(module) if isinstance(n, ast.Lambda) and n.lineno == line]
+    if len(found) != 1:
+        what = "several lambdas on one line" if found else "this lambda's source"
+        raise SourceLocation(filename, line).unsupported(what, "define the function with def")
+    lam = found[0]
+    name = "lambda_"
+    for node in ast.walk(module):
+        if (
+            isinstance(node, ast.Assign)
+            and node.value is lam
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            name = node.targets[0].id
+    body = ast.copy_location(ast.Return(lam.body), lam.body)
+    return ast.copy_location(ast.FunctionDef(name, lam.args, [body], [], None, None), lam)
+
+
+def checked(source: SourceFunction) -> SourceFunction:
+    """``source`` with its nested functions and local names found, and everything checked
+    (also a function rewritten for the number of its ``*args``: ``normalize.varargs``)."""
+    source.nested = _nested_functions(source)
+    source.locals = (_assigned_names(source.tree) | set(source.params)) - set(source.nested)
+    if source.tree.args.vararg:  # checked as a name here, rewritten away at each call
+        source.locals.add(source.tree.args.vararg.arg)
+    for local in source.nested.values():  # first: they come before their calls
+        Checker(local.source).check()
     Checker(source).check()
     return source
+
+
+def _nested_functions(outer: SourceFunction) -> dict[str, LocalFunction]:
+    """The functions ``outer`` defines at the top of its body (``def g(...)``, ``g = lambda
+    ...``), each with the variables of ``outer`` it reads, itself or through the nested
+    functions it calls (closure conversion)."""
+    found: dict[str, LocalFunction] = {}
+    for stmt in outer.tree.body:
+        tree = _nested_definition(stmt)
+        if tree is None:
+            continue
+        if tree.name in found:
+            raise outer.loc(stmt).unsupported(
+                f"defining the nested function `{tree.name}` twice", "give each its own name"
+            )
+        found[tree.name] = LocalFunction(_nested_source(outer, tree), stmt)
+    _refuse_other_definitions(outer, found)
+    rebound = _assigned_names(outer.tree) & set(found)
+    for name in sorted(rebound):
+        if not isinstance(found[name].node, ast.Assign) or _assignments(outer.tree, name) > 1:
+            raise outer.loc(found[name].node).unsupported(
+                f"the nested function `{name}` assigned again", "give the value another name"
+            )
+    enclosing = (_assigned_names(outer.tree) | set(outer.params)) - set(found)
+    reads = {name: _free_names(local.source.tree) for name, local in found.items()}
+    captured = {name: names & enclosing for name, names in reads.items()}
+    changed = True
+    while changed:  # through the nested functions each one calls
+        changed = False
+        for name, names in reads.items():
+            for callee in names & set(found):
+                if not captured[callee] <= captured[name]:
+                    captured[name] |= captured[callee]
+                    changed = True
+    for name, local in found.items():
+        local.source.captured = tuple(sorted(captured[name]))
+        local.source.params = local.source.params + list(local.source.captured)
+        local.source.locals = (_assigned_names(local.source.tree) | set(local.source.params)) - set(
+            found
+        )
+        local.source.nested = found
+    return found
+
+
+def _refuse_other_definitions(outer: SourceFunction, found: dict[str, LocalFunction]) -> None:
+    """A function defined anywhere but at the top of ``outer``'s body, or a lambda not named
+    there: one that escapes (passed, returned, stored) or is defined conditionally."""
+    defined = {id(_definition_node(f)) for f in found.values()}
+    nested = {id(n) for f in found.values() for n in ast.walk(_definition_node(f))}
+    for node in ast.walk(outer.tree):
+        if node is outer.tree or id(node) in defined:
+            continue
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            continue
+        if id(node) in nested:
+            raise outer.loc(node).unsupported(
+                "a function defined inside a nested function",
+                "define it at the top level of the enclosing function's body",
+            )
+        if isinstance(node, ast.Lambda):
+            raise outer.loc(node).unsupported(
+                "a lambda used as a value (passed, returned or stored)",
+                "name it at the top level of the function's body (`g = lambda t: ...`) and "
+                "call it there",
+            )
+        raise outer.loc(node).unsupported(
+            "a nested function defined inside a block (if, for, while)",
+            "define it at the top level of the function's body",
+        )
+
+
+def _nested_definition(stmt: ast.stmt) -> ast.FunctionDef | None:
+    """The function a statement defines (a ``def``, or a lambda assigned to one name)."""
+    if isinstance(stmt, ast.FunctionDef):
+        return stmt
+    if (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(stmt.value, ast.Lambda)
+    ):
+        lam = stmt.value
+        body = ast.copy_location(ast.Return(lam.body), lam.body)
+        tree = ast.FunctionDef(stmt.targets[0].id, lam.args, [body], [], None, None)
+        return ast.copy_location(tree, lam)
+    return None
+
+
+def _definition_node(local: LocalFunction) -> ast.AST:
+    node = local.node
+    return node.value if isinstance(node, ast.Assign) else node
+
+
+def _nested_source(outer: SourceFunction, tree: ast.FunctionDef) -> SourceFunction:
+    loc = outer.loc(tree)
+    if tree.decorator_list:
+        raise loc.unsupported("a decorated nested function")
+    args = tree.args
+    values = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    if not all(isinstance(d, ast.Constant) and type(d.value) in NUMBERS for d in values):
+        raise loc.unsupported(
+            f"the default values of the nested function `{tree.name}`", "use numbers"
+        )
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    first = len(positional) - len(args.defaults)
+    defaults = dict(zip(positional[first:], args.defaults, strict=True))
+    for param, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        if default is not None:
+            defaults[param.arg] = default
+    source = SourceFunction(
+        func=outer.func,  # its free names resolve in the enclosing function's scope
+        name=tree.name,
+        filename=outer.filename,
+        tree=tree,
+        lines=outer.lines,
+        params=_parameters(args),
+        defaults={name: node.value for name, node in defaults.items()},
+        locals=set(),
+        positional=len(positional),
+    )
+    _check_signature(source)
+    return source
+
+
+NUMBERS = (int, float, bool)
+
+
+def _free_names(tree: ast.FunctionDef) -> set[str]:
+    """The names a function reads and does not bind itself."""
+    bound = _assigned_names(tree) | {a.arg for a in tree.args.args}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - bound
+
+
+def _dotted(node: ast.Attribute) -> str | None:
+    """``module.name`` for an attribute of a name (None for anything longer)."""
+    return f"{node.value.id}.{node.attr}" if isinstance(node.value, ast.Name) else None
+
+
+def _own_nodes(tree: ast.FunctionDef):
+    """The nodes of a function, not those of the functions nested in it."""
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
+
+
+def _assignments(tree: ast.AST, name: str) -> int:
+    return sum(
+        isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
+        for n in ast.walk(tree)
+    )
 
 
 def compiles_to(func: types.FunctionType, filename: str) -> bool:
@@ -280,38 +565,46 @@ def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
     return True
 
 
+def _parameters(args: ast.arguments) -> list[str]:
+    """The parameters' names: positional ones first, then keyword-only ones."""
+    return [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+
+
 def _defaults(func: Callable, fdef: ast.FunctionDef) -> dict[str, object]:
-    names = [a.arg for a in fdef.args.args]
+    names = [a.arg for a in (*fdef.args.posonlyargs, *fdef.args.args)]
     values = func.__defaults__ or ()
-    return dict(zip(names[len(names) - len(values) :], values, strict=True))
+    defaults = dict(zip(names[len(names) - len(values) :], values, strict=True))
+    return defaults | (func.__kwdefaults__ or {})
 
 
-def _check_signature(source: SourceFunction) -> None:
+def _check_signature(source: SourceFunction, varargs: bool = False) -> None:
+    """Parameters srcdiff binds at each call: positional, keyword-only (``def f(x, *,
+    scale=2.0)``), and ``*args`` of a helper (``varargs``: rewritten for each number of
+    arguments it is called with); not ``**kwargs``."""
     args = source.tree.args
     loc = source.loc(source.tree)
-    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+    if args.vararg and not varargs:
         raise loc.unsupported(
-            f"the parameter `{_special_parameter(args)}`",
-            "parameters are plain names, with or without defaults: def f(x, y, n=3)",
+            f"the parameter *{args.vararg.arg} (a variable number of arguments)",
+            "name the parameters (`def f(x, y, z)`), or pass the values as one array",
+        )
+    if args.kwarg:
+        raise loc.unsupported(
+            f"the parameter **{args.kwarg.arg} (arbitrary keyword arguments)",
+            "name the parameters, keyword-only after a `*` if you like: `def f(x, *, scale=1.0)`",
         )
 
 
-def _special_parameter(args: ast.arguments) -> str:
-    """The first parameter that is not a plain positional-or-keyword one, as written."""
-    if args.posonlyargs:
-        return f"{args.posonlyargs[-1].arg}, /"
-    if args.vararg:
-        return f"*{args.vararg.arg}"
-    if args.kwonlyargs:
-        return f"*, {args.kwonlyargs[0].arg}"
-    return f"**{args.kwarg.arg}"
-
-
 def _assigned_names(fdef: ast.FunctionDef) -> set[str]:
+    """The names a function assigns (not those of the functions nested in it)."""
     names = set()
-    for node in ast.walk(fdef):
+    pending: list[ast.AST] = list(fdef.body)
+    while pending:
+        node = pending.pop()
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -320,14 +613,18 @@ class Checker(ast.NodeVisitor):
 
     def __init__(self, source: SourceFunction):
         self.source = source
-        self.scope = _scope_of(source.func)
+        self.scope = scope_of(source.func)
+        code, cells = source.func.__code__, source.func.__closure__ or ()
+        self.closure = dict(zip(code.co_freevars, cells, strict=True))
 
     def check(self) -> None:
+        self.find_free_arrays()
         body = self.source.tree.body
         if body and is_docstring(body[0]):
             body = body[1:]
         for stmt in body:
-            self.visit(stmt)
+            if not self.source.defines(stmt):  # nested functions are checked on their own
+                self.visit(stmt)
 
     def unsupported(self, node: ast.AST, construct: str, hint: str = ""):
         return self.source.loc(node).unsupported(construct, hint)
@@ -346,6 +643,9 @@ class Checker(ast.NodeVisitor):
     def visit_Expr(self, node: ast.Expr) -> None:
         if self.is_print(node.value):
             self.visit_print(node.value)
+            return
+        if self.is_append(node.value):  # xs.append(e) (normalize/lists.py)
+            self.visit(node.value.args[0])
             return
         what = ast.unparse(node.value)
         raise self.unsupported(node, f"an expression statement `{what}`", "its value is discarded")
@@ -393,8 +693,23 @@ class Checker(ast.NodeVisitor):
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
             and node.func.id not in self.source.locals
+            and node.func.id not in self.source.nested
             and self.lookup(node.func) is builtins.print
         )
+
+    def is_append(self, node: ast.expr) -> bool:
+        call = node if isinstance(node, ast.Call) else None
+        method = call.func if call is not None else None
+        if not (isinstance(method, ast.Attribute) and isinstance(method.value, ast.Name)):
+            return False
+        if method.value.id not in self.source.locals or method.attr not in LIST_METHODS:
+            return False
+        if method.attr != "append" or len(call.args) != 1 or call.keywords:
+            raise self.unsupported(
+                node, f"the list method `{ast.unparse(method)}()`",
+                "lists made in the function take `xs.append(item)`, one item at a time",
+            )  # fmt: skip
+        return True
 
     def visit_print(self, node: ast.Call) -> None:
         """``print(a, "text", b)``: numbers, arrays and constant strings."""
@@ -448,6 +763,13 @@ class Checker(ast.NodeVisitor):
         ):
             return
         if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            free = self.source.free_arrays.get(target.value.id)
+            if free is not None:
+                raise self.unsupported(
+                    target, f"writing into {free.describe()}",
+                    f"srcdiff reads it as a constant; write into a copy: "
+                    f"`{free.name.lower()}_ = {free.name}.copy()`",
+                )  # fmt: skip
             self.visit_Subscript(target)
             return
         raise self.unsupported(target, f"assignment to `{ast.unparse(target)}`")
@@ -515,6 +837,8 @@ class Checker(ast.NodeVisitor):
         self.visit(iterable)
 
     def check_loop_name(self, target: ast.expr, node: ast.For, what: str) -> None:
+        if what == "an array" and _names_only(target):
+            return  # for W, b in layers: unpacked if layers is a list (normalize/lists.py)
         if not isinstance(target, ast.Name):
             raise self.unsupported(
                 node, f"the loop target `{ast.unparse(target)}` over {what}",
@@ -559,9 +883,25 @@ class Checker(ast.NodeVisitor):
             )
 
     def visit_Tuple(self, node: ast.Tuple) -> None:
-        raise self.unsupported(
-            node, "a tuple value", "tuples can be returned, unpacked, or given as a shape"
-        )
+        """A tuple of values is a list that cannot grow (normalize/lists.py)."""
+        self.visit_each(node.elts)
+
+    def visit_List(self, node: ast.List) -> None:
+        if any(_is_none(e) for e in node.elts):
+            raise self.unsupported(node, PLACEHOLDERS, PLACEHOLDERS_HINT)
+        self.visit_each(node.elts)
+
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        if _is_none(node.elt):
+            raise self.unsupported(node, PLACEHOLDERS, PLACEHOLDERS_HINT)
+        for generator in node.generators:
+            if generator.is_async:
+                raise self.unsupported(node, "async for")
+            self.check_iteration(generator.target, generator.iter, node)
+            self.visit_each(generator.ifs)
+        self.visit(node.elt)
+
+    visit_GeneratorExp = visit_ListComp
 
     def visit_sequence_argument(self, node: ast.expr) -> None:
         """A tuple or list given to a NumPy function: a shape, or arrays to join."""
@@ -594,14 +934,55 @@ class Checker(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in self.source.locals:
             return
-        value = self.resolve(node)
-        if not isinstance(value, Constant):
+        if node.id in self.source.nested:
             raise self.unsupported(
-                node, f"the global `{node.id}` ({_describe(value)})", "pass it as an argument"
+                node, f"the nested function `{node.id}` used as a value (passed, returned or "
+                "stored)", f"srcdiff differentiates a nested function where it is called: "
+                f"`{node.id}(...)`",
+            )  # fmt: skip
+        value = self.resolve(node)
+        if array_kind(value) is not None:
+            self.record(node, self.free_array(node.id))
+            return
+        if not isinstance(value, Constant):
+            where = "closure variable" if node.id in self.closure else "global"
+            raise self.unsupported(
+                node, f"the {where} `{node.id}` ({_describe(value)})", "pass it as an argument"
             )
         self.record(node, value)
 
+    def find_free_arrays(self) -> None:
+        """The arrays of the module or closure that the function reads (first, as they are
+        values: ``A.T``, ``A[i]``)."""
+        for node in _own_nodes(self.source.tree):
+            if (
+                isinstance(node, ast.Name)
+                and node.id not in self.source.locals
+                and node.id not in self.source.nested
+                and array_kind(self.scope.get(node.id)) is not None
+            ):
+                self.free_array(node.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                module = self.scope.get(node.value.id)
+                if node.value.id in self.source.locals or not isinstance(module, types.ModuleType):
+                    continue
+                if array_kind(getattr(module, node.attr, None)) is not None:
+                    free = FreeArray(node.attr, vars(module), module=node.value.id)
+                    self.source.free_arrays.setdefault(_dotted(node), free)
+
+    def free_array(self, name: str) -> FreeArray:
+        found = self.source.free_arrays.get(name)
+        if found is None:
+            cell = self.closure.get(name)
+            namespace = self.source.func.__globals__ if cell is None else None
+            found = self.source.free_arrays[name] = FreeArray(name, namespace, cell)
+        return found
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
+        free = self.source.free_arrays.get(_dotted(node))
+        if free is not None:  # data.X, an array of a module
+            self.record(node, free)
+            return
         if self.source.is_value(node.value):
             if attribute_for(node.attr) is not None:
                 self.visit(node.value)
@@ -630,6 +1011,9 @@ class Checker(ast.NodeVisitor):
             raise self.unsupported(node, "*args or **kwargs in a call")
         if isinstance(node.func, ast.Name) and node.func.id in self.source.locals:
             raise self.unsupported(node, f"calling the local variable `{node.func.id}`")
+        if isinstance(node.func, ast.Name) and node.func.id in self.source.nested:
+            self.visit_nested_call(node, self.source.nested[node.func.id])
+            return
         base = node.func.value if isinstance(node.func, ast.Attribute) else None
         if base is not None and self.source.is_value(base):
             method = method_for(node.func.attr)
@@ -671,6 +1055,24 @@ class Checker(ast.NodeVisitor):
                 f"no derivative rule for `{name}` ({_describe(callee)}); srcdiff differentiates "
                 "math/numpy primitives with rules and Python functions defined in files"
             )
+        self.record(node.func, callee)
+
+    def visit_nested_call(self, node: ast.Call, callee: LocalFunction) -> None:
+        """A call of a nested function, after its definition where that is in this body."""
+        definition = callee.node
+        if any(definition is s for s in self.source.tree.body) and (
+            node.lineno,
+            node.col_offset,
+        ) < (definition.end_lineno, definition.end_col_offset):
+            raise self.source.loc(node).error(
+                f"the nested function `{callee.__name__}` is called before it is defined"
+            )
+        for keyword in node.keywords:
+            if keyword.arg in callee.source.captured:
+                raise self.unsupported(
+                    node, f"the keyword argument {keyword.arg}= to `{callee.__name__}`"
+                )
+        self.visit_arguments(node, None)
         self.record(node.func, callee)
 
     def check_keywords(self, node: ast.Call, prim: str, is_method: bool = False) -> None:
@@ -777,7 +1179,7 @@ def _library_directories() -> tuple[str, ...]:
     return tuple(sorted(os.path.realpath(p) for p in found))
 
 
-def _scope_of(func: types.FunctionType) -> dict[str, object]:
+def scope_of(func: types.FunctionType) -> dict[str, object]:
     """The names a function can see: builtins, then its module's globals, then its closure."""
     scope = dict(vars(builtins))
     scope.update(func.__globals__)
@@ -796,6 +1198,16 @@ def _describe(value: object) -> str:
     name = getattr(value, "__qualname__", None) or type(value).__name__
     module = getattr(value, "__module__", None)
     return f"{module}.{name}" if module else name
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _names_only(target: ast.expr) -> bool:
+    if isinstance(target, ast.Name):
+        return True
+    return isinstance(target, ast.Tuple | ast.List) and all(_names_only(e) for e in target.elts)
 
 
 def _example_names(count: int) -> str:

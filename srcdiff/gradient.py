@@ -71,6 +71,8 @@ class Gradient:
         self.f = f
         self._backend = backend
         self.__name__ = getattr(f, "__name__", "f")
+        if not self.__name__.isidentifier():  # a lambda: the trampoline needs a name
+            self.__name__ = "lambda_"
         self.signature = inspect.signature(f)
         self._jit = jit
         self._with_value = with_value
@@ -122,6 +124,8 @@ class Gradient:
         """The trampoline for the ``k``-th argument types seen (None: before any)."""
         params = [self._bound]
         for i, (name, param) in enumerate(self.signature.parameters.items()):
+            if param.kind is param.KEYWORD_ONLY and "*" not in params:
+                params.append("*")  # keyword-only parameters stay so
             params.append(f"{name}=_D{i}" if param.default is not param.empty else name)
         args = ", ".join(self._params)
         checks = [f"type({p}) is _T{i}_{k}" for i, p in enumerate(self._params)]
@@ -203,11 +207,11 @@ class Gradient:
         self, kinds: tuple[Kind, ...], layouts: tuple[Layout | None, ...] = ()
     ) -> CompiledAdjoint:
         if (kinds, layouts) not in self._variants:
-            params = self._program.main.ir.params
+            params = self._program.params
             param_kinds = dict(zip(params, kinds, strict=True))
             returns = "value_and_grad" if self._with_value else "grad"
             # the generated code renames parameters that clash with its own names (np -> np_)
-            wrt = tuple(self._program.main.ir.params[p] for p in self._wrt_positions)
+            wrt = tuple(self._program.params[p] for p in self._wrt_positions)
             known = {p: lay for p, lay in zip(params, layouts, strict=False) if lay is not None}
             module: GeneratedModule = generate(
                 self._program,

@@ -48,6 +48,7 @@ import numpy as np
 from . import runtime
 from ._version import __version__
 from .errors import SrcdiffError
+from .frontend import array_kind
 from .numba_cache import njit
 
 if TYPE_CHECKING:  # for the annotations only: jit does not depend on the pipeline
@@ -329,6 +330,8 @@ class CompiledAdjoint:
         backend: Backend,
         compiled: tuple[str, ...] = (),
         locations: dict[int, str] | None = None,
+        inputs: tuple = (),
+        inputs_at: int = 0,
     ):
         self.source = source
         self.entry = entry
@@ -339,6 +342,9 @@ class CompiledAdjoint:
         self.compiled = list(compiled)
         self.locations = locations or {}  # line of the source -> the user's file:line
         self.path = module_file(source)  # None: in memory
+        # arrays of modules and closures (``FreeArray``, kind) the entry takes from
+        # ``inputs_at`` on: read at each call, so the gradient sees their values then
+        self.inputs, self.inputs_at = inputs, inputs_at
         uses_numba = jit is not False and self.compiled
         # the entry as it runs: compiled (or made Python) at the first call, then called
         # directly by the fast paths, which locate errors themselves (``located``)
@@ -352,7 +358,7 @@ class CompiledAdjoint:
         its functions that Numba compiles (the backend's ``compile`` says which)."""
         return cls(
             module.source, module.entry, module.functions, jit, what, module.backend,
-            compiled, module.locations,
+            compiled, module.locations, module.inputs, module.inputs_at,
         )  # fmt: skip
 
     def call(self, *args):
@@ -397,21 +403,33 @@ class CompiledAdjoint:
         """The entry run as Python, on NumPy floats: arithmetic gives inf and nan where
         Python's floats raise, as compiled code does (the errors Python raises in the
         user's own arithmetic are checks of the generated code's own)."""
-        return _returning_floats(
-            _on_numpy_floats(python_functions(self.source, self.path)[self.entry])
-        )
+        entry = python_functions(self.source, self.path)[self.entry]
+        return self.reading_inputs(_returning_floats(_on_numpy_floats(entry)))
 
     def numba_entry(self) -> Callable:
         self.path = module_file(self.source)  # again: the file may have changed since
         module = numba_functions(self.source, self.path, self.compiled)
         if self.entry in self.compiled:
-            return getattr(module, self.entry)
+            return self.reading_inputs(getattr(module, self.entry))
         runtime.keep_freed_memory()
         # Python code calling compiled kernels
         namespace = python_functions(self.source, self.path)
         for name in self.compiled:
             namespace[name] = getattr(module, name)
-        return _returning_floats(_on_numpy_floats(namespace[self.entry]))
+        return self.reading_inputs(_returning_floats(_on_numpy_floats(namespace[self.entry])))
+
+    def reading_inputs(self, entry: Callable) -> Callable:
+        """``entry`` called with the arrays of modules and closures it reads, as they are at
+        the call, inserted among the caller's arguments (none: ``entry`` itself)."""
+        if not self.inputs:
+            return entry
+        inputs, at = self.inputs, self.inputs_at
+
+        def call(*args):
+            return entry(*args[:at], *[_current(free, kind) for free, kind in inputs], *args[at:])
+
+        call.__wrapped__ = entry
+        return call
 
     def first_numba_call(self, *args):
         import numba
@@ -438,6 +456,24 @@ class CompiledAdjoint:
 
 
 _LOCATED = re.compile(r"^[^\s:]+\.py:\d+: ")  # a message that names a file and line already
+
+
+def _current(free, kind) -> object:
+    """The value of a module's or closure's array now, if it still has the kind the code
+    was generated for (a dtype or rank changed since needs a gradient made again)."""
+    value = free.read()
+    if array_kind(value) != kind:
+        raise SrcdiffError(
+            f"{free.describe()} is now {_described(value)}; the gradient was made when it was "
+            f"{kind.describe()}, and srcdiff reads it at each call as such: make the gradient "
+            "again (srcdiff.grad(f)), or pass it as an argument"
+        )
+    return value
+
+
+def _described(value: object) -> str:
+    kind = array_kind(value)
+    return kind.describe() if kind is not None else f"a {type(value).__name__}"
 
 
 def _generated_line(traceback, path: Path | None, source: str) -> int | None:

@@ -28,6 +28,13 @@ def reserve(tape, top, extra):
 
 
 @njit(cache=True)
+def item_row(x):
+    """``x`` (a number or an array) as an array of one row: an item of a list made into an
+    array."""
+    return np.expand_dims(np.asarray(x), 0)
+
+
+@njit(cache=True)
 def sign(x):
     """Derivative of abs: sign(0) is 0, the value centred differences give there."""
     if x > 0:

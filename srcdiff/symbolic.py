@@ -62,9 +62,11 @@ def sympy_gradient(f: Callable, args: tuple, wrt: tuple[int, ...]) -> list[Any]:
     by SymPy: a float per number, an array of floats per array argument."""
     started = time.monotonic()
     program = normalize_program(f)
-    params = program.main.ir.params
+    params = program.params
     point: dict[sympy.Symbol, float] = {}
-    values: list[Any] = list(args)
+    # the arrays it reads from its module or closure, as they are now: constants
+    values: list[Any] = [*args, *_omitted(program, len(args))]
+    values += [free.read() for _, free in program.inputs]
     symbols: list[Any] = []
     for position in wrt:
         made = _symbols_for(params[position], args[position])
@@ -89,6 +91,15 @@ def sympy_gradient(f: Callable, args: tuple, wrt: tuple[int, ...]) -> list[Any]:
         else:
             gradient.append(found[0])
     return gradient
+
+
+def _omitted(program: Program, given: int) -> list[Any]:
+    """The default values of the parameters after the ``given`` first."""
+    source = program.main.source
+    missing = [p for p in source.params[given:] if p not in source.defaults]
+    if missing:
+        raise CannotTranslate(f"no value for the parameter {missing[0]!r}")
+    return [source.defaults[p] for p in source.params[given:]]
 
 
 def _symbols_for(name: str, value: Any) -> Any:

@@ -19,6 +19,7 @@ from .buffers import Layout, resolve_broadcasts
 from .codegen import module_source
 from .errors import SourceLocation, SrcdiffError
 from .forward import TangentRequest, tangent_function, three_address
+from .frontend import FreeArray
 from .guards import insert_guards
 from .kernels import outline_loops
 from .kind import FLOAT, Kind
@@ -35,6 +36,10 @@ class GeneratedModule:
     backend: Backend  # what runs it (``backend.compile``)
     kernels: list[str] = field(default_factory=list)  # loops in Numba functions of their own
     locations: dict[int, str] = field(default_factory=dict)  # line -> the user's file:line
+    # arrays of modules and closures the entry takes as parameters from ``inputs_at`` on,
+    # read at each call, with the kinds the module was generated for
+    inputs: tuple[tuple[FreeArray, Kind], ...] = ()
+    inputs_at: int = 0
 
 
 def generate(
@@ -57,7 +62,32 @@ def generate(
     of one 1.0)."""
     generator = _Generator(program, optimized, backend, layouts or {})
     generator.array_result = array_result
-    return generator.module(wrt, param_kinds, returns, grad_tuple)
+    param_kinds = _with_inputs(program, param_kinds)
+    return _reading_inputs(generator.module(wrt, param_kinds, returns, grad_tuple), program)
+
+
+def _with_inputs(program: Program, param_kinds: dict[str, Kind]) -> dict[str, Kind]:
+    """The kinds of the parameters, with those of the arrays the function reads from its
+    module or closure, as they are now."""
+    return {**param_kinds, **{name: free.kind() for name, free in program.inputs}}
+
+
+def _reading_inputs(module: GeneratedModule, program: Program) -> GeneratedModule:
+    """``module``, told which of its entry's parameters take the arrays of modules and
+    closures (the kinds it was made for, to check them at each call)."""
+    if program.inputs:
+        module.inputs = tuple((free, free.kind()) for _, free in program.inputs)
+        module.inputs_at = program.main.ir.params.index(program.inputs[0][0])
+    return module
+
+
+def _inputs_note(program: Program) -> str:
+    """What ``.source``'s header says of the arrays the function reads from its module or
+    closure."""
+    if not program.inputs:
+        return ""
+    read = ", ".join(f"{free.describe()} ({free.kind().describe()})" for _, free in program.inputs)
+    return f"\nRead at each call, as constants (no derivative), and passed as parameters: {read}."
 
 
 class _Generator:
@@ -97,6 +127,7 @@ class _Generator:
         for function in functions:
             kernels += outline_loops(function, self.taken, self.backend.worth_a_kernel)
         header = _header(main, wrt, returns, grad_tuple, self.backend, reason)
+        header += _inputs_note(self.program)
         reused = self.backend.reuse_buffers(fn, self.layouts)
         if reused:
             header += "\n" + reused
@@ -300,7 +331,8 @@ def generate_tangent(
 ) -> GeneratedModule:
     """The module for forward mode: its entry ``<f>_jvp(*params, *tangents of wrt)``
     returns ``f``'s value and that value's directional derivative."""
-    return _TangentGenerator(program, optimized, backend, {}).module(wrt, param_kinds)
+    generator = _TangentGenerator(program, optimized, backend, {})
+    return _reading_inputs(generator.module(wrt, _with_inputs(program, param_kinds)), program)
 
 
 class _TangentGenerator(_Generator):
@@ -322,7 +354,7 @@ class _TangentGenerator(_Generator):
             f"tangents {tangents}).\n"
             f"Backend: {self.backend.title} ({reason}); choose with backend='numba' or "
             "'numpy'."
-        )
+        ) + _inputs_note(self.program)
         text = module_source(kernels + functions, header)
         names = [f.name for f in kernels + functions]
         kernels_ = [k.name for k in kernels]
@@ -387,8 +419,10 @@ def generate_second_order(
     ``grad(grad(f))`` is); with a vector v, a Hessian-vector product H v."""
     tangents = _TangentGenerator(program, True, backend, {})
     tangents.printed = False
+    param_kinds = _with_inputs(program, param_kinds)
     functions, _ = tangents.functions((direction,), param_kinds)
     derivative = _tangent_program(program, functions, tangents.origins)
+    derivative.main.inputs = program.main.inputs
     kinds = dict(param_kinds)
     along = derivative.main.ir.params[-1]
     kinds[along] = param_kinds[direction]

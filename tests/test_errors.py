@@ -43,16 +43,16 @@ def bad_yield(x):
 
 
 def bad_generator_expression(x):
-    return sum(x * i for i in range(3))  # error: generator-expression
+    values = (x * i for i in range(3))  # error: generator-expression
+    return sum(values)
 
 
 def bad_lambda(x):
-    square = lambda v: v * v  # noqa: E731  # error: lambda
-    return square(x)
+    return np.vectorize(lambda v: v * v)(x)  # error: lambda
 
 
 def bad_list_comprehension(x):
-    values = [x * i for i in range(3)]  # error: list-comprehension
+    values = [x * i * j for i in range(3) for j in range(2)]  # error: list-comprehension
     return values[1] + values[2]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from ..frontend import Constant, Primitive
+from ..frontend import Constant, FreeArray, Primitive
 from ..ir import Const, Expr, Name, Op
 from ..kind import MAX_RANK
 from ..python_errors import math_prechecks
@@ -17,12 +17,15 @@ from ..rules.traits import REQUIRED, Binding, UnsupportedCall
 
 class CallLowering:
     """The part of ``Normalizer`` that lowers calls and subscripts (it needs ``atom``,
-    ``emit``, ``names``, ``loc``, ``src`` and ``resolved`` from it)."""
+    ``emit``, ``names``, ``loc``, ``src`` and ``resolved`` from it, and the list operations
+    of ``ListLowering``: ``sequence``, ``stacked``, ...)."""
 
     def attribute(self, node: ast.Attribute) -> Expr:
         resolved = self.resolved(node)
         if isinstance(resolved, Constant):
             return Const(resolved.value)
+        if isinstance(resolved, FreeArray):  # data.X: an array of a module, read at each call
+            return Name(self.input_name(resolved))
         attribute = attribute_for(node.attr) if self.src.is_value(node.value) else None
         if attribute is not None:  # x.T, x.shape
             return Op(attribute, (self.atom(node.value),))
@@ -30,6 +33,10 @@ class CallLowering:
 
     def subscript(self, node: ast.Subscript) -> Expr:
         base = node.value
+        if self.is_list(base):  # xs[i] of a list made in the function
+            item = self.list_subscript(node)
+            if item is not None:
+                return item
         if isinstance(base, ast.Attribute) and base.attr == "shape":
             return Op("shape", (self.atom(base.value), self.atom(node.slice)))
         if not self.src.is_value(base):
@@ -139,13 +146,6 @@ class CallLowering:
             raise self.loc.unsupported(f"`{ast.unparse(node)}` as an axis", "use a constant")
         return value
 
-    def sequence(self, node) -> list[Expr]:
-        if not isinstance(node, (ast.Tuple, ast.List)) or len(node.elts) < 2:
-            raise self.loc.unsupported(
-                f"`{ast.unparse(node)}` as a list of arrays", "write the arrays out: [a, b]"
-            )
-        return [self.atom(e) for e in node.elts]
-
     def shape_tuple(self, elements: list) -> Expr:
         """A shape ``(n, m)`` as a value: a tuple of one to ``MAX_RANK`` integers."""
         if not 1 <= len(elements) <= MAX_RANK:
@@ -166,6 +166,11 @@ class _Site:
         self.argument = lowering.argument
         self.constant = lowering.constant
         self.sequence = lowering.sequence
+        self.array_like = lowering.array_like
+        self.stacked = lowering.stacked
+        self.length = lowering.length
+        self.total = lowering.total
+        self.extremum = lowering.extremum
         self.shape = lowering.shape_tuple
         self.atom_of = lowering.atom_of
 

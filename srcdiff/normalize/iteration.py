@@ -120,6 +120,12 @@ class IterationLowering:
             targets, arrays = target.elts, iterable.args
         else:
             targets, arrays = [target], [iterable]
+        for name in targets:
+            if not isinstance(name, ast.Name):  # rows of an array are not unpacked
+                raise self.loc.unsupported(
+                    f"the loop target `{ast.unparse(name)}` over an array",
+                    "loop with one name, or zip(...) the arrays and name each one",
+                )
         atoms = [self.protect(self.atom(a), assigned) for a in arrays]
         length = self.atom_of(Op("len", (atoms[0],)))
         for array in atoms[1:]:  # zip stops at the shortest

@@ -7,7 +7,7 @@ import types
 from dataclasses import dataclass, field
 
 from .. import ir
-from ..frontend import SourceFunction
+from ..frontend import FreeArray, SourceFunction
 from ..rules import global_names
 
 # Names generated code uses at module level (the rules' printed forms) and for its tapes;
@@ -47,6 +47,9 @@ class NormalizedFunction:
     n_results: int
     names: NameAllocator
     callees: list[types.FunctionType] = field(default_factory=list)
+    # arrays of modules and closures it reads (or its callees do), its last parameters:
+    # (parameter, where the value is read at each call)
+    inputs: list[tuple[str, FreeArray]] = field(default_factory=list)
 
 
 @dataclass
@@ -55,3 +58,14 @@ class Program:
 
     main: NormalizedFunction
     functions: dict[str, NormalizedFunction]  # generated name -> function, callees first
+
+    @property
+    def params(self) -> list[str]:
+        """The parameters of the differentiated function that its callers pass (the
+        others, ``inputs``, the gradient reads itself at each call)."""
+        params = self.main.ir.params
+        return params[: len(params) - len(self.main.inputs)]
+
+    @property
+    def inputs(self) -> list[tuple[str, FreeArray]]:
+        return self.main.inputs

@@ -8,10 +8,12 @@
   jump are guarded by ``if not flag``, and a loop ends after an iteration that set its
   stop flag. Later stages therefore only see structured control flow.
 * Calls of other user functions become ``Call`` statements; those functions are
-  normalized in turn (callees first), and recursion is rejected.
+  normalized in turn (callees first); recursion is unrolled where constant ints fix its
+  depth (``unrolling``), and rejected elsewhere.
 
-Calls of primitives are lowered in ``calls``, loops' iterables in ``iteration``, and reads
-of variables that may be unassigned guarded in ``unbound``.
+Calls of primitives are lowered in ``calls``, loops' iterables in ``iteration``, lists and
+comprehensions in ``lists``, and reads of variables that may be unassigned guarded in
+``unbound``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from .. import ir
 from ..errors import SourceLocation
 from ..frontend import (
     Constant,
+    FreeArray,
+    LocalFunction,
     SourceFunction,
     format_template,
     is_docstring,
@@ -35,36 +39,107 @@ from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
 from .calls import CallLowering
 from .iteration import IterationLowering
+from .lists import UNROLLED, ListLowering, Scope, StaticList, appended_lists
 from .program import RESERVED, NameAllocator, NormalizedFunction, Program
 from .unbound import guard_unassigned
+from .unrolling import (
+    MAX_DEPTH,
+    Recursion,
+    constant_parameters,
+    constant_test,
+    fold,
+    specialized_name,
+    taken_branches,
+    unconstant_error,
+)
+from .varargs import with_arity
 
 
 def normalize_program(func: types.FunctionType) -> Program:
     builder = _ProgramBuilder()
-    main_name = builder.normalize(func, None)
+    try:
+        source = builder.source_of(func)
+        if source.tree.args.vararg:
+            raise source.loc(source.tree).unsupported(
+                f"the parameter *{source.tree.args.vararg.arg} of the function differentiated",
+                "name the parameters, or pass the values as one array (a function it calls "
+                "may take *args)",
+            )
+        main_name = builder.normalize(func, None)
+    except Recursion as recursion:  # the function differentiated calls itself: its ints
+        # are arguments, known only at each call
+        raise recursion.unrolled_error(func.__name__) from None
     return Program(builder.functions[main_name], builder.functions)
 
 
 class _ProgramBuilder:
     def __init__(self) -> None:
         self.functions: dict[str, NormalizedFunction] = {}
-        self.names: dict[int, str] = {}  # id(python function) -> generated name
-        self.in_progress: list[types.FunctionType] = []
+        self.names: dict[object, str] = {}  # id(python function) (and constants) -> name
+        self.in_progress: list[tuple[object, tuple]] = []  # (function, constants)
         self.module_names = NameAllocator(set())
+        self.sources: dict[int, SourceFunction] = {}
+        self.recursive: set[int] = set()  # ids of functions unrolled at each call
 
-    def normalize(self, func: types.FunctionType, call_site: SourceLocation | None) -> str:
-        if func in self.in_progress:
-            chain = " -> ".join(f.__name__ for f in [*self.in_progress, func])
-            loc = call_site or SourceLocation(func.__code__.co_filename, 0)
-            raise loc.unsupported(f"recursion ({chain})")
-        if id(func) in self.names:
-            return self.names[id(func)]
-        self.in_progress.append(func)
-        source = read_function(func)
-        name = self.module_names.fresh(source.name, numbered=False)
-        normalized = Normalizer(source, self, name, helper=call_site is not None).function()
-        self.in_progress.pop()
-        self.names[id(func)] = name
+    def source_of(
+        self, func: types.FunctionType | LocalFunction, arity: int | None = None
+    ) -> SourceFunction:
+        """``func`` read (once); ``arity``: for that many ``*args`` (``varargs``)."""
+        if id(func) not in self.sources:
+            self.sources[id(func)] = (
+                func.source if isinstance(func, LocalFunction) else read_function(func)
+            )
+        if arity is None:
+            return self.sources[id(func)]
+        if (id(func), arity) not in self.sources:
+            self.sources[id(func), arity] = with_arity(self.sources[id(func)], arity)
+        return self.sources[id(func), arity]
+
+    def normalize(
+        self,
+        func: types.FunctionType | LocalFunction,
+        call_site: SourceLocation | None,
+        constants: dict[str, int] | None = None,
+        arity: int | None = None,
+    ) -> str:
+        """The generated name of ``func``, normalized first if it is new (a function nested
+        in another is already read: ``frontend`` closure-converts it). ``constants``: the
+        parameters a call fixes, for a recursive function (``unrolling``); ``arity``: the
+        number of ``*args`` the call gives (``varargs``)."""
+        fixed = tuple(constants.items()) if constants is not None else None
+        key = id(func) if fixed is None else (id(func), fixed)
+        if arity is not None:
+            key = (key, "*", arity)
+        loc = call_site or SourceLocation(func.__code__.co_filename, 0)
+        if fixed is None and any(f is func for f, _ in self.in_progress):
+            chain = " -> ".join(f.__name__ for f, _ in [*self.in_progress, (func, None)])
+            first = next(k for k, (f, _) in enumerate(self.in_progress) if f is func)
+            cycle = [f for f, _ in self.in_progress[first:]]
+            raise Recursion(func, loc.unsupported(f"recursion ({chain})"), cycle)
+        if (func, fixed) in self.in_progress:
+            values = ", ".join(f"{p}={v}" for p, v in constants.items())
+            raise loc.error(
+                f"{func.__name__} calls itself again with {values}: this recursion never ends"
+            )
+        if key in self.names:
+            return self.names[key]
+        if sum(f is func for f, _ in self.in_progress) >= MAX_DEPTH:
+            raise loc.unsupported(
+                f"recursion of {func.__name__} deeper than {MAX_DEPTH} calls",
+                "write it with a loop",
+            )
+        self.in_progress.append((func, fixed))
+        try:
+            source = self.source_of(func, arity)
+            base = source.name if constants is None else specialized_name(source.name, constants)
+            if arity is not None:
+                base = f"{base}_{arity}args"
+            name = self.module_names.fresh(base, numbered=False)
+            helper = call_site is not None
+            normalized = Normalizer(source, self, name, helper, constants or {}).function()
+        finally:
+            self.in_progress.pop()
+        self.names[key] = name
         self.functions[name] = normalized
         return name
 
@@ -76,13 +151,22 @@ class _Loop:
     has_return: bool = False
 
 
-class Normalizer(CallLowering, IterationLowering):
-    """Lowers one function's statements and expressions (calls: ``CallLowering``)."""
+class Normalizer(CallLowering, IterationLowering, ListLowering):
+    """Lowers one function's statements and expressions (calls: ``CallLowering``, loops'
+    iterables: ``IterationLowering``, lists: ``ListLowering``)."""
 
     def __init__(
-        self, source: SourceFunction, program: _ProgramBuilder, name: str, helper: bool = False
+        self,
+        source: SourceFunction,
+        program: _ProgramBuilder,
+        name: str,
+        helper: bool = False,
+        constants: dict[str, int] | None = None,
     ):
         self.src = source
+        # parameters fixed to constant ints (a recursive function, unrolled): read as
+        # constants, and operations on constant ints fold, so the recursion ends
+        self.constants = constants or {}
         self.helper = helper  # called by the function being differentiated
         self.program = program
         self.name = name
@@ -94,14 +178,19 @@ class Normalizer(CallLowering, IterationLowering):
         self.loc: SourceLocation | None = None
         self.result_names: list[str] | None = None
         self.returned_flag: str | None = None
-        self.callees: list[types.FunctionType] = []
+        self.callees: list[types.FunctionType | LocalFunction] = []
+        # arrays of modules and closures read here or by callees: parameters after the others
+        self.inputs: dict[tuple[int, str], tuple[str, FreeArray]] = {}
         # id(op) -> (op, location): math calls whose result the next assignment of them checks
         self.overflow_checked: dict[int, tuple[Op, SourceLocation]] = {}
+        self.path: tuple[Scope, ...] = ()  # the blocks being lowered, outermost first
+        self.start_lists()
 
     # --- whole function ----------------------------------------------------------------
     def function(self) -> NormalizedFunction:
         tree = self.src.tree
-        body = [s for s in tree.body if not is_docstring(s)]
+        # nested functions are helpers of their own: their returns are not this one's
+        body = [s for s in tree.body if not is_docstring(s) and not self.src.defines(s)]
         self.check_always_returns(body)
         tail_return = isinstance(body[-1], ast.Return) and not _has_return(body[:-1])
         n_results = _count_results(body[-1]) if tail_return else self.result_arity(body)
@@ -116,10 +205,18 @@ class Normalizer(CallLowering, IterationLowering):
             stmts.insert(0, Assign(self.returned_flag, Const(False), self.src.loc(tree)))
             stmts.append(Return(tuple(Name(n) for n in self.result_names), self.loc))
         stmts = self.guard_unassigned(stmts)
-        params = [self.local(p) for p in self.src.params]
+        inputs = list(self.inputs.values())
+        params = [self.local(p) for p in self.src.params] + [name for name, _ in inputs]
         defaults = {self.local(k): Const(v) for k, v in self.src.defaults.items()}
+        # printed as Python parameters: only a trailing run (callers pass every argument; a
+        # keyword-only parameter, a captured variable or an input may follow a default)
+        required = [k for k, p in enumerate(params) if p not in defaults]
+        trailing = params[required[-1] + 1 :] if required else params
+        defaults = {p: defaults[p] for p in trailing}
         function = ir.Function(self.name, params, stmts, self.src.loc(tree), defaults)
-        return NormalizedFunction(function, self.src, n_results, self.names, self.callees)
+        normalized = NormalizedFunction(function, self.src, n_results, self.names, self.callees)
+        normalized.inputs = inputs
+        return normalized
 
     def protect_tests(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
         """An ``if`` whose branches reassign its condition's operands tests a copy, so the
@@ -138,7 +235,7 @@ class Normalizer(CallLowering, IterationLowering):
         return out
 
     def guard_unassigned(self, block: list[ir.Stmt]) -> list[ir.Stmt]:
-        params = {self.local(p) for p in self.src.params}
+        params = {self.local(p) for p in self.src.params} | {n for n, _ in self.inputs.values()}
         # the results of a function with early returns are set on every path to its end
         known = params | set(self.result_names or ())
         return guard_unassigned(block, known, self.names, self.src.loc(self.src.tree))
@@ -165,9 +262,15 @@ class Normalizer(CallLowering, IterationLowering):
         return counts.pop()
 
     # --- blocks and jumps ----------------------------------------------------------------
-    def block(self, stmts: list[ast.stmt]) -> list[ir.Stmt]:
-        """Normalize a block; statements after a possible jump are guarded by its flags."""
+    def block(self, stmts: list[ast.stmt], scope: Scope | None = None) -> list[ir.Stmt]:
+        """Normalize a block; statements after a possible jump are guarded by its flags.
+        ``scope``: the block it is (a branch unless said otherwise)."""
+        if self.constants:  # unrolled: only the branches taken, up to a return
+            stmts = taken_branches(stmts, self.constants)
         saved, self.out = self.out, []
+        saved_path = self.path
+        if scope is not UNROLLED:  # an unrolled loop's body runs where the loop is
+            self.path = (*self.path, scope or Scope("branch"))
         for k, node in enumerate(stmts):
             self.statement(node)
             if isinstance(node, ast.Raise):
@@ -181,6 +284,7 @@ class Normalizer(CallLowering, IterationLowering):
                     self.emit(If(Op("not", (_any(flags),)), guarded, [], self.src.loc(rest[0])))
                 break
         block, self.out = self.out, saved
+        self.path = saved_path
         return block
 
     def flags_for(self, escapes: set[str]) -> list[Name]:
@@ -230,7 +334,12 @@ class Normalizer(CallLowering, IterationLowering):
     def stmt_Pass(self, node: ast.Pass) -> None:
         pass
 
+    def stmt_FunctionDef(self, node: ast.FunctionDef) -> None:
+        """A nested function: a helper of its own, called with the variables it reads."""
+
     def stmt_Assign(self, node: ast.Assign) -> None:
+        if self.src.defines(node):  # g = lambda ...: as a nested def
+            return
         first, *others = node.targets
         self.assign_to(first, node.value)
         for target in others:  # a = b = value: the first target holds the value
@@ -244,6 +353,7 @@ class Normalizer(CallLowering, IterationLowering):
             self.assign_to(node.target, node.value)
 
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
+        self.refuse_list_write(node.target)
         operand = self.atom(node.value)
         prim = BINOPS[type(node.op)]
         if isinstance(node.target, ast.Subscript):  # y[i] += e: read, combine, write back
@@ -257,13 +367,22 @@ class Normalizer(CallLowering, IterationLowering):
 
     def assign_to(self, target: ast.expr, value: ast.expr) -> None:
         if isinstance(target, ast.Name):
+            if self.is_list(value) and not isinstance(value, ast.GeneratorExp):
+                self.assign_list(self.local(target.id), value)
+                return
             self.assign(self.local(target.id), value)
             return
         if isinstance(target, ast.Subscript):
+            self.refuse_list_write(target.value)
             indices = self.indices(target)
             self.emit(ir.SetItem(self.local(target.value.id), indices, self.atom(value), self.loc))
             return
         names = [self.local(e.id) for e in target.elts]
+        if isinstance(value, (ast.Name, ast.Subscript)) and self.is_list(value):
+            found = self.list_of(value)  # a, b = xs
+            if isinstance(found, StaticList):
+                self.unpack_targets(target.elts, found)
+                return
         if isinstance(value, ast.Attribute) and value.attr == "shape":
             array = self.atom(value.value)  # n, d = x.shape
             for k, name in enumerate(names):
@@ -278,9 +397,7 @@ class Normalizer(CallLowering, IterationLowering):
             for name, atom in zip(names, atoms, strict=True):
                 self.emit(Assign(name, atom, self.loc))
             return
-        if isinstance(value, ast.Call) and isinstance(
-            self.resolved(value.func), types.FunctionType
-        ):
+        if isinstance(value, ast.Call) and _is_user_function(self.resolved(value.func)):
             self.call_user(value, tuple(names))
             return
         raise self.loc.unsupported(
@@ -348,9 +465,13 @@ class Normalizer(CallLowering, IterationLowering):
         self.emit(ir.Check(Const(False), message, self.loc, error.__name__, True, detail))
 
     def stmt_Expr(self, node: ast.Expr) -> None:
-        """``print(...)`` (the checker rejects every other expression statement): an effect
-        of the forward sweep, which no pass removes and the reverse sweep leaves out."""
+        """``print(...)`` (the checker rejects every other expression statement but
+        ``xs.append(e)``): an effect of the forward sweep, which no pass removes and the
+        reverse sweep leaves out."""
         call = node.value
+        if isinstance(call.func, ast.Attribute):
+            self.append(call)
+            return
         if self.helper:
             raise self.loc.unsupported(
                 f"print in `{self.src.name}`, a function called by the one differentiated",
@@ -387,11 +508,18 @@ class Normalizer(CallLowering, IterationLowering):
 
     def stmt_For(self, node: ast.For) -> None:
         loc = self.loc
+        rows = self.static_rows(node.iter, ranges=bool(appended_lists(node.body)))
+        if rows is not None:
+            self.unrolled_for(node, rows)
+            return
         assigned = {self.local(n) for n in _assigned_names_ast([node])}
         iteration = self.iteration(node, assigned)
+        scope = Scope("for")
+        grown = self.begin_loop_lists(node.body, iteration, scope)
+        self.prepare_lists(node.body)
         loop = _Loop()
         self.loops.append(loop)
-        body = self.block(node.body)
+        body = self.block(node.body, scope)
         self.loops.pop()
         var, prologue = iteration.counter, []
         if var is None or var in ir.assigned_in(body):
@@ -403,6 +531,34 @@ class Normalizer(CallLowering, IterationLowering):
         body[0:0] = [*prologue, *iteration.prologue(var, loc)]
         stmt = For(var, iteration.start, iteration.stop, iteration.step, body, loc=loc)
         self.emit_loop(loop, stmt)
+        self.end_loop_lists(grown)
+
+    def unrolled_for(self, node: ast.For, rows: list) -> None:
+        """``for v in xs`` over a list of known length: the body once per item, each copy
+        after the first skipped once a ``break`` or ``return`` has run."""
+        loop = _Loop()
+        self.loops.append(loop)
+        copies = []
+        for row in rows:
+            self.loc = self.src.loc(node)
+            copy = self.branch(lambda row=row: self.bind_target(node.target, row))
+            copy += self.block(node.body, UNROLLED)
+            copies.append(copy)
+        self.loops.pop()
+        exits = [Name(loop.stop)] if loop.stop else []
+        if loop.has_return:
+            exits.append(Name(self.returned_flag))
+            if self.loops:
+                self.loops[-1].has_return = True
+        if loop.stop is not None:
+            self.emit(Assign(loop.stop, Const(False), self.src.loc(node)))
+        for k, copy in enumerate(copies):
+            if loop.skip is not None:
+                copy.insert(0, Assign(loop.skip, Const(False), self.src.loc(node)))
+            if k and exits:
+                self.emit(If(Op("not", (_any(exits),)), copy, [], self.src.loc(node)))
+            else:
+                self.out.extend(copy)
 
     def stmt_While(self, node: ast.While) -> None:
         loc = self.loc
@@ -410,12 +566,13 @@ class Normalizer(CallLowering, IterationLowering):
             raise loc.error(
                 f"`while {ast.unparse(node.test)}:` without a break, return or raise never ends"
             )
+        self.prepare_lists(node.body)
         saved, self.out = self.out, []
         test = self.test(node.test)
         test_block, self.out = self.out, saved
         loop = _Loop()
         self.loops.append(loop)
-        body = self.block(node.body)
+        body = self.block(node.body, Scope("while"))
         self.loops.pop()
         self.emit_loop(loop, While(test_block, test, body, loc=loc))
 
@@ -475,6 +632,10 @@ class Normalizer(CallLowering, IterationLowering):
             self.emit(Assign(target, Name(temp), self.loc))
             return
         if isinstance(node, ast.IfExp):
+            known = constant_test(node.test, self.constants) if self.constants else None
+            if known is not None:  # unrolled: only the branch taken
+                self.assign(target, node.body if known else node.orelse)
+                return
             test = self.atom(node.test)
             body = self.branch(lambda: self.assign(target, node.body))
             orelse = self.branch(lambda: self.assign(target, node.orelse))
@@ -483,9 +644,7 @@ class Normalizer(CallLowering, IterationLowering):
             self.assign_boolop(target, node)
         elif isinstance(node, ast.Compare) and len(node.ops) > 1:
             self.assign_chain(target, node)
-        elif isinstance(node, ast.Call) and isinstance(
-            self.resolved(node.func), types.FunctionType
-        ):
+        elif isinstance(node, ast.Call) and _is_user_function(self.resolved(node.func)):
             self.call_user(node, (target,))
         else:
             self.emit(Assign(target, self.value(node), self.loc))
@@ -530,20 +689,29 @@ class Normalizer(CallLowering, IterationLowering):
             resolved = self.resolved(node)
             if isinstance(resolved, Constant):
                 return Const(resolved.value)
+            if isinstance(resolved, FreeArray):
+                return Name(self.input_name(resolved))
+            if node.id in self.constants:
+                return Const(self.constants[node.id])
+            if self.local(node.id) in self.lists:
+                return self.list_value(node)
             return Name(self.local(node.id))
+        if isinstance(node, (ast.List, ast.Tuple, ast.ListComp, ast.GeneratorExp)):
+            return self.list_value(node)
         if isinstance(node, ast.Attribute):
             return self.attribute(node)
         if isinstance(node, ast.BinOp):
+            self.refuse_list_arithmetic(node)
             args = (self.atom(node.left), self.atom(node.right))
-            return Op(BINOPS[type(node.op)], args)
+            return self.folded(Op(BINOPS[type(node.op)], args))
         if isinstance(node, ast.UnaryOp):
             operand = self.atom(node.operand)
             if isinstance(node.op, ast.UAdd):
                 return operand
-            return Op("neg" if isinstance(node.op, ast.USub) else "not", (operand,))
+            return self.folded(Op("neg" if isinstance(node.op, ast.USub) else "not", (operand,)))
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             args = (self.atom(node.left), self.atom(node.comparators[0]))
-            return Op(COMPAREOPS[type(node.ops[0])], args)
+            return self.folded(Op(COMPAREOPS[type(node.ops[0])], args))
         if isinstance(node, ast.Call) and not self.needs_statements(node):
             return self.call_primitive(node)
         if isinstance(node, ast.Subscript):
@@ -552,6 +720,10 @@ class Normalizer(CallLowering, IterationLowering):
             return self.atom(node)
         raise self.loc.unsupported(f"the expression `{ast.unparse(node)}`")
 
+    def folded(self, value: Expr) -> Expr:
+        """In an unrolled recursive function, operations on constant ints computed."""
+        return fold(value) if self.constants else value
+
     def atom_of(self, value: Expr) -> Expr:
         temp = self.names.fresh("t")
         self.emit(Assign(temp, value, self.loc))
@@ -559,49 +731,99 @@ class Normalizer(CallLowering, IterationLowering):
 
     def call_user(self, node: ast.Call, targets: tuple[str, ...]) -> None:
         func = self.resolved(node.func)
-        callee_name = self.program.normalize(func, self.loc)
+        source = self.program.source_of(func)
+        arity = len(node.args) - source.positional if source.tree.args.vararg else None
+        if arity is not None:  # *args: the function read again for this many
+            callee_name = self.program.normalize(func, self.loc, arity=max(arity, 0))
+            args = self.bind_arguments(node, self.program.functions[callee_name].source)
+        elif id(func) in self.program.recursive:
+            callee_name, args = self.call_recursive(node, func, None)
+        else:
+            try:
+                callee_name = self.program.normalize(func, self.loc)
+            except Recursion as recursion:
+                # unrolled from its first call, outside the cycle of calls
+                inside = any(f is func for f, _ in self.program.in_progress)
+                if recursion.func is not func or inside:
+                    raise
+                # every function of the cycle is unrolled, passing the constants on
+                self.program.recursive.update(id(f) for f in recursion.cycle)
+                callee_name, args = self.call_recursive(node, func, recursion)
+            else:
+                args = self.bind_arguments(node, self.program.functions[callee_name].source)
         callee = self.program.functions[callee_name]
         if callee.n_results != len(targets):
             raise self.loc.error(
                 f"{callee.source.name} returns {callee.n_results} value(s), "
                 f"but {len(targets)} are expected here"
             )
-        args = self.bind_arguments(node, callee)
+        args += [Name(self.input_name(free)) for _, free in callee.inputs]
         self.callees.append(func)
         self.emit(Call(targets, callee_name, tuple(args), self.loc, pure=True))
 
-    def bind_arguments(self, node: ast.Call, callee: NormalizedFunction) -> list[Expr]:
-        params = callee.source.params
+    def call_recursive(
+        self, node: ast.Call, func: object, recursion: Recursion | None
+    ) -> tuple[str, list[Expr]]:
+        """A call of a recursive function, unrolled for the constant ints it gives."""
+        source = self.program.source_of(func)
+        args = self.bind_arguments(node, source)
+        constants = constant_parameters(source.tree, source.params, args)
+        if not constants:
+            if recursion is not None:
+                raise recursion.unrolled_error(source.name)
+            raise unconstant_error(source.name, f"{source.name} -> {source.name}", self.loc)
+        return self.program.normalize(func, self.loc, constants), args
+
+    def bind_arguments(self, node: ast.Call, callee: SourceFunction) -> list[Expr]:
+        """The call's arguments, in the callee's parameters' order; a nested function's
+        last parameters take the enclosing variables it reads, as they are now."""
+        captured = callee.captured
+        params = callee.params[: len(callee.params) - len(captured)]
         bound: dict[str, Expr] = {}
-        if len(node.args) > len(params):
-            raise self.loc.error(f"{callee.source.name} takes {len(params)} arguments")
+        positional = callee.positional
+        if len(node.args) > positional:
+            raise self.loc.error(f"{callee.name} takes {positional} positional arguments")
         for param, arg in zip(params, node.args, strict=False):
             bound[param] = self.atom(arg)
         for keyword in node.keywords:
             if keyword.arg not in params or keyword.arg in bound:
-                raise self.loc.error(
-                    f"bad keyword argument {keyword.arg!r} for {callee.source.name}"
-                )
+                raise self.loc.error(f"bad keyword argument {keyword.arg!r} for {callee.name}")
             bound[keyword.arg] = self.atom(keyword.value)
         for param in params:
             if param not in bound:
-                if param not in callee.source.defaults:
-                    raise self.loc.error(f"missing argument {param!r} for {callee.source.name}")
-                default = callee.source.defaults[param]
+                if param not in callee.defaults:
+                    raise self.loc.error(f"missing argument {param!r} for {callee.name}")
+                default = callee.defaults[param]
                 if not isinstance(default, (int, float, bool)):
                     raise self.loc.unsupported(f"the default value of {param!r}")
                 bound[param] = Const(default)
-        return [bound[p] for p in params]
+        return [bound[p] for p in params] + [Name(self.local(c)) for c in captured]
 
     def needs_statements(self, node: ast.expr) -> bool:
         """Lazily evaluated forms, and calls of user functions, lower to statements."""
         if isinstance(node, ast.Call):
-            return isinstance(self.resolved(node.func), types.FunctionType)
+            return _is_user_function(self.resolved(node.func))
         return isinstance(node, (ast.IfExp, ast.BoolOp)) or (
             isinstance(node, ast.Compare) and len(node.ops) > 1
         )
 
     # --- names ---------------------------------------------------------------------------------
+    def input_name(self, free: FreeArray) -> str:
+        """The parameter that takes a module's or closure's array (read at each call)."""
+        found = self.inputs.get(free.key)
+        if found is None:
+            name = free.name
+            used = {n for n, _ in self.inputs.values()}
+            clash = name in used or name in self.src.locals or name in RESERVED
+            if free.module is not None:  # data.y: `y` is no name of the function's, so the
+                # allocator may have given it out (or give it out later)
+                clash = clash or name in self.names.taken
+            if clash:
+                name = self.names.fresh(f"{free.name}_")
+            self.names.taken.add(name)
+            found = self.inputs[free.key] = (name, free)
+        return found[0]
+
     def local(self, name: str) -> str:
         return self.rename.get(name, name)
 
@@ -609,6 +831,11 @@ class Normalizer(CallLowering, IterationLowering):
         if isinstance(node, ast.Name) and node.id in self.src.locals:
             return None
         return self.src.resolved.get(id(node))
+
+
+def _is_user_function(value: object) -> bool:
+    """A function srcdiff reads and differentiates in turn (a helper)."""
+    return isinstance(value, (types.FunctionType, LocalFunction))
 
 
 def _any(flags: list[Name]) -> Expr:

@@ -16,6 +16,7 @@ tangent for a tangent ``t`` of one argument), its SymPy form, how NumPy calls bi
 from __future__ import annotations
 
 import ast
+import builtins
 
 import numpy as np
 
@@ -222,11 +223,17 @@ def _reduce_along(kernel: str, kinds, args):
     """``np.max(x, axis=k, keepdims=...)`` as ``max_along(x, k)``, its axis put back for
     keepdims. Kernels other than np.sum take 2-D arrays."""
     rank = kinds[0].ndim
+    if rank == 1 and not args[2].value:  # along the only axis: the whole array (sum(x))
+        return Op(_WHOLE_REDUCTION[kernel], (args[0],))
     if rank == 1 or (kernel != "sum_along" and rank != 2):
         return None
     axis = _axis(args, 1, rank)
     reduced = Op(kernel, (args[0], axis))
     return Op("expand_dims", (reduced, axis)) if args[2].value else reduced
+
+
+_WHOLE_REDUCTION = {"sum_along": "sum", "max_along": "amax", "min_along": "amin",
+                    "prod_along": "prod"}  # fmt: skip
 
 
 def _along(kernel: str):
@@ -309,7 +316,7 @@ def _reduction(prim: str) -> Binding:
     """``np.sum(x)`` is ``sum``, ``np.sum(x, axis=0)`` is ``sum_axis`` (with keepdims)."""
 
     def build(bound, site):
-        array = site.atom(bound["a"])
+        array = site.array_like(bound["a"])
         axis, keepdims = site.constant(bound["axis"]), site.constant(bound["keepdims"])
         if axis.value is None:
             if keepdims.value:
@@ -501,7 +508,9 @@ nondiff(
 )  # fmt: skip
 nondiff("size", "x.size", result=INT, attributes=("size",), **_SIZE)
 nondiff("ndim", "x.ndim", result=INT, attributes=("ndim",), **_SIZE)
-nondiff("len", "len(x)", result=INT, length_axis=lambda args: Const(0), **_SIZE)
+# len(xs) of a list made in the function is a constant, known when it compiles
+_LEN = Binding((("obj", REQUIRED),), lambda bound, site: site.length(bound["obj"]))
+nondiff("len", "len(x)", result=INT, length_axis=lambda args: Const(0), binding=_LEN, **_SIZE)
 nondiff(
     "shape_of", "x.shape",
     result=lambda kinds, args: Kind.shape(kinds[0].ndim), arrays=(0,), cheap=True,
@@ -721,6 +730,46 @@ defrule(
 )  # fmt: skip
 # np.stack is written with the primitives above: expand_dims, then concatenate
 defcall("stack", _joined(stack=True), aliases=(np.stack,))
+
+# --- lists made inside the function (normalize/lists.py) -------------------------------------
+# A list of numbers or same-shape arrays becomes one array when it is used as one
+# (``np.array(xs)``, ``xs[i]``): each item as a one-row array, rows joined by concatenate
+# (a name users rarely give a variable: printed forms' names are reserved in generated code).
+defrule(
+    "item_row", "item_row(x)", "index1(g, 0)",
+    result=expanded, loose=True, tangents=("item_row(t)",), fresh=True, allocates=True,
+    dtype="float64", sympy=whole(lambda x: np.asarray(x, dtype=object)[None]),
+    samples=lambda rng: [(0.7,), (_vector(rng),), (_matrix(rng),)],
+)  # fmt: skip
+
+
+def _number_item(kinds, args):
+    if kinds[0].is_array:
+        raise KindError(
+            f"a list (or a sum) built in a loop holds numbers, not {kinds[0].describe()}; "
+            "for arrays, make one array before the loop and write its rows "
+            "(`out = np.zeros((n, m))`, then `out[i] = ...`), or add into one"
+        )
+    return kinds[0]
+
+
+# An item written into a list built in a loop: the value itself, once it is known to be a
+# number (the list is an array of numbers allocated before the loop)
+defrule(
+    "number_item", "x", "g",
+    result=_number_item, loose=True, cheap=True, sympy=whole(lambda x: x),
+    samples=lambda rng: [(0.7,)],
+)  # fmt: skip
+defcall(
+    "array", Binding((("object", REQUIRED),), lambda bound, site: site.stacked(bound["object"])),
+    aliases=(np.array, np.asarray),
+)  # fmt: skip
+defcall(
+    "builtin_sum",
+    Binding((("iterable", REQUIRED), ("start", 0)),
+            lambda bound, site: site.total(bound["iterable"], bound["start"])),
+    aliases=(builtins.sum,),
+)  # fmt: skip
 defrule(
     "array_copy", "x.copy()", "g",
     result=float_like(0), arrays=(0,), tangents=("array_copy(t)",), fresh=True,

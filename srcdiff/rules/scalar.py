@@ -53,9 +53,11 @@ def _pow_lower(kinds, args):
 
 
 def _folded(prim: str) -> Binding:
-    """``max(a, b, c)`` is ``max(max(a, b), c)``."""
+    """``max(a, b, c)`` is ``max(max(a, b), c)``; ``max(items)`` folds the items."""
 
     def build(bound, site):
+        if len(bound["args"]) == 1:  # max(xs), max(f(v) for v in x): the largest item
+            return site.extremum(prim, bound["args"][0])
         args = [site.argument(a) for a in bound["args"]]
         if len(args) > 2:
             acc = args[0]

@@ -98,6 +98,17 @@ class CallSite(Protocol):
 
     def sequence(self, node: Any) -> list[Expr]: ...  # a written-out list of arrays
 
+    # lists made in the function (``normalize/lists.py``); an array where no list is given
+    def array_like(self, node: Any) -> Expr: ...  # a list as one array, else the value
+
+    def stacked(self, node: Any) -> Expr: ...  # np.array(xs): the items as rows, in new memory
+
+    def length(self, node: Any) -> Expr: ...  # len(xs)
+
+    def total(self, node: Any, start: Any) -> Expr: ...  # sum(xs), sum(f(v) for v in x)
+
+    def extremum(self, prim: str, node: Any) -> Expr: ...  # max(xs) ("max") or min(xs)
+
     def shape(self, nodes: list) -> Expr: ...  # lengths as a shape tuple
 
     def atom_of(self, value: Expr) -> Name: ...  # a value assigned to a new variable
