@@ -26,7 +26,7 @@ import numpy as np
 
 from .custom import gradient_function, library_function
 from .errors import SourceLocation, SrcdiffError
-from .kind import Kind
+from .kind import MAX_RANK, Kind
 from .rules import (
     BINOPS,
     BOOLOPS,
@@ -227,10 +227,10 @@ class FreeArray:
 
 
 def array_kind(value: object) -> Kind | None:
-    """The kind of a numeric NumPy array of rank 1 to 3, or of a tuple or list of numbers
-    read as one (what a free array may be)."""
+    """The kind of a numeric NumPy array of rank 1 to ``MAX_RANK``, or of a tuple or list of
+    numbers read as one (what a free array may be)."""
     value = _as_array(value)
-    if not isinstance(value, np.ndarray) or not 1 <= value.ndim <= 3:
+    if not isinstance(value, np.ndarray) or not 1 <= value.ndim <= MAX_RANK:
         return None
     element = ARRAY_ELEMENTS.get(value.dtype.kind)
     return Kind.array(element, value.ndim) if element is not None else None

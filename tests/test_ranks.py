@@ -271,6 +271,18 @@ def test_batched_matmul_says_to_write_einsum():
         srcdiff.grad(batched)(IMAGES)
 
 
+GLOBAL_FILTERS = RNG.normal(size=(2, 3, 2, 2))
+
+
+def with_global_filters(x):
+    """A module-level 4-D array, read at each call as a constant."""
+    return np.sum(np.tanh(x[:, :, :2, :2] * GLOBAL_FILTERS[1]))
+
+
+def test_a_global_four_dimensional_array_is_read_as_a_constant():
+    check_gradient(with_global_filters, (IMAGES,), 0, backend="numpy")
+
+
 def test_float32_batch():
     images = IMAGES.astype(np.float32)
     check_gradient(elementwise, (images,), 0, backend="numpy")
