@@ -33,7 +33,7 @@ from .backends import check_request
 from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
 from .jit import CompiledAdjoint
-from .kind import BOOL, FLOAT, INT, Kind
+from .kind import BOOL, FLOAT, INT, MAX_RANK, Kind
 from .normalize.program import Program
 from .normalize.statements import normalize_program
 from .transform import GeneratedModule, generate
@@ -489,11 +489,11 @@ def _kind_of(value: object, name: str) -> Kind:
         element = {"f": "float", "i": "int", "u": "int", "b": "bool", "O": "float"}.get(
             value.dtype.kind
         )
-        if element is not None and value.ndim <= 3:
+        if element is not None and value.ndim <= MAX_RANK:
             return Kind.array(element, value.ndim)
     raise SrcdiffError(
         f"argument {name!r} is a {type(value).__name__}; srcdiff takes floats, ints, bools "
-        "and numeric numpy arrays of up to 3 dimensions"
+        f"and numeric numpy arrays of up to {MAX_RANK} dimensions"
     )
 
 
