@@ -161,6 +161,8 @@ class Printer:
         raised = f"raise {stmt.error}({stmt.message!r})"
         if stmt.verbatim:  # the user's own: raised as the plain function raises it
             raised = f"raise {stmt.error}({repr(stmt.message) if stmt.message else ''})"
+            if stmt.detail is not None:  # a computed message
+                raised = f"raise {stmt.error}({expr_source(stmt.detail)})"
             self.at = None  # its message gets no file:line in front (see jit's ``located``)
         if stmt.verbatim and test == Const(False):  # an unconditional ``raise``
             self.line(raised, depth)

@@ -7,8 +7,14 @@ class SrcdiffError(Exception):
     """Base class of every error srcdiff raises deliberately."""
 
 
+# Where every refusal points: the page listing what srcdiff accepts and what to write instead.
+SUPPORTED_PYTHON = "docs/reference.md"
+
+
 class UnsupportedSyntaxError(SrcdiffError):
-    """A construct srcdiff cannot differentiate, located in the user's source."""
+    """A construct srcdiff cannot differentiate, located in the user's source; the message
+    says what to write instead (``hint``) where there is a supported form, and ends with a
+    pointer to the supported-Python page."""
 
     def __init__(self, construct: str, filename: str, line: int, col: int = 0, hint: str = ""):
         self.construct = construct
@@ -19,7 +25,10 @@ class UnsupportedSyntaxError(SrcdiffError):
         message = f"{filename}:{line}:{col}: {construct} is not supported by srcdiff"
         if hint:
             message += f" ({hint})"
-        super().__init__(message)
+        super().__init__(f"{message}; see {SUPPORTED_PYTHON}")
+
+    def __reduce__(self):  # (pickle would call __init__ with the message alone)
+        return type(self), (self.construct, self.filename, self.line, self.col, self.hint)
 
 
 class SourceLocation:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .custom import gradient_function, library_function
 from .errors import SourceLocation, SrcdiffError
-from .kind import Kind
+from .kind import MAX_RANK, Kind
 from .rules import (
     BINOPS,
     BOOLOPS,
@@ -75,6 +75,35 @@ UNSUPPORTED_EXPRESSIONS = {
     ast.Starred: "star unpacking",
     ast.Slice: "a slice outside a subscript",
 }
+
+# what to write instead of a construct of the two tables above, where there is a way
+ADVICE = {
+    ast.Try: "test the input with if and raise instead",
+    ast.With: "move the with block out of the function",
+    ast.Global: "pass the value as an argument and return the new one",
+    ast.Nonlocal: "return the new value instead",
+    ast.ClassDef: "define the class at module level and pass arrays and numbers",
+    ast.FunctionDef: "define the function at module level and call it",
+    ast.Lambda: "define a function at module level and call it",
+    ast.Import: "import at module level",
+    ast.ImportFrom: "import at module level",
+    ast.Delete: "leave the variable, or assign it a new value",
+    ast.Match: "write if/elif",
+    ast.ListComp: "write a for loop",
+    ast.GeneratorExp: "write a for loop",
+    ast.SetComp: "write a for loop",
+    ast.DictComp: "write a for loop",
+    ast.Yield: "return a value; write the loop with for",
+    ast.YieldFrom: "return a value; write the loop with for",
+    ast.Dict: "pass the values as arguments",
+    ast.Set: "pass the values as arguments",
+    ast.JoinedStr: 'f-strings go in print, assert and raise only: print(f"x={x}")',
+    ast.NamedExpr: "assign on a line of its own",
+    ast.Starred: "write the elements out",
+    ast.Slice: "slices go inside a subscript: x[1:n]",
+}
+
+ELSE_ADVICE = "set a flag before the break and test it after the loop"
 
 # methods of Python lists: ``append`` is lowered, the others are refused by name
 LIST_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"}
@@ -202,10 +231,10 @@ class FreeArray:
 
 
 def array_kind(value: object) -> Kind | None:
-    """The kind of a numeric NumPy array of rank 1 to 3, or of a tuple or list of numbers
-    read as one (what a free array may be)."""
+    """The kind of a numeric NumPy array of rank 1 to ``MAX_RANK``, or of a tuple or list of
+    numbers read as one (what a free array may be)."""
     value = _as_array(value)
-    if not isinstance(value, np.ndarray) or not 1 <= value.ndim <= 3:
+    if not isinstance(value, np.ndarray) or not 1 <= value.ndim <= MAX_RANK:
         return None
     element = ARRAY_ELEMENTS.get(value.dtype.kind)
     return Kind.array(element, value.ndim) if element is not None else None
@@ -648,9 +677,9 @@ class Checker(ast.NodeVisitor):
     def generic_visit(self, node: ast.AST) -> None:
         kind = type(node)
         if kind in UNSUPPORTED_STATEMENTS:
-            raise self.unsupported(node, UNSUPPORTED_STATEMENTS[kind])
+            raise self.unsupported(node, UNSUPPORTED_STATEMENTS[kind], ADVICE.get(kind, ""))
         if kind in UNSUPPORTED_EXPRESSIONS:
-            raise self.unsupported(node, UNSUPPORTED_EXPRESSIONS[kind])
+            raise self.unsupported(node, UNSUPPORTED_EXPRESSIONS[kind], ADVICE.get(kind, ""))
         if isinstance(node, ast.operator) and kind not in BINOPS:
             raise self.unsupported(node, f"the operator {kind.__name__}")
         super().generic_visit(node)
@@ -693,9 +722,14 @@ class Checker(ast.NodeVisitor):
 
     def message_of(self, node: ast.stmt, message: ast.expr | None, what: str) -> None:
         constant = isinstance(message, ast.Constant) and isinstance(message.value, str)
+        if isinstance(message, ast.JoinedStr):  # formatted where the check fails
+            self.visit_fstring(node, message)
+            return
         if message is not None and not constant:
             raise self.unsupported(
-                node, f"{what} whose message is not a constant string", "write the message as one"
+                node,
+                f"{what} whose message is not a constant string or an f-string",
+                'write an f-string: f"bad {n}"',
             )
 
     def is_print(self, node: ast.expr) -> bool:
@@ -728,9 +762,22 @@ class Checker(ast.NodeVisitor):
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.unsupported(node, "*args or **kwargs in a call")
-            if not is_text(arg):
+            if isinstance(arg, ast.JoinedStr):
+                self.visit_fstring(node, arg)
+            elif not is_text(arg):
                 self.visit(arg)
         self.record(node.func, builtins.print)
+
+    def visit_fstring(self, node: ast.Call, fstring: ast.JoinedStr) -> None:
+        """``f"loss {loss:.3f}"`` in a print: values, with constant format specs."""
+        for part in fstring.values:
+            if isinstance(part, ast.FormattedValue):
+                spec = part.format_spec
+                if spec is not None and not all(is_text(v) for v in spec.values):
+                    raise self.unsupported(
+                        node, "an f-string with a computed format spec", "write the spec out"
+                    )
+                self.visit(part.value)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
@@ -773,7 +820,7 @@ class Checker(ast.NodeVisitor):
 
     def visit_For(self, node: ast.For) -> None:
         if node.orelse:
-            raise self.unsupported(node, "for ... else")
+            raise self.unsupported(node, "for ... else", ELSE_ADVICE)
         self.check_iteration(node.target, node.iter, node)
         for stmt in node.body:
             self.visit(stmt)
@@ -862,12 +909,12 @@ class Checker(ast.NodeVisitor):
 
     def visit_While(self, node: ast.While) -> None:
         if node.orelse:
-            raise self.unsupported(node, "while ... else")
+            raise self.unsupported(node, "while ... else", ELSE_ADVICE)
         self.generic_visit(node)
 
     def visit_Return(self, node: ast.Return) -> None:
         if node.value is None:
-            raise self.unsupported(node, "a return without a value")
+            raise self.unsupported(node, "a return without a value", "return the result: return y")
         values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
         for value in values:
             self.visit(value)
@@ -875,7 +922,9 @@ class Checker(ast.NodeVisitor):
     # --- expressions --------------------------------------------------------------
     def visit_Constant(self, node: ast.Constant) -> None:
         if not isinstance(node.value, (int, float, bool)) or isinstance(node.value, complex):
-            raise self.unsupported(node, f"the constant {node.value!r}")
+            raise self.unsupported(
+                node, f"the constant {node.value!r}", "numbers, True, False and None only"
+            )
 
     def visit_Tuple(self, node: ast.Tuple) -> None:
         """A tuple of values is a list that cannot grow (normalize/lists.py)."""
@@ -919,7 +968,9 @@ class Checker(ast.NodeVisitor):
     def visit_Compare(self, node: ast.Compare) -> None:
         for op in node.ops:
             if type(op) not in COMPAREOPS:
-                raise self.unsupported(node, f"the comparison {type(op).__name__}")
+                raise self.unsupported(
+                    node, f"the comparison {type(op).__name__}", "compare with ==, !=, <, <=, >, >="
+                )
         self.visit(node.left)
         for comparator in node.comparators:
             self.visit(comparator)
@@ -1011,7 +1062,10 @@ class Checker(ast.NodeVisitor):
         if base is not None and self.source.is_value(base):
             method = method_for(node.func.attr)
             if method is None:
-                raise self.unsupported(node, f"the method call `{ast.unparse(node.func)}()`")
+                raise self.unsupported(
+                    node, f"the method call `{ast.unparse(node.func)}()`",
+                    "call the NumPy function instead, np.f(x)",
+                )  # fmt: skip
             self.check_keywords(node, method, is_method=True)
             self.visit(base)
             self.visit_arguments(node, method)
@@ -1031,7 +1085,9 @@ class Checker(ast.NodeVisitor):
             self.check_keywords(node, prim)
         self.visit_arguments(node, prim)
         if callee is builtins.range:
-            raise self.unsupported(node, "range outside a for statement")
+            raise self.unsupported(
+                node, "range outside a for statement", "loop over it: for i in range(n)"
+            )
         if prim is None and has_effects(callee):
             raise self.source.loc(node).error(
                 f"`{ast.unparse(node.func)}` has effects (a random draw, a clock, the "
@@ -1200,6 +1256,21 @@ def _names_only(target: ast.expr) -> bool:
 
 def _example_names(count: int) -> str:
     return ", ".join(f"a{k}" for k in range(count))
+
+
+def format_template(fstring: ast.JoinedStr) -> tuple[str, list[ast.expr]]:
+    """An f-string as ``str.format``'s template and the values it formats, in order:
+    ``f"loss {loss:.3f}"`` is ``"loss {:.3f}"`` and ``[loss]``."""
+    template, values = [], []
+    for part in fstring.values:
+        if isinstance(part, ast.FormattedValue):
+            conversion = "" if part.conversion == -1 else f"!{chr(part.conversion)}"
+            spec = "" if part.format_spec is None else ":" + format_template(part.format_spec)[0]
+            template.append(f"{{{conversion}{spec}}}")
+            values.append(part.value)
+        else:
+            template.append(part.value.replace("{", "{{").replace("}", "}}"))
+    return "".join(template), values
 
 
 def is_text(node: ast.expr) -> bool:

@@ -34,7 +34,7 @@ from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
 from .frontend import takes_containers
 from .jit import CompiledAdjoint
-from .kind import BOOL, FLOAT, INT, Kind
+from .kind import BOOL, FLOAT, INT, MAX_RANK, Kind
 from .normalize.program import Program
 from .normalize.statements import normalize_program
 from .pytrees import flatten, float_mask, is_container, unflattener
@@ -623,7 +623,7 @@ def _kind_of(value: object, name: str) -> Kind:
         element = {"f": "float", "i": "int", "u": "int", "b": "bool", "O": "float"}.get(
             value.dtype.kind
         )
-        if element is not None and value.ndim <= 3:
+        if element is not None and value.ndim <= MAX_RANK:
             return Kind.array(element, value.ndim)
     containers = (
         " (forward mode takes no containers; grad and value_and_grad do)"
@@ -632,7 +632,7 @@ def _kind_of(value: object, name: str) -> Kind:
     )
     raise SrcdiffError(
         f"argument {name!r} is a {type(value).__name__}; srcdiff takes floats, ints, bools "
-        f"and numeric numpy arrays of up to 3 dimensions{containers}"
+        f"and numeric numpy arrays of up to {MAX_RANK} dimensions{containers}"
     )
 
 

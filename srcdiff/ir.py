@@ -173,13 +173,16 @@ class Check:
     read on a path where it was never assigned, a ValueError for input srcdiff cannot
     differentiate correctly (a write through repeated indices), or the user's own ``assert``
     or ``raise`` (``verbatim``: the message is the user's, raised as it is, with no
-    ``file:line`` in front, as the plain function raises it; an empty one raises ``error()``)."""
+    ``file:line`` in front, as the plain function raises it; an empty one raises ``error()``).
+    ``detail``: a message computed where the check fails (an f-string's ``str.format``), in
+    place of ``message``."""
 
     test: Expr
     message: str
     loc: SourceLocation | None = None
     error: str = "UnboundLocalError"
     verbatim: bool = False
+    detail: Expr | None = None
 
 
 @dataclass
@@ -234,8 +237,10 @@ def labelled_expressions(stmt: Stmt) -> list[tuple[str, Expr]]:
             return [(VALUE, stmt.value)]
         case Call():
             return [(ARG, a) for a in stmt.args]
-        case If() | Check():
+        case If():
             return [(TEST, stmt.test)]
+        case Check():
+            return [(TEST, stmt.test)] + ([] if stmt.detail is None else [(VALUE, stmt.detail)])
         case For():
             bounds = [(BOUND, stmt.start), (BOUND, stmt.stop), (BOUND, stmt.step)]
             return bounds + _exit(stmt)
@@ -276,8 +281,11 @@ def map_expressions(
             stmt.value = m(VALUE, stmt.value)
         case Call():
             stmt.args = tuple(m(ARG, a) for a in stmt.args)
-        case If() | Check():
+        case If():
             stmt.test = m(TEST, stmt.test)
+        case Check():
+            stmt.test = m(TEST, stmt.test)
+            stmt.detail = None if stmt.detail is None else m(VALUE, stmt.detail)
         case For():
             stmt.start, stmt.stop = m(BOUND, stmt.start), m(BOUND, stmt.stop)
             stmt.step = m(BOUND, stmt.step)

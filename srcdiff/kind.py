@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 Element = Literal["bool", "int", "float"]
+
+# The most dimensions an array may have, and the most indices one subscript and the most
+# lengths one shape may hold: the rule table has an entry per number of indices.
+MAX_RANK = 16
 What = Literal["number", "array", "shape", "slice", "none", "str", "list", "mixed"]
 
 # Ordered so that promoting numbers takes the wider one.
@@ -36,7 +40,13 @@ _DESCRIBED = {
 
 
 class KindError(Exception):
-    """An operation applied to a value of the wrong kind (indexing a float, say)."""
+    """An operation applied to a value of the wrong kind (indexing a float, say); where the
+    value is a variable of the user's, ``argument`` names it and ``kind`` is its kind."""
+
+    def __init__(self, message: str, argument: str | None = None, kind: Kind | None = None):
+        super().__init__(message)
+        self.argument = argument
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,8 @@ class Kind:
             raise ValueError(f"a kind {self.what!r} with element {self.element!r}")
         if (self.ndim and self.what != "array") or self.ndim < 0:
             raise ValueError(f"a kind {self.what!r} of rank {self.ndim}")
+        if self.ndim > MAX_RANK:
+            raise KindError(f"an array of {self.ndim} dimensions (srcdiff takes up to {MAX_RANK})")
         if (self.what == "shape") != (self.length is not None):
             raise ValueError(f"a kind {self.what!r} of length {self.length!r}")
 

@@ -12,6 +12,7 @@ from . import backends, ir
 from ._version import __version__
 from .analysis.activity import find_active
 from .analysis.kinds import expr_kind, infer_kinds, lower_for_kinds, specialize
+from .analysis.webs import split_webs
 from .analysis.writes import check_writes
 from .backends import NUMBA, Backend
 from .buffers import Layout, resolve_broadcasts
@@ -271,9 +272,17 @@ class _Generator:
     def kinds(self, name: str, arg_kinds: tuple[Kind, ...]) -> dict[str, Kind]:
         key = (name, arg_kinds)
         if key not in self.kind_cache:
-            fn = self.program.functions[name].ir
-            params = dict(zip(fn.params, arg_kinds, strict=True))
-            self.kind_cache[key] = infer_kinds(fn, params, self.result_kinds)
+            function = self.program.functions[name]
+            params = dict(zip(function.ir.params, arg_kinds, strict=True))
+
+            def split(variable: str) -> bool:  # a name rebound to another kind
+                if not split_webs(function.ir, variable, function.names.taken):
+                    return False
+                for cached in [k for k in self.kind_cache if k[0] == name]:
+                    del self.kind_cache[cached]  # (inferred before the renaming)
+                return True
+
+            self.kind_cache[key] = infer_kinds(function.ir, params, self.result_kinds, split)
         return self.kind_cache[key]
 
     def result_kinds(self, name: str, arg_kinds: tuple[Kind, ...]) -> tuple[Kind, ...]:

@@ -76,13 +76,14 @@ def test_assert_of_a_lazy_condition(mode):
 
 
 def assert_computed_message(x):
-    assert x > 0, f"x is {x}"
+    assert x > 0, "x is " + str(x)
     return x
 
 
 def test_assert_with_a_computed_message_is_refused():
-    with pytest.raises(UnsupportedSyntaxError, match="message is not a constant string"):
+    with pytest.raises(UnsupportedSyntaxError, match="message is not a constant string") as err:
         srcdiff.grad(assert_computed_message)
+    assert 'write an f-string: f"bad {n}"' in str(err.value)
 
 
 # --- raise ----------------------------------------------------------------------------------------
@@ -268,3 +269,88 @@ def test_unsupported_print_is_refused_at_its_line(f, words):
     with pytest.raises(UnsupportedSyntaxError, match=words) as failure:
         srcdiff.grad(f)
     assert "test_debugging.py:" in str(failure.value)
+
+
+# --- f-strings in print -------------------------------------------------------------------------
+
+
+def printing_fstrings(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s + math.sin(x * (i + 1))
+        print(f"loss {s:.3f} at step {i}, {{braces}} {i!r:>3}")
+    print(f"done", f"{s}", 2)  # noqa: F541
+    return s * x
+
+
+def test_fstrings_print_as_the_plain_function_prints(mode, capfd):
+    g = srcdiff.grad(printing_fstrings, wrt=("x",), **mode)
+    printing_fstrings(0.5, 3)
+    expected = capfd.readouterr().out
+    capfd.readouterr()
+    g(0.5, 3)
+    assert capfd.readouterr().out == expected
+    assert expected.startswith("loss 0.479 at step 0, {braces}   0\n")
+    assert_grad_close(g, printing_fstrings, (0.5, 3), ("x",))
+
+
+def test_an_fstring_is_printed_as_its_format_call_on_numpy():
+    g = srcdiff.grad(printing_fstrings, wrt="x")
+    g(0.5, 2)
+    source = g.source
+    assert "'loss {:.3f} at step {}, {{braces}} {!r:>3}'.format(s, i, i)" in source
+    assert "an f-string, which Numba cannot format" in source.splitlines()[2]
+
+
+def test_forcing_numba_on_an_fstring_names_the_line():
+    with pytest.raises(srcdiff.SrcdiffError, match="f-string, which Numba.*backend='numpy'") as err:
+        srcdiff.grad(printing_fstrings, wrt="x", backend="numba")(0.5, 2)
+    assert "test_debugging.py:" in str(err.value)
+
+
+def fstring_outside_print(x):
+    label = f"x={x}"
+    return x * len(label)
+
+
+def fstring_computed_spec(x, width):
+    print(f"{x:{width}}")
+    return x * x
+
+
+@pytest.mark.parametrize(
+    "f, words",
+    [(fstring_outside_print, "an f-string"), (fstring_computed_spec, "computed format spec")],
+)
+def test_fstrings_elsewhere_are_refused_at_their_line(f, words):
+    with pytest.raises(UnsupportedSyntaxError, match=words) as failure:
+        srcdiff.grad(f)
+    assert "test_debugging.py:" in str(failure.value)
+    assert str(failure.value).endswith("see docs/reference.md")
+
+
+def asserts_with_fstrings(x, n):
+    assert x > 0, f"x must be positive, got {x:.2f} (n={n!r})"
+    if n > 5:
+        raise ValueError(f"n={n} is too large")
+    return math.log(x) * n
+
+
+def test_fstring_messages_of_assert_and_raise(mode):
+    g = srcdiff.grad(asserts_with_fstrings, wrt=("x",), **mode)
+    assert_grad_close(g, asserts_with_fstrings, (2.0, 3), ("x",))
+    # (pytest adds its explanation to the plain function's assert: compare with the message)
+    expected = {
+        (-1.0, 3): (AssertionError, "x must be positive, got -1.00 (n=3)"),
+        (2.0, 7): (ValueError, "n=7 is too large"),
+    }
+    for args, (error, message) in expected.items():
+        with pytest.raises(error) as failure:
+            g(*args)
+        assert failure.value.args == (message,)
+
+
+def test_an_assert_message_is_formatted_only_where_the_assert_fails():
+    source = srcdiff.grad(asserts_with_fstrings, wrt="x").source
+    fails = source.index("if t0:")
+    assert source.index("'x must be positive, got {:.2f} (n={!r})'.format(x, n)") > fails

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import pickle
 import random
 import re
 
@@ -243,3 +244,12 @@ def test_errors_are_not_swallowed_by_the_numba_fallback():
     with pytest.raises(UnsupportedSyntaxError):
         g = srcdiff.grad(bad_try)
         g(0.5)
+
+
+def test_errors_survive_pickling():
+    """Errors cross process boundaries (multiprocessing, pytest-xdist) as they are."""
+    with pytest.raises(UnsupportedSyntaxError) as info:
+        srcdiff.grad(bad_try)
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is UnsupportedSyntaxError and str(again) == str(info.value)
+    assert (again.filename, again.line) == (info.value.filename, info.value.line)

@@ -321,7 +321,7 @@ def while_true_forever(x):
 @pytest.mark.parametrize(
     ("f", "args", "error", "words", "snippet"),
     [
-        (iterate_float, (0.5,), SrcdiffError, ["len(x)", "array", "float"], "for a in x"),
+        (iterate_float, (0.5,), SrcdiffError, ["`for a in x` needs", "is a float"], "for a in x"),
         (nested_target_over_array, (M,), UnsupportedSyntaxError, ["(a, b)", "zip"], "for a, b"),
         (zip_target_mismatch, (X, Y), UnsupportedSyntaxError, ["zip()", "for a0, a1 in"], "for a"),
         (zip_strict, (X, Y), UnsupportedSyntaxError, ["keyword", "zip()"], "for a, b"),

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import ir
-from ..errors import SrcdiffError
+from ..errors import SourceLocation, SrcdiffError, error_at
 from ..ir import Assign, Call, Const, Expr, For, Name, Op
 from ..kind import FLOAT, INT, Kind, KindError
 from ..rules import PRIMITIVES
@@ -120,9 +120,37 @@ _IMPLY_NOTHING = (
 
 
 def infer_kinds(
-    fn: ir.Function, param_kinds: dict[str, Kind], callee_kinds: CalleeKinds
+    fn: ir.Function,
+    param_kinds: dict[str, Kind],
+    callee_kinds: CalleeKinds,
+    split: Callable[[str], bool] | None = None,
 ) -> dict[str, Kind]:
-    """The kind of every variable, joined over all its assignments."""
+    """The kind of every variable, joined over all its assignments.
+
+    A variable assigned values of two kinds is first offered to ``split`` (which renames its
+    independent bindings apart in ``fn``, and says whether it could: see ``webs.py``), and
+    inference starts again. Where it cannot be split, numbers of two kinds promote (``s = 0``
+    then ``s = s + x`` is one float variable), and any other pair is an error."""
+    promoted: set[str] = set()
+    while True:
+        try:
+            return _infer(fn, param_kinds, callee_kinds, frozenset(promoted))
+        except KindConflict as conflict:
+            if split is not None and split(conflict.variable):
+                continue
+            if not conflict.numbers:
+                raise (conflict if split is None else conflict.on_one_path()) from None
+            promoted.add(conflict.variable)
+
+
+def _infer(
+    fn: ir.Function,
+    param_kinds: dict[str, Kind],
+    callee_kinds: CalleeKinds,
+    promoted: frozenset[str],
+) -> dict[str, Kind]:
+    """``infer_kinds`` once: a ``KindConflict`` for a variable assigned two kinds, numbers
+    of two kinds included unless it is in ``promoted``."""
     kinds = dict(param_kinds)
     statements = list(ir.walk(fn.body))
     changed = True
@@ -132,7 +160,7 @@ def infer_kinds(
             for target, kind in _assigned_kinds(stmt, kinds, callee_kinds):
                 if kind is None:
                     continue
-                joined = _join(kinds.get(target), kind, target, stmt)
+                joined = _join(kinds.get(target), kind, target, stmt, promoted)
                 if joined != kinds.get(target):
                     kinds[target] = joined
                     changed = True
@@ -144,7 +172,8 @@ def infer_kinds(
                 bound_kind = expr_kind(bound, kinds) or FLOAT
                 if not bound_kind.is_integer:
                     raise (stmt.loc.error if stmt.loc else SrcdiffError)(
-                        f"range() needs integers, but a bound is {bound_kind.describe()}"
+                        f"range() needs integers, but a bound is {bound_kind.describe()}; "
+                        "convert it with int()"
                     )
     return kinds
 
@@ -154,7 +183,7 @@ def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, Kind], callee_kinds: CalleeK
         try:
             yield stmt.target, expr_kind(stmt.value, kinds)
         except KindError as err:
-            raise (stmt.loc.error if stmt.loc else SrcdiffError)(str(err)) from None
+            raise error_at(stmt.loc, _in_users_terms(err, stmt.loc)) from None
     elif isinstance(stmt, For):
         yield stmt.var, INT
     elif isinstance(stmt, ir.SetItem) and stmt.target in kinds:
@@ -173,6 +202,15 @@ def _assigned_kinds(stmt: ir.Stmt, kinds: dict[str, Kind], callee_kinds: CalleeK
         raise ir.unknown_statement(stmt)
 
 
+def _in_users_terms(err: KindError, loc: SourceLocation | None) -> str:
+    """A kind error in terms of the line the user wrote: on a ``for`` line, the loop's
+    iterable (``for a in x`` reads ``len(x)`` and ``x[i]``) is what needs an array."""
+    text = loc.text.rstrip(":") if loc is not None else ""
+    if err.argument is not None and text.startswith("for ") and not err.kind.is_array:
+        return f"`{text}` needs an array; `{err.argument}` is {err.kind.describe()}"
+    return str(err)
+
+
 # statements that give no variable a new kind (an element write keeps the array's kind;
 # a tape's state is not a variable of the user's)
 _ASSIGN_NO_KIND = (
@@ -180,15 +218,43 @@ _ASSIGN_NO_KIND = (
 )  # fmt: skip
 
 
-def _join(old: Kind | None, new: Kind, target: str, stmt: ir.Stmt) -> Kind:
+class KindConflict(SrcdiffError):
+    """A variable assigned values of kinds that cannot share it (an array and a float):
+    ``variable`` names it, ``loc`` is where the second kind was assigned."""
+
+    def __init__(
+        self, variable: str, kinds: str, loc: SourceLocation | None, numbers: bool = False
+    ):
+        self.variable = variable
+        self.kinds = kinds
+        self.loc = loc
+        self.numbers = numbers  # numbers of two kinds, which may share one variable (promoted)
+        super().__init__(str(error_at(loc, f"`{variable}` holds {kinds}; use separate names")))
+
+    def __reduce__(self):  # (pickle would call __init__ with the message alone)
+        return type(self), (self.variable, self.kinds, self.loc, self.numbers)
+
+    def on_one_path(self) -> SrcdiffError:
+        """The error where renaming cannot help: one read sees both kinds (after an ``if``
+        that assigns in one branch only, or from one loop iteration to the next)."""
+        return error_at(
+            self.loc,
+            f"`{self.variable}` holds {self.kinds}, and one read may see either (a branch or "
+            "a loop assigns it); use two names",
+        )
+
+
+def _join(
+    old: Kind | None, new: Kind, target: str, stmt: ir.Stmt, promoted: frozenset[str]
+) -> Kind:
     if old is None:
         return new
+    if old != new and old.is_number and new.is_number and target not in promoted:
+        raise KindConflict(target, f"both {old.describe()} and {new.describe()}", stmt.loc, True)
     try:
         return old.join(new)
     except KindError as err:
-        raise (stmt.loc.error if stmt.loc else SrcdiffError)(
-            f"`{target}` holds {err}; use separate names"
-        ) from None
+        raise KindConflict(target, str(err), stmt.loc) from None
 
 
 def lower_for_kinds(fn: ir.Function, variants: list[dict[str, Kind]]) -> None:

@@ -40,11 +40,8 @@ class Numba:
             prim = PRIMITIVES[op.prim]
             no_form = not (prim.numba or prim.numba_lower)
             if no_form or (id(op) in on_arrays and not _has_form(op, kinds)):
-                raise error_at(
-                    stmt.loc,
-                    f"`{prim.source}` has no Numba version in srcdiff; use backend='numpy' or "
-                    "'auto'",
-                )
+                what = prim.numba_missing or f"`{prim.source}` has no Numba version in srcdiff"
+                raise error_at(stmt.loc, f"{what}; use backend='numpy' or 'auto'")
 
     def assess(self, fn: ir.Function, kinds: dict[str, Kind]) -> tuple[bool, str]:
         """Loop and scalar code, and loops over (small) arrays, where NumPy's cost per call
@@ -53,7 +50,8 @@ class Numba:
         arrays = whole_array_ops(fn, kinds)
         python_only = next((op for op in primitive_ops(fn) if not PRIMITIVES[op.prim].numba), None)
         if python_only is not None:  # a user's function that is not a Numba function
-            return False, f"`{PRIMITIVES[python_only.prim].source}` is not a Numba function"
+            prim = PRIMITIVES[python_only.prim]
+            return False, prim.numba_missing or f"`{prim.source}` is not a Numba function"
         if not arrays:
             return True, "loop and scalar code"
         in_loops = {id(s) for loop in ir.walk(fn.body) if isinstance(loop, (For, While))

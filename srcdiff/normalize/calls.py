@@ -9,6 +9,7 @@ import ast
 
 from ..frontend import Constant, FreeArray, Primitive
 from ..ir import Const, Expr, Name, Op
+from ..kind import MAX_RANK
 from ..python_errors import math_prechecks
 from ..rules import PRIMITIVES, attribute_for, binding_for, method_for
 from ..rules.traits import REQUIRED, Binding, UnsupportedCall
@@ -46,8 +47,11 @@ class CallLowering:
     def indices(self, node: ast.Subscript) -> tuple[Expr, ...]:
         """The indices of ``x[i, 1:n, None]``: atoms, slices and None."""
         parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        if len(parts) > 3:
-            raise self.loc.unsupported(f"the subscript `{ast.unparse(node)}` (at most 3 indices)")
+        if len(parts) > MAX_RANK:
+            raise self.loc.unsupported(
+                f"the subscript `{ast.unparse(node)}` ({len(parts)} indices)",
+                f"srcdiff takes up to {MAX_RANK}",
+            )
         indices: list[Expr] = []
         for part in parts:
             if isinstance(part, ast.Slice):
@@ -143,9 +147,11 @@ class CallLowering:
         return value
 
     def shape_tuple(self, elements: list) -> Expr:
-        """A shape ``(n, m)`` as a value: a tuple of one to three integers."""
-        if not 1 <= len(elements) <= 3:
-            raise self.loc.unsupported(f"a shape with {len(elements)} dimensions")
+        """A shape ``(n, m)`` as a value: a tuple of one to ``MAX_RANK`` integers."""
+        if not 1 <= len(elements) <= MAX_RANK:
+            raise self.loc.unsupported(
+                f"a shape with {len(elements)} dimensions", f"srcdiff takes 1 to {MAX_RANK}"
+            )
         return self.atom_of(Op(f"tuple{len(elements)}", tuple(self.atom(e) for e in elements)))
 
 

@@ -29,6 +29,7 @@ from ..frontend import (
     FreeArray,
     LocalFunction,
     SourceFunction,
+    format_template,
     is_docstring,
     is_text,
     read_function,
@@ -458,6 +459,13 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
     def stmt_Assert(self, node: ast.Assert) -> None:
         """Kept, as a check in the forward sweep (also where Python's ``-O`` drops asserts)."""
         test = self.test(node.test)
+        if isinstance(node.msg, ast.JoinedStr):  # formatted only where the assert fails
+            saved, self.out = self.out, []
+            detail = self.printed(node.msg)
+            failing = ir.Check(Const(False), "", self.loc, "AssertionError", True, detail)
+            fails, self.out = [*self.out, failing], saved
+            self.emit(If(self.atom_of(Op("not", (test,))), fails, [], self.loc))
+            return
         message = node.msg.value if node.msg is not None else ""
         self.emit(ir.Check(test, message, self.loc, "AssertionError", verbatim=True))
 
@@ -465,8 +473,10 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
         """A check that always fails; under an ``if`` it stays conditional."""
         call = node.exc if isinstance(node.exc, ast.Call) else None
         error = self.resolved(call.func if call is not None else node.exc)
-        message = call.args[0].value if call is not None and call.args else ""
-        self.emit(ir.Check(Const(False), message, self.loc, error.__name__, verbatim=True))
+        argument = call.args[0] if call is not None and call.args else None
+        detail = self.printed(argument) if isinstance(argument, ast.JoinedStr) else None
+        message = argument.value if argument is not None and detail is None else ""
+        self.emit(ir.Check(Const(False), message, self.loc, error.__name__, True, detail))
 
     def stmt_Expr(self, node: ast.Expr) -> None:
         """``print(...)`` (the checker rejects every other expression statement but
@@ -482,8 +492,20 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
                 "print in that function itself: a helper's adjoint runs it again, so its "
                 "prints would repeat",
             )
-        args = tuple(Const(a.value) if is_text(a) else self.atom(a) for a in call.args)
+        args = tuple(self.printed(a) for a in call.args)
         self.emit(Call((), ir.PRINT, args, self.loc))
+
+    def printed(self, arg: ast.expr) -> Expr:
+        """What ``print`` shows: a value, a constant string, or an f-string, as the
+        ``str.format`` call that formats it (``'loss {:.3f}'.format(loss)``)."""
+        if is_text(arg):
+            return Const(arg.value)
+        if not isinstance(arg, ast.JoinedStr):
+            return self.atom(arg)
+        template, values = format_template(arg)
+        if not values:
+            return Const(template.replace("{{", "{").replace("}}", "}"))
+        return self.atom_of(Op(f"format{len(values)}", (Const(template), *map(self.atom, values))))
 
     def stmt_Break(self, node: ast.Break) -> None:
         self.emit(Assign(self.stop_flag(self.loops[-1]), Const(True), self.loc))

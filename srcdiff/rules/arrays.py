@@ -21,7 +21,7 @@ import builtins
 import numpy as np
 
 from ..ir import Const, Op
-from ..kind import BOOL, FLOAT, INT, LIST, NONE, SLICE, Kind, KindError
+from ..kind import BOOL, FLOAT, INT, LIST, MAX_RANK, NONE, SLICE, STR, Kind, KindError
 from .table import defcall, defrule, helper, nondiff
 from .traits import PRINTED, REQUIRED, SUBSCRIPT, Binding, SymPyForm, UnsupportedCall, whole
 
@@ -74,7 +74,10 @@ def indexed(kinds, args):
 def matmul_kind(kinds, args):
     ranks = (kinds[0].ndim, kinds[1].ndim)
     if ranks not in MATMUL_RANKS:
-        raise KindError(f"`@` of arrays of ranks {ranks[0]} and {ranks[1]}")
+        raise KindError(
+            f"`@` of arrays of ranks {ranks[0]} and {ranks[1]} (srcdiff takes vectors and "
+            "matrices); for batches, write np.einsum('bij,bjk->bik', x, y)"
+        )
     return Kind.of_rank("float", MATMUL_RANKS[ranks])
 
 
@@ -177,7 +180,7 @@ def _einsum_as_product(kinds, args):
     ``x[:, :, None] * y`` (NumPy's einsum loops over it more slowly)."""
     subscripts, x, y = args
     operands, output = einsum_parts(subscripts.value, 2)
-    if set(output) != set("".join(operands)) or not 0 < len(output) <= 3:
+    if set(output) != set("".join(operands)) or not 0 < len(output) <= MAX_RANK:
         return None
     if not all(kind.ndim == len(part) for kind, part in zip(kinds[1:], operands, strict=True)):
         return None  # an adjoint that is still the number 0.0
@@ -200,7 +203,7 @@ def cumulated(kinds, args):
     axis = _constant(args, 1, "axis")
     if axis is None and ndim != 1:
         raise KindError(f"np.cumsum of a {ndim}-dimensional array needs an axis")
-    if ndim > 2 or axis is not None and (not isinstance(axis, int) or not -ndim <= axis < ndim):
+    if axis is not None and (not isinstance(axis, int) or not -ndim <= axis < ndim):
         raise KindError(f"np.cumsum along axis {axis!r} of a {ndim}-dimensional array")
     return Kind.array("float" if kinds[0].element == "float" else "int", ndim)
 
@@ -345,6 +348,8 @@ def _reshape(bound, site):
     lengths = [bound["shape"], *bound.get("lengths", ())]  # x.reshape(n, m)
     if len(lengths) == 1:
         shape = lengths[0]
+        if isinstance(shape, ast.Attribute) and shape.attr == "shape":  # x.reshape(y.shape)
+            return Op("reshape", (site.atom(bound["a"]), site.atom(shape)))
         lengths = shape.elts if isinstance(shape, (ast.Tuple, ast.List)) else [shape]
     return Op("reshape", (site.atom(bound["a"]), site.shape(lengths)))
 
@@ -356,6 +361,28 @@ def _einsum(bound, site):
         raise UnsupportedCall(f"np.einsum with {len(operands)} operands")
     atoms = [site.atom(a) for a in operands]
     return Op(f"einsum{len(atoms)}", (Const(bound["subscripts"].value), *atoms))
+
+
+def _transpose(bound, site):
+    """np.transpose(x), or with axes, ``x.transpose(0, 2, 3, 1)``: a permutation of the axes,
+    written as the einsum that permutes them (``'abcd->acdb'``), whose adjoint permutes back."""
+    axes = bound["axes"]
+    if isinstance(axes, ast.Constant) and axes.value is None:
+        axes = list(bound.get("more", ()))
+    elif isinstance(axes, (ast.Tuple, ast.List)):
+        axes = list(axes.elts)
+    else:
+        axes = [axes, *bound.get("more", ())]
+    array = site.atom(bound["a"])
+    if not axes:
+        return Op("transpose", (array,))
+    order = [site.constant(a).value for a in axes]
+    rank = len(order)
+    if sorted(o % rank if isinstance(o, int) else o for o in order) != list(range(rank)):
+        raise UnsupportedCall(f"the axes {tuple(order)!r}", "give each axis once")
+    letters = "abcdefghijklmnopqrstuvwxyz"[:rank]
+    permuted = "".join(letters[o % rank] for o in order)
+    return Op("einsum1", (Const(f"{letters}->{permuted}"), array))
 
 
 def _axis_call(prim: str):
@@ -437,24 +464,33 @@ _INDEXING = dict(
     arrays=(0,), cheap=True, index_read=True, element_level=True, view=True, dtype="first",
     layout="indexed", sympy=whole(_indexing),
 )  # fmt: skip
-defrule(
-    "index1", "x[y]", "at1(y, g)", None,
-    result=indexed, integers=(1,), tangents=("index1(t, y)", None), **_INDEXING,
-    samples=lambda rng: [(_vector(rng), 2), (_matrix(rng), 1), (_vector(rng), np.array([0, 2]))],
-)  # fmt: skip
-defrule(
-    "index2", "x[y, z]", "at2(y, z, g)", None, None,
-    result=indexed, integers=(1, 2), tangents=("index2(t, y, z)", None, None), **_INDEXING,
-    samples=lambda rng: [(_matrix(rng), 1, 2), (_matrix(rng), slice(None), 3)],
-)  # fmt: skip
-defrule(
-    "index3", "x[y, z, a]", "at3(y, z, a, g)", None, None, None,
-    result=indexed, integers=(1, 2, 3), tangents=("index3(t, y, z, a)", None, None, None),
-    **_INDEXING, samples=lambda rng: [(rng.uniform(0.5, 1.5, (2, 3, 4)), 1, 0, 2)],
-)  # fmt: skip
-for _k in (1, 2, 3):  # (element reads inside loops, to SymPy: the same as indexing)
+# One entry per number of indices: their parameters are the letters after x (g is the adjoint,
+# t a tangent).
+_LETTERS = "xyzabcdefhijklmnopqrsuvw"
+_INDEX_SAMPLES = {
+    1: lambda rng: [(_vector(rng), 2), (_matrix(rng), 1), (_vector(rng), np.array([0, 2]))],
+    2: lambda rng: [(_matrix(rng), 1, 2), (_matrix(rng), slice(None), 3)],
+    3: lambda rng: [(rng.uniform(0.5, 1.5, (2, 3, 4)), 1, 0, 2)],
+}
+
+
+def _index_samples(rank: int):
+    """A small array of that rank (length 2 along the first three axes) and an element."""
+    shape = (2,) * min(rank, 3) + (1,) * max(rank - 3, 0)
+    return lambda rng: [(rng.uniform(0.5, 1.5, shape), *([1, 0, 1] + [0] * rank)[:rank])]
+
+
+for _k in range(1, MAX_RANK + 1):
+    _indices = ", ".join(_LETTERS[1 : _k + 1])
+    defrule(
+        f"index{_k}", f"x[{_indices}]", f"at{_k}({_indices}, g)", *[None] * _k,
+        result=indexed, integers=tuple(range(1, _k + 1)),
+        tangents=(f"index{_k}(t, {_indices})", *[None] * _k), **_INDEXING,
+        samples=_INDEX_SAMPLES.get(_k, _index_samples(_k)),
+    )  # fmt: skip
+    # (element reads inside loops, to SymPy: the same as indexing)
     helper(
-        f"at{_k}", f"at({', '.join('xyza'[: _k + 1])})",
+        f"at{_k}", f"at({', '.join(_LETTERS[: _k + 1])})",
         result=FLOAT, scatter=True, element_level=True, sympy=whole(_indexing),
     )  # fmt: skip
 # start:stop:step inside a subscript (printed as slice syntax there)
@@ -480,11 +516,21 @@ nondiff(
     result=lambda kinds, args: Kind.shape(kinds[0].ndim), arrays=(0,), cheap=True,
     element_level=True, shape_only=(0,), attributes=("shape",), sympy=PRINTED,
 )  # fmt: skip
+
+
 # (the tuples of lengths a shape is written as: numbers, never symbols)
-for _k in (1, 2, 3):
+def _lengths_of(kinds) -> Kind:
+    for kind in kinds:
+        if kind.what == "shape":  # x.reshape(s) for s = y.shape
+            raise KindError("a shape in place of a length; write x.reshape(y.shape) directly")
+    return Kind.shape(len(kinds))
+
+
+for _k in range(1, MAX_RANK + 1):
+    _lengths = ", ".join(_LETTERS[:_k])
     nondiff(
-        f"tuple{_k}", f"({', '.join('xyz'[:_k])},)" if _k == 1 else f"({', '.join('xyz'[:_k])})",
-        result=Kind.shape(_k), cheap=True, element_level=True,
+        f"tuple{_k}", f"({_lengths},)" if _k == 1 else f"({_lengths})",
+        result=lambda kinds, args: _lengths_of(kinds), cheap=True, element_level=True,
         layout="tuple", sympy=None, samples=lambda rng, k=_k: [tuple(range(2, 2 + k))],
     )  # fmt: skip
 
@@ -569,7 +615,8 @@ defrule(
     result=cumulated, arrays=(0,), numba=False,
     by_rank={
         (1, 0): ("sum(g) - cumsum(g, y) + g", None),
-        (2, 0): ("sum_axis(g, y, True) - cumsum(g, y) + g", None),
+        **{(rank, 0): ("sum_axis(g, y, True) - cumsum(g, y) + g", None)
+           for rank in range(2, MAX_RANK + 1)},
     },
     tangents=("cumsum(t, y)", None), fresh=True, methods=("cumsum",), aliases=(np.cumsum,),
     binding=Binding((("a", REQUIRED), ("axis", None)), _axis_call("cumsum")),
@@ -609,6 +656,8 @@ defrule(
     "transpose", "np.transpose(x)", "transpose(g)",
     result=same_as(0), arrays=(0,), tangents=("transpose(t)",), view=True, dtype="first",
     layout="reversed", methods=("transpose",), attributes=("T",), aliases=(np.transpose,),
+    binding=Binding((("a", REQUIRED), ("axes", None)), _transpose),
+    method_binding=Binding((("a", REQUIRED), ("axes", None)), _transpose, rest="more"),
     sympy=whole(np.transpose), samples=_WHOLE,
 )  # fmt: skip
 defrule(
@@ -812,9 +861,11 @@ helper(
     "prod_others_along_vjp", "prod_others_along_vjp(x, y, z)",
     result=float_like(1), numba=False, loose=True,
 )  # fmt: skip
-helper("distinct_positions1", "distinct_positions(x)", result=BOOL, numba=False, loose=True)
-helper("distinct_positions2", "distinct_positions(x, y)", result=BOOL, numba=False, loose=True)
-helper("distinct_positions3", "distinct_positions(x, y, z)", result=BOOL, numba=False, loose=True)
+for _k in range(1, MAX_RANK + 1):
+    helper(
+        f"distinct_positions{_k}", f"distinct_positions({', '.join(_LETTERS[:_k])})",
+        result=BOOL, numba=False, loose=True,
+    )  # fmt: skip
 helper(
     "head_along", "head_along(x, y, z)",
     result=same_as(0), numba_lower=_lower_split(head=True), loose=True,
@@ -837,6 +888,17 @@ helper("sum_if_stretched", "sum_if_stretched(x, y, z)", result=same_as(0), loose
 helper("sum_if_stretched1", "sum_if_stretched1(x, y)", result=same_as(0), loose=True)
 helper("extremum_share", "extremum_share(x, y, z)", result=float_like(0), loose=True)
 helper("prod_others_along2", "prod_others_along2(x, y)", result=float_like(0), arrays=(0,))
+
+# f-strings in print: the str.format call of their template, ``'loss {:.3f}'.format(x)`` (any
+# values; plain Python only, as Numba formats no strings)
+MAX_FORMATTED = 12
+for _k in range(1, MAX_FORMATTED + 1):
+    nondiff(
+        f"format{_k}", f"s.format({', '.join(_LETTERS[:_k])})",
+        result=STR, loose=True, numba=False, sympy=None,
+        numba_missing="an f-string, which Numba cannot format",
+        samples=lambda rng, k=_k: [("{}" * k, *range(k))],
+    )  # fmt: skip
 
 # The reverse sweep's own bookkeeping: typed tapes, and trip counts of reversed loops.
 _TAPE = dict(element_level=True, allocates=True)

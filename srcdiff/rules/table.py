@@ -85,6 +85,8 @@ class Primitive:
     rank_vjps: dict[tuple[int, ...], tuple[Expr | None, ...]] = field(default_factory=dict)
     rank_vjp_sources: dict[tuple[int, ...], tuple[str | None, ...]] = field(default_factory=dict)
     numba: bool = True  # its printed form compiles under Numba
+    # why Numba cannot run it, in the user's terms, where its printed form does not say
+    numba_missing: str | None = None
     loose: bool = False  # takes arrays or numbers in any position (adjoint helpers)
     # (argument kinds, arguments) -> a clearer or faster equivalent, once kinds are known
     # (an einsum adjoint with its subscripts worked out), or None
@@ -199,15 +201,49 @@ class Primitive:
                 if kind not in INDEX_KINDS:
                     raise KindError(
                         f"an array index must be an integer or a slice, not {kind.describe()}"
+                        "; convert it with int()"
                     )
                 continue
             if kind.is_array != (position in self.arrays):
                 wanted = "an array" if position in self.arrays else "a number"
-                raise KindError(
-                    f"`{self.source}` needs {wanted} as argument {position + 1}, "
-                    f"not {kind.describe()}"
-                )
+                raise self.wrong_kind(args, position, wanted, kind)
         return self.result_kind(kinds, args)
+
+    def wrong_kind(
+        self, args: tuple[Expr, ...], position: int, wanted: str, kind: Kind
+    ) -> KindError:
+        """The error for argument ``position`` of the wrong kind, naming it as the call is
+        written (``x[i]`` for ``index1(x, i)``) where it is a variable."""
+        arg = args[position] if position < len(args) else None
+        if isinstance(arg, Name) and not _is_temporary(arg.id):
+            message = f"`{self.spelled(args)}` needs {wanted}, but `{arg.id}` is {kind.describe()}"
+            return KindError(message, arg.id, kind)
+        return KindError(
+            f"`{self.source}` needs {wanted} as argument {position + 1}, not {kind.describe()}"
+        )
+
+    def spelled(self, args: tuple[Expr, ...]) -> str:
+        """The printed form with the arguments' names and constants in place of its letters
+        (``...`` for a computed argument)."""
+        text = {p: _spelled(a) for p, a in zip(self.params, args, strict=False)}
+        tree = ast.parse(self.source, mode="eval")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in text:
+                node.id = text[node.id]
+        return ast.unparse(tree)
+
+
+def _spelled(arg: Expr) -> str:
+    if isinstance(arg, Name) and not _is_temporary(arg.id):
+        return arg.id
+    if isinstance(arg, Const):
+        return repr(arg.value)
+    return "..."
+
+
+def _is_temporary(name: str) -> bool:
+    """A name normalize made for an intermediate result (``t3``), not one of the user's."""
+    return name[:1] == "t" and name[1:].isdigit()
 
 
 PRIMITIVES: dict[str, Primitive] = {}

@@ -119,7 +119,9 @@ def sum_of_number(x):
 
 def test_an_array_function_of_a_number_is_an_error_at_its_line():
     line = sum_of_number.__code__.co_firstlineno + 1
-    with pytest.raises(SrcdiffError, match=f":{line}:.*needs an array as argument 1, not a float"):
+    with pytest.raises(
+        SrcdiffError, match=f":{line}:.*`np.sum\\(x\\)` needs an array, but `x` is a float"
+    ):
         infer(sum_of_number, x="float")
 
 
