@@ -32,6 +32,22 @@ def grad(
     Numba, ``jit=None`` falls back to Python with a warning if Numba cannot compile;
     ``jit=True`` requires Numba; ``jit=False`` runs plain Python.
 
+    An argument may be a container of parameters: a dict, list or tuple (nested), a
+    NamedTuple or a dataclass instance, of floats and arrays, ``loss(params, X, y)`` with
+    ``params = {"W1": W1, "b1": b1}`` or a list of ``(W, b)`` layers. ``wrt`` names whole
+    arguments; the gradient of a container comes back in its shape (a dict for a dict, a
+    list for a list, a NamedTuple or dataclass of the same type), with a float or array at
+    each float leaf and ``None`` at every other one (ints, int arrays, strings, ``None``):
+    they are passed through, not differentiated. Each structure (types, keys, lengths)
+    gets a variant of its own, made at the first call with it.
+
+    ``f`` may be a bound method, ``grad(model.loss)``: the numbers, arrays and containers
+    of the instance that it reads (``self.W``) are inputs, read at each call.
+    ``wrt="self"`` differentiates them; the gradient is then a dict from attribute name to
+    gradient (a dataclass instance gives a dataclass). Positions count the method's own
+    parameters (``wrt=0`` is the first after ``self``). ``grad(Model.loss)`` takes the
+    instance as its first argument, like any other container.
+
     ``f`` may itself be a gradient of a number, ``grad(grad(g))``: the second derivative
     (or, with another ``wrt``, a mixed one), by reverse mode over forward mode.
 

@@ -19,6 +19,7 @@ import numpy as np
 from . import backends, custom
 from .backends import check_request
 from .errors import SrcdiffError
+from .frontend import takes_containers
 from .gradient import (
     Backend,
     Wrt,
@@ -30,8 +31,22 @@ from .gradient import (
 )
 from .jit import CompiledAdjoint
 from .kind import Kind
+from .normalize.program import Program
 from .normalize.statements import normalize_program
 from .transform import generate, generate_second_order, generate_tangent
+
+
+def _normalized(f: Callable) -> Program:
+    """``f``'s program; forward mode does not take containers apart (``structures``)."""
+    try:
+        return normalize_program(f)
+    except SrcdiffError as err:
+        if takes_containers(f):
+            raise SrcdiffError(
+                f"{err}; forward mode takes numbers and arrays, not containers of them: "
+                "grad and value_and_grad take dicts, lists, tuples and dataclasses of parameters"
+            ) from None
+        raise
 
 
 class Jvp:
@@ -43,7 +58,7 @@ class Jvp:
         check_request(backend)
         self.f, self._jit, self._backend, self._optimize = f, jit, backend, optimize
         self.__name__ = getattr(f, "__name__", "f")
-        self._program = normalize_program(f)
+        self._program = _normalized(f)
         self._params = list(inspect.signature(f).parameters)
         self._wrt_tuple = isinstance(wrt, tuple)
         self._positions = self._positions_of(wrt)

@@ -40,6 +40,7 @@ from .rules import (
     primitive_for,
 )
 from .rules.traits import Binding
+from .structures import container_parameters, flatten_function
 
 MODULES = {id(math): "math", id(np): "numpy"}
 
@@ -145,6 +146,9 @@ class SourceFunction:
     captured: tuple[str, ...] = ()
     # arrays it reads from its module or closure, by name: inputs read at each call
     free_arrays: dict[str, FreeArray] = field(default_factory=dict)
+    # containers passed to user functions: id(call) -> each positional argument's treedef
+    call_structures: dict[int, tuple] = field(default_factory=dict)
+    scope: dict[str, object] = field(default_factory=dict)  # names the flattening added
 
     def loc(self, node: ast.AST) -> SourceLocation:
         line = getattr(node, "lineno", self.tree.lineno)
@@ -261,8 +265,11 @@ class Module:
     name: str
 
 
-def read_function(func: Callable) -> SourceFunction:
-    """Parse ``func`` and check it; raises ``SrcdiffError`` for anything unsupported."""
+def read_function(func: Callable, structures: tuple = ()) -> SourceFunction:
+    """Parse ``func`` and check it; raises ``SrcdiffError`` for anything unsupported.
+
+    ``structures``: for each positional parameter, the treedef of the container it takes
+    (``pytrees``), or None; the function read is then the flat one (``structures``)."""
     func = inspect.unwrap(func)
     if not isinstance(func, types.FunctionType):
         raise SrcdiffError(f"srcdiff differentiates Python functions, not {type(func).__name__}")
@@ -309,7 +316,44 @@ def read_function(func: Callable) -> SourceFunction:
         positional=len(fdef.args.posonlyargs) + len(fdef.args.args),
     )
     _check_signature(source, varargs=True)
+    if any(s is not None for s in structures):
+        _flatten(source, structures)
     return checked(source)
+
+
+def _flatten(source: SourceFunction, structures: tuple) -> None:
+    """Read the function as one of the leaves of its container arguments."""
+    by_name = {p: s for p, s in zip(source.params, structures, strict=False) if s is not None}
+    flat = flatten_function(source.tree, by_name, source.loc, scope_of(source.func))
+    source.tree = flat.tree
+    source.params = _parameters(flat.tree.args)
+    source.positional = len(flat.tree.args.posonlyargs) + len(flat.tree.args.args)
+    source.defaults = {k: v for k, v in source.defaults.items() if k not in by_name}
+    source.call_structures = flat.call_structures
+    source.scope = flat.scope
+
+
+def takes_containers(func: Callable) -> bool:
+    """Whether ``func`` reads an argument as only a container can be read (``structures``):
+    its code may then compile only for the containers of a call."""
+    func = inspect.unwrap(getattr(func, "__func__", func))
+
+    def tree_of(f: object) -> ast.FunctionDef | None:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(f))).body[0]
+        except (OSError, TypeError, SyntaxError, IndexError):
+            return None
+        return tree if isinstance(tree, ast.FunctionDef) else None
+
+    def callee(node: ast.expr) -> ast.FunctionDef | None:
+        value = scope.get(node.id) if isinstance(node, ast.Name) else None
+        return tree_of(value) if isinstance(value, types.FunctionType) else None
+
+    if not isinstance(func, types.FunctionType):
+        return False
+    scope = scope_of(func)
+    tree = tree_of(func)
+    return tree is not None and bool(container_parameters(tree, callee))
 
 
 def _lambda_definition(func: types.FunctionType, filename: str) -> ast.FunctionDef:
@@ -613,7 +657,7 @@ class Checker(ast.NodeVisitor):
 
     def __init__(self, source: SourceFunction):
         self.source = source
-        self.scope = scope_of(source.func)
+        self.scope = scope_of(source.func) | source.scope
         code, cells = source.func.__code__, source.func.__closure__ or ()
         self.closure = dict(zip(code.co_freevars, cells, strict=True))
 

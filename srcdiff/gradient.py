@@ -32,10 +32,12 @@ from .analysis.kinds import guess_kinds
 from .backends import check_request
 from .buffers import Layout, argument_layout
 from .errors import SrcdiffError
+from .frontend import takes_containers
 from .jit import CompiledAdjoint
 from .kind import BOOL, FLOAT, INT, MAX_RANK, Kind
 from .normalize.program import Program
 from .normalize.statements import normalize_program
+from .pytrees import flatten, float_mask, is_container, unflattener
 from .transform import GeneratedModule, generate
 
 Wrt = int | str | tuple[int | str, ...]
@@ -66,14 +68,20 @@ class Gradient:
         backend: str,
         with_value: bool,
         optimize: bool = True,
+        flat: tuple[Program, inspect.Signature] | None = None,
     ):
+        """``flat``: the program of ``f`` read for the containers of a call, and its
+        signature, one parameter per leaf (what ``Structured`` calls)."""
         check_request(backend)
         self.f = f
+        # a bound method: its function, called with the instance first (``Structured``)
+        self._instance = f.__self__ if isinstance(f, types.MethodType) else None
+        self._read = f.__func__ if self._instance is not None else f
         self._backend = backend
         self.__name__ = getattr(f, "__name__", "f")
         if not self.__name__.isidentifier():  # a lambda: the trampoline needs a name
             self.__name__ = "lambda_"
-        self.signature = inspect.signature(f)
+        self.signature = flat[1] if flat is not None else inspect.signature(f)
         self._jit = jit
         self._with_value = with_value
         self._optimize = optimize
@@ -83,14 +91,35 @@ class Gradient:
         self._by_types: dict[tuple, tuple[CompiledAdjoint, bool]] = {}
         self._codes: dict[tuple, types.CodeType] = {}  # the fast path, by argument types
         self._lock = threading.RLock()  # one thread generates a variant; others wait for it
+        self._structured: Structured | None = None
         with _no_gc_pauses():
-            self._program: Program = normalize_program(f)
             self._wrt = tuple(self._param_name(w) for w in (wrt if self._wrt_tuple else (wrt,)))
-            self._wrt_positions = [self._params.index(w) for w in self._wrt]
-            self._check_scalar_result()
-            self._default = self._generate_guessed()
+            self._wrt_positions = [
+                self._params.index(w) if w in self._params else -1 for w in self._wrt
+            ]
+            self._program: Program | None = flat[0] if flat is not None else self._normalize()
+            self._default = None
+            if self._program is not None:
+                self._check_scalar_result()
+                if flat is None:
+                    self._default = self._generate_guessed()
+            if flat is None and (self._program is None or self._instance is not None):
+                self._structured = Structured(self)
         self._handle = _Handle(self)
         self.function = types.MethodType(self._trampoline(), self._handle)
+
+    def _normalize(self) -> Program | None:
+        """The program, for arguments that are not containers; None for a method, which
+        takes its instance apart, or a function that compiles only for containers
+        (``params["W"]``): both wait for a call."""
+        if self._instance is not None:
+            return None
+        try:
+            return normalize_program(self._read)
+        except SrcdiffError:
+            if not takes_containers(self._read):
+                raise
+            return None  # a call without containers reads the function again, and raises
 
     def _trampoline(self) -> types.FunctionType:
         """``def f(x, z): if type(x) is _T0_1 and type(z) is _T1_1: return _entry_1(x, z, 1.0)``
@@ -103,7 +132,9 @@ class Gradient:
 
         Its first parameter takes the handle it is bound to; its signature says so, and a
         bound method's signature leaves it out, so users see ``f``'s."""
-        self._guards: dict[str, object] = {"_dispatch": self.call}
+        # a function read only for containers always takes its arguments apart
+        dispatch = self.call if self._structured is None else self._structured.call
+        self._guards: dict[str, object] = {"_dispatch": dispatch}
         for i, param in enumerate(self.signature.parameters.values()):
             self._guards[f"_D{i}"] = param.default
         self._bound = "_srcdiff_handle"
@@ -187,6 +218,8 @@ class Gradient:
                     f"wrt={wrt}: {self.__name__} has {len(self._params)} parameter(s)"
                 )
             return self._params[wrt]
+        if wrt == "self" and self._instance is not None:
+            return wrt
         if wrt not in self._params:
             raise SrcdiffError(f"wrt={wrt!r}: {self.__name__} has no parameter named {wrt!r}")
         return wrt
@@ -250,6 +283,8 @@ class Gradient:
     # --- calling -------------------------------------------------------------------------
     def call(self, *args: Any) -> Any:
         """The slow path: pick (and on first use generate) the variant for these kinds."""
+        if self._structured is not None or any(is_container(a) for a in args):
+            return self._structured_call(args)
         variant, convert = self._variant_for(args)
         if convert:
             args = tuple(
@@ -262,6 +297,13 @@ class Gradient:
             self._default = variant
             self._function.source = variant.source
         return result
+
+    def _structured_call(self, args: tuple) -> Any:
+        if self._structured is None:
+            with self._lock:
+                if self._structured is None:
+                    self._structured = Structured(self)
+        return self._structured.call(*args)
 
     def _fast_path(self, args: tuple, variant: CompiledAdjoint, entry: Callable):
         """The trampoline's code for the types of ``args``, its values set in the guards'
@@ -330,6 +372,96 @@ class Gradient:
         return _rebuilt, (_handle_of, _reference(self.f, "gradient"), *options)
 
 
+class Structured:
+    """Calls with containers (``pytrees``), and calls of a method: the arguments are taken
+    apart into their leaves, and each structure gets a ``Gradient`` of its own of the
+    function read for it (``structures``), one parameter per leaf, made at the first call
+    with that structure. Its gradients are put back together in the shape of each
+    differentiated argument: floats and arrays of floats get gradients, other leaves None.
+    A method's instance is the first argument, passed at each call (its attributes are
+    read then); ``wrt="self"`` differentiates them."""
+
+    def __init__(self, gradient: Gradient):
+        self.gradient = gradient
+        self.instance = gradient._instance
+        shift = 0 if self.instance is None else 1
+        self.wrt = [
+            0 if name == "self" and p < 0 else p + shift
+            for name, p in zip(gradient._wrt, gradient._wrt_positions, strict=True)
+        ]
+        self.flats: dict[tuple, _Flat] = {}
+        self.last: _Flat | None = None
+
+    def call(self, *args: Any) -> Any:
+        if self.instance is not None:
+            args = (self.instance, *args)
+        leaves: list = []
+        key = tuple(flatten(a, leaves) if is_container(a) else _plain(a, leaves) for a in args)
+        flat = self.flats.get(key)
+        if flat is None:
+            with self.gradient._lock:
+                flat = self.flats.get(key) or self._make(key)
+        result = flat.gradient.function(*leaves)
+        if flat is not self.last:  # .source shows the variant called last
+            self.last = flat
+            self.gradient._default = flat.gradient._default
+            self.gradient._function.source = flat.gradient.source
+        return flat.rebuild(result)
+
+    def _make(self, key: tuple) -> _Flat:
+        gradient = self.gradient
+        with _no_gc_pauses():
+            program = normalize_program(gradient._read, key)
+        params = program.main.source.params
+        positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        signature = inspect.Signature([inspect.Parameter(p, positional) for p in params])
+        counts = [1 if t is None else len(float_mask(t)) for t in key]
+        starts = [sum(counts[:k]) for k in range(len(counts))]
+        assert sum(counts) == len(params), "the flat function's parameters are its leaves"
+        wrt: list[int] = []
+        for p in self.wrt:
+            if key[p] is None:
+                wrt.append(starts[p])
+                continue
+            mask = float_mask(key[p])
+            wrt.extend(starts[p] + k for k, differentiated in enumerate(mask) if differentiated)
+        if not wrt:
+            raise SrcdiffError(
+                f"wrt={gradient.wrt!r}: nothing of {gradient.__name__}'s argument(s) there is a "
+                "float or an array of floats to differentiate"
+            )
+        flat = Gradient(
+            gradient._read, tuple(wrt), gradient._jit, gradient._backend,
+            gradient._with_value, gradient._optimize, flat=(program, signature),
+        )  # fmt: skip
+        treedefs = [key[p] for p in self.wrt]
+        self.flats[key] = made = _Flat(flat, treedefs, gradient._with_value, gradient._wrt_tuple)
+        return made
+
+
+def _plain(value: object, leaves: list) -> None:
+    leaves.append(value)
+
+
+class _Flat:
+    """The gradient for one structure of the arguments, and how to shape its result."""
+
+    __slots__ = ("gradient", "shape", "with_value", "wrt_tuple")
+
+    def __init__(self, gradient: Gradient, treedefs: list, with_value: bool, wrt_tuple: bool):
+        self.gradient = gradient
+        self.shape = unflattener(treedefs)
+        self.with_value = with_value
+        self.wrt_tuple = wrt_tuple
+
+    def rebuild(self, result: Any) -> Any:
+        if self.with_value:
+            shaped = self.shape(result[1])
+            return result[0], (shaped if self.wrt_tuple else shaped[0])
+        shaped = self.shape(result)
+        return shaped if self.wrt_tuple else shaped[0]
+
+
 class _Handle:
     """What a gradient's trampoline is bound to. Unpickling a bound method asks the
     handle for the method by the function's name; pickling the handle saves the
@@ -384,6 +516,8 @@ def _reference(f: Callable, what: str) -> Any:
     or, where ``@grad`` put a gradient of ``f`` under that name, a stand-in that unpickles
     as that gradient's ``f``. A gradient saves itself. Otherwise a PicklingError says why."""
     if isinstance(getattr(f, "__srcdiff__", None), Gradient):
+        return f
+    if isinstance(f, types.MethodType):  # pickle saves it as getattr(instance, name)
         return f
     named = _named(f, what)
     if named is f:
@@ -491,16 +625,23 @@ def _kind_of(value: object, name: str) -> Kind:
         )
         if element is not None and value.ndim <= MAX_RANK:
             return Kind.array(element, value.ndim)
+    containers = (
+        " (forward mode takes no containers; grad and value_and_grad do)"
+        if is_container(value)
+        else ""
+    )
     raise SrcdiffError(
         f"argument {name!r} is a {type(value).__name__}; srcdiff takes floats, ints, bools "
-        f"and numeric numpy arrays of up to {MAX_RANK} dimensions"
+        f"and numeric numpy arrays of up to {MAX_RANK} dimensions{containers}"
     )
 
 
 def _as_differentiable(value: object) -> object:
     if isinstance(value, np.ndarray):
         return value if value.dtype.kind == "f" else value.astype(np.float64)
-    return float(value)
+    if isinstance(value, (int, float, np.number)):
+        return float(value)
+    return value  # not a number: ``_kind_of`` says what it is
 
 
 def _annotation_kind(annotation: object) -> Kind | None:

@@ -55,17 +55,19 @@ from .unrolling import (
 from .varargs import with_arity
 
 
-def normalize_program(func: types.FunctionType) -> Program:
+def normalize_program(func: types.FunctionType, structures: tuple = ()) -> Program:
+    """``func`` and its callees in IR; ``structures``: the treedef of each container
+    argument (``pytrees``), by position, or None."""
     builder = _ProgramBuilder()
     try:
-        source = builder.source_of(func)
+        source = builder.source_of(func, structures=structures)
         if source.tree.args.vararg:
             raise source.loc(source.tree).unsupported(
                 f"the parameter *{source.tree.args.vararg.arg} of the function differentiated",
                 "name the parameters, or pass the values as one array (a function it calls "
                 "may take *args)",
             )
-        main_name = builder.normalize(func, None)
+        main_name = builder.normalize(func, None, structures=structures)
     except Recursion as recursion:  # the function differentiated calls itself: its ints
         # are arguments, known only at each call
         raise recursion.unrolled_error(func.__name__) from None
@@ -82,9 +84,18 @@ class _ProgramBuilder:
         self.recursive: set[int] = set()  # ids of functions unrolled at each call
 
     def source_of(
-        self, func: types.FunctionType | LocalFunction, arity: int | None = None
+        self,
+        func: types.FunctionType | LocalFunction,
+        arity: int | None = None,
+        structures: tuple = (),
     ) -> SourceFunction:
-        """``func`` read (once); ``arity``: for that many ``*args`` (``varargs``)."""
+        """``func`` read (once); ``arity``: for that many ``*args`` (``varargs``);
+        ``structures``: for the containers of a call (``structures``)."""
+        if any(s is not None for s in structures):
+            key = (id(func), "structures", structures)
+            if key not in self.sources:
+                self.sources[key] = read_function(func, structures)
+            return self.sources[key]
         if id(func) not in self.sources:
             self.sources[id(func)] = (
                 func.source if isinstance(func, LocalFunction) else read_function(func)
@@ -101,6 +112,7 @@ class _ProgramBuilder:
         call_site: SourceLocation | None,
         constants: dict[str, int] | None = None,
         arity: int | None = None,
+        structures: tuple = (),
     ) -> str:
         """The generated name of ``func``, normalized first if it is new (a function nested
         in another is already read: ``frontend`` closure-converts it). ``constants``: the
@@ -110,6 +122,8 @@ class _ProgramBuilder:
         key = id(func) if fixed is None else (id(func), fixed)
         if arity is not None:
             key = (key, "*", arity)
+        if any(s is not None for s in structures):
+            key = (key, "structures", structures)
         loc = call_site or SourceLocation(func.__code__.co_filename, 0)
         if fixed is None and any(f is func for f, _ in self.in_progress):
             chain = " -> ".join(f.__name__ for f, _ in [*self.in_progress, (func, None)])
@@ -130,7 +144,7 @@ class _ProgramBuilder:
             )
         self.in_progress.append((func, fixed))
         try:
-            source = self.source_of(func, arity)
+            source = self.source_of(func, arity, structures)
             base = source.name if constants is None else specialized_name(source.name, constants)
             if arity is not None:
                 base = f"{base}_{arity}args"
@@ -731,6 +745,12 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
 
     def call_user(self, node: ast.Call, targets: tuple[str, ...]) -> None:
         func = self.resolved(node.func)
+        structures = self.src.call_structures.get(id(node), ())
+        if any(s is not None for s in structures):  # containers passed: read for them
+            callee_name = self.program.normalize(func, self.loc, structures=structures)
+            args = self.bind_arguments(node, self.program.functions[callee_name].source)
+            self.finish_call(func, callee_name, args, targets)
+            return
         source = self.program.source_of(func)
         arity = len(node.args) - source.positional if source.tree.args.vararg else None
         if arity is not None:  # *args: the function read again for this many
@@ -751,6 +771,9 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
                 callee_name, args = self.call_recursive(node, func, recursion)
             else:
                 args = self.bind_arguments(node, self.program.functions[callee_name].source)
+        self.finish_call(func, callee_name, args, targets)
+
+    def finish_call(self, func: object, callee_name: str, args: list, targets: tuple) -> None:
         callee = self.program.functions[callee_name]
         if callee.n_results != len(targets):
             raise self.loc.error(
