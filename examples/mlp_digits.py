@@ -1,8 +1,9 @@
 """A two-hidden-layer MLP on scikit-learn's 8x8 digits, trained with srcdiff gradients.
 
 The loss is the course's: hidden layers with a chosen activation (sigmoid, tanh, ReLU or ELU),
-a softmax output and the mean cross-entropy, written in NumPy; srcdiff differentiates it with
-respect to all six weight and bias arrays. Mini-batch SGD with momentum, or Adam.
+a softmax output and the mean cross-entropy, written in NumPy. The parameters are a dict of
+weight and bias arrays; srcdiff hands the gradient back as a dict with the same keys, and the
+optimizer updates the dict's arrays in place. Mini-batch SGD with momentum, or Adam.
 
 Run: python examples/mlp_digits.py [--activation tanh] [--optimizer adam] [--epochs 40]
      (needs scikit-learn, matplotlib and tqdm: pip install ".[examples]")
@@ -43,10 +44,10 @@ ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu, "elu": elu}
 def make_loss(activation):
     """The loss for one activation (srcdiff reads `activation` from the closure)."""
 
-    def loss(W1, b1, W2, b2, W3, b3, X, Y):
-        h1 = activation(X @ W1 + b1)
-        h2 = activation(h1 @ W2 + b2)
-        z = h2 @ W3 + b3
+    def loss(params, X, Y):
+        h1 = activation(X @ params["W1"] + params["b1"])
+        h2 = activation(h1 @ params["W2"] + params["b2"])
+        z = h2 @ params["W3"] + params["b3"]
         top = np.max(z, axis=1, keepdims=True)  # a stable softmax
         logp = z - top - np.log(np.sum(np.exp(z - top), axis=1, keepdims=True))
         return -np.mean(np.sum(Y * logp, axis=1))  # cross-entropy with one-hot targets
@@ -55,16 +56,20 @@ def make_loss(activation):
 
 
 def predict(params, X, activation):
-    W1, b1, W2, b2, W3, b3 = params
-    return np.argmax(activation(activation(X @ W1 + b1) @ W2 + b2) @ W3 + b3, axis=1)
+    h = X
+    for layer in (1, 2):
+        h = activation(h @ params[f"W{layer}"] + params[f"b{layer}"])
+    return np.argmax(h @ params["W3"] + params["b3"], axis=1)
 
 
-def initial_params(sizes, activation_name, rng):
+def initial_params(sizes, activation_name, rng) -> dict[str, np.ndarray]:
+    """{"W1": ..., "b1": ..., "W2": ...}: a weight matrix and a bias vector per layer."""
     initialise = he if activation_name in ("relu", "elu") else xavier
-    params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        params += [initialise(fan_in, fan_out, rng), np.zeros(fan_out)]
-    return tuple(params)
+    params = {}
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), 1):
+        params[f"W{layer}"] = initialise(fan_in, fan_out, rng)
+        params[f"b{layer}"] = np.zeros(fan_out)
+    return params
 
 
 def main(
@@ -86,7 +91,7 @@ def main(
     rng = np.random.default_rng(seed)
     activation = ACTIVATIONS[activation_name]
     params = initial_params((64, hidden, hidden, 10), activation_name, rng)
-    loss_and_grad = srcdiff.value_and_grad(make_loss(activation), wrt=(0, 1, 2, 3, 4, 5))
+    loss_and_grad = srcdiff.value_and_grad(make_loss(activation))  # with respect to params
     if optimizer == "adam":
         opt = Adam(params, lr=2e-3)
     else:
@@ -99,7 +104,7 @@ def main(
         total = 0.0
         for start in range(0, len(order), batch):
             rows = order[start : start + batch]
-            loss, grads = loss_and_grad(*params, X_train[rows], Y_train[rows])
+            loss, grads = loss_and_grad(params, X_train[rows], Y_train[rows])
             opt.step(grads)
             total += loss * len(rows)
         losses.append(total / len(order))
