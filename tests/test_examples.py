@@ -50,7 +50,7 @@ def test_mlp_digits_trains_with_every_activation(activation, optimizer, tmp_path
     assert accuracy > 0.7  # after 4 epochs (chance: 0.1)
     assert plot.exists()
     out = capsys.readouterr().out
-    assert "loss_adjoint(...) returns (value, (dloss/dW1," in out
+    assert "loss_adjoint(...) returns (value, (dloss/dparams_W1," in out
 
 
 def test_mlp_digits_reaches_97_percent_with_its_defaults():
