@@ -696,3 +696,18 @@ def tries(x):
     except ValueError:
         y = x
     return y
+
+
+# --- number types outside those srcdiff compiles -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [np.float16, np.int8, np.uint8, np.complex128, complex])
+def test_an_unsupported_number_type_is_refused_alike_at_every_call(kind):
+    def f(p, x):
+        return p["a"] * x + p["b"] * x * x
+
+    gradient = srcdiff.grad(f)
+    for _ in range(2):  # the second call once raised a NotImplementedError from inside
+        with pytest.raises(SrcdiffError, match=f"a number of type {kind.__name__}"):
+            gradient({"a": 1.0, "b": kind(2)}, 3.0)
+    assert gradient({"a": 1.0, "b": 2.0}, 3.0) == {"a": 3.0, "b": 9.0}
