@@ -283,7 +283,9 @@ class Gradient:
     # --- calling -------------------------------------------------------------------------
     def call(self, *args: Any) -> Any:
         """The slow path: pick (and on first use generate) the variant for these kinds."""
-        if self._structured is not None or any(is_container(a) for a in args):
+        # a plain call keeps the plain path (and its fast path) even after calls with
+        # containers; only a function compiled for containers alone takes them all apart
+        if self._program is None or any(is_container(a) for a in args):
             return self._structured_call(args)
         variant, convert = self._variant_for(args)
         if convert:

@@ -711,3 +711,17 @@ def test_an_unsupported_number_type_is_refused_alike_at_every_call(kind):
         with pytest.raises(SrcdiffError, match=f"a number of type {kind.__name__}"):
             gradient({"a": 1.0, "b": kind(2)}, 3.0)
     assert gradient({"a": 1.0, "b": 2.0}, 3.0) == {"a": 3.0, "b": 9.0}
+
+
+def test_plain_calls_keep_the_fast_path_after_a_call_with_a_container():
+    def f(p, x):
+        return p[0] * x
+
+    gradient = srcdiff.grad(f)
+    assert gradient([2.0, 5.0], 3.0) == [3.0, 0.0]
+    plain = np.array([2.0, 5.0])
+    for _ in range(2):
+        np.testing.assert_allclose(gradient(plain, 3.0), [3.0, 0.0])
+    # the trampoline's code was swapped for the plain argument types
+    assert gradient.__srcdiff__._codes
+    assert gradient.__code__ is next(iter(gradient.__srcdiff__._codes.values()))
