@@ -58,6 +58,28 @@ def flatten(value: object, leaves: list) -> object:
     return _flatten_other(value, kind, leaves)
 
 
+def flatten_instance(value: object, names: tuple[str, ...] | None, leaves: list) -> object:
+    """``flatten`` of a method's instance, taking apart only the attributes ``names`` (those
+    the method reads; None: all); an error names the attribute it comes from."""
+    kind = type(value)
+    if names is None or _tag_of(kind) != "object":
+        return flatten(value, leaves)
+    attributes = vars(value)
+    fields = tuple(n for n in names if n in attributes and _readable(attributes[n]))
+    children = []
+    for name in fields:
+        try:
+            children.append(flatten(attributes[name], leaves))
+        except RecursionError:
+            raise SrcdiffError(
+                f"self.{name} refers back to itself (or is nested too deeply) to be taken "
+                "apart: hold the parameters in a dict, list or dataclass of their own"
+            ) from None
+        except SrcdiffError as error:
+            raise SrcdiffError(f"self.{name}: {error}") from None
+    return ("object", kind, fields, *children)
+
+
 def _children(values, leaves: list) -> list:
     """``flatten`` of each value, arrays and floats without a call of their own."""
     found = []
