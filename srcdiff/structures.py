@@ -421,9 +421,11 @@ class _Flattener:
             raise self.loc(node).unsupported("for ... else")
         out: list[ast.stmt] = []
         self.loops.append(True)
+        # a target the body assigns is a variable: a branch may leave the element in it
+        alias = not (_names_of(node.target) & _assigned(node.body))
         try:
             for element in iterations:
-                out.extend(self.bind(node.target, element, node, alias=True))
+                out.extend(self.bind(node.target, element, node, alias=alias))
                 out.extend(self.block(copy.deepcopy(node.body)))
         finally:
             self.loops.pop()
@@ -452,12 +454,12 @@ class _Flattener:
                 if isinstance(entry, Leaf) and entry.name in current:
                     self.env[key] = Leaf(current[entry.name])
         for name, version in current.items():  # after the loop, the name holds the last
-            if not self.depth:  # read under the last version's name from here on
-                self.consts.pop(name, None)
-                self.env[name] = Leaf(version)
-                continue
             copied = ast.Assign([ast.Name(name, ast.Store())], ast.Name(version, ast.Load()))
             out.append(ast.fix_missing_locations(ast.copy_location(copied, out[-1])))
+            if not self.depth:  # straight-line reads take the last version's name; a block
+                # that forgets it (a branch, a loop, a closure) reads the name, which holds it
+                self.consts.pop(name, None)
+                self.env[name] = Leaf(version)
         return out
 
     def unrolled(self, node: ast.For) -> list | None:
@@ -825,6 +827,10 @@ def _assigned(stmts: list[ast.AST]) -> set[str]:
         for n in ast.walk(s)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
+
+
+def _names_of(target: ast.expr) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
 
 
 def _identifier(key: object) -> str:
