@@ -23,21 +23,23 @@ import pickle
 import sys
 import threading
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 
 from .analysis.kinds import guess_kinds
+from .attributes import attributes_read
 from .backends import check_request
 from .buffers import Layout, argument_layout
-from .errors import SrcdiffError
+from .errors import SourceLocation, SrcdiffError
 from .frontend import takes_containers
 from .jit import CompiledAdjoint
 from .kind import BOOL, FLOAT, INT, MAX_RANK, Kind
 from .normalize.program import Program
 from .normalize.statements import normalize_program
-from .pytrees import flatten, float_mask, is_container, unflattener
+from .pytrees import flatten, flatten_instance, float_mask, is_container, unflattener
 from .transform import GeneratedModule, generate
 
 Wrt = int | str | tuple[int | str, ...]
@@ -283,7 +285,9 @@ class Gradient:
     # --- calling -------------------------------------------------------------------------
     def call(self, *args: Any) -> Any:
         """The slow path: pick (and on first use generate) the variant for these kinds."""
-        if self._structured is not None or any(is_container(a) for a in args):
+        # a plain call keeps the plain path (and its fast path) even after calls with
+        # containers; only a function compiled for containers alone takes them all apart
+        if self._program is None or any(is_container(a) for a in args):
             return self._structured_call(args)
         variant, convert = self._variant_for(args)
         if convert:
@@ -391,12 +395,21 @@ class Structured:
         ]
         self.flats: dict[tuple, _Flat] = {}
         self.last: _Flat | None = None
+        # only the attributes the method reads are part of the structure
+        self.names = (
+            None if self.instance is None else attributes_read(gradient._read, type(self.instance))
+        )
 
     def call(self, *args: Any) -> Any:
-        if self.instance is not None:
-            args = (self.instance, *args)
         leaves: list = []
-        key = tuple(flatten(a, leaves) if is_container(a) else _plain(a, leaves) for a in args)
+        if self.instance is not None:
+            key = (
+                self._instance_structure(leaves),
+                *(flatten(a, leaves) if is_container(a) else _plain(a, leaves) for a in args),
+            )
+            args = (self.instance, *args)
+        else:
+            key = tuple(flatten(a, leaves) if is_container(a) else _plain(a, leaves) for a in args)
         flat = self.flats.get(key)
         if flat is None:
             with self.gradient._lock:
@@ -408,8 +421,23 @@ class Structured:
             self.gradient._function.source = flat.gradient.source
         return flat.rebuild(result)
 
+    def _instance_structure(self, leaves: list) -> object:
+        try:
+            return flatten_instance(self.instance, self.names, leaves)
+        except SrcdiffError as error:  # name the method's line
+            code = self.gradient._read.__code__
+            raise SourceLocation(code.co_filename, code.co_firstlineno).error(str(error)) from None
+
     def _make(self, key: tuple) -> _Flat:
         gradient = self.gradient
+        if len(self.flats) == _MANY_STRUCTURES:
+            warnings.warn(
+                f"{gradient!r} has compiled {len(self.flats)} structures of its arguments; "
+                "each new one (a key added to a dict, a list that grows, an attribute read "
+                "that changes type) compiles again: keep the structure fixed between calls",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         with _no_gc_pauses():
             program = normalize_program(gradient._read, key)
         params = program.main.source.params
@@ -437,6 +465,9 @@ class Structured:
         treedefs = [key[p] for p in self.wrt]
         self.flats[key] = made = _Flat(flat, treedefs, gradient._with_value, gradient._wrt_tuple)
         return made
+
+
+_MANY_STRUCTURES = 16  # structures compiled before a warning that they keep changing
 
 
 def _plain(value: object, leaves: list) -> None:

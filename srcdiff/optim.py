@@ -24,9 +24,7 @@ place: NumPy would take five to nine passes (and temporaries) for Adam's.
 
 from __future__ import annotations
 
-import ast
 import math
-import re
 
 import numpy as np
 
@@ -50,6 +48,9 @@ class Optimizer:
     def __init__(self, params: object, lr: float):
         self.params = params
         self.slots = _slots(params, "")  # (where, container, key, value) of each float leaf
+        # and how to find its gradient: (key, whether by attribute) from the top, kept
+        # rather than read back from ``where`` (a key may print as anything)
+        self.paths = _paths(params, ())
         if not self.slots:
             raise SrcdiffError("the parameters hold no writable float array (or float) to update")
         for where, container, _, value in self.slots:
@@ -77,7 +78,7 @@ class Optimizer:
             raise SrcdiffError(f"{len(grads)} gradients for {len(self.params)} parameters")
         self.steps += 1
         for k, (where, container, key, value) in enumerate(self.slots):
-            g = _gradient_at(grads, where)
+            g = _gradient_at(grads, self.paths[k], where)
             if isinstance(value, np.ndarray):
                 if np.shape(g) != value.shape:
                     raise SrcdiffError(
@@ -112,6 +113,23 @@ def _slots(tree: object, where: str) -> list[tuple[str, object, object, object]]
     return found
 
 
+def _paths(tree: object, path: tuple) -> list[tuple[tuple[object, bool], ...]]:
+    """For each float leaf, in the order of ``_slots``, its keys from the top, each with
+    whether it is an attribute (read from a dict of attributes as a key)."""
+    found = []
+    by_attribute = not (isinstance(tree, (dict, list)) or type(tree) is tuple)
+    for key, value in items(tree):
+        here = (*path, (key, by_attribute))
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind == "f":
+                found.append(here)
+        elif isinstance(value, (float, np.floating)):
+            found.append(here)
+        elif is_container(value):
+            found.extend(_paths(value, here))
+    return found
+
+
 def _step(tree: object, key: object) -> str:
     """How a path names ``key`` of ``tree``: [0], ['W'], .W"""
     if isinstance(tree, (dict, list)) or type(tree) is tuple:
@@ -119,21 +137,20 @@ def _step(tree: object, key: object) -> str:
     return f".{key}"
 
 
-def _gradient_at(grads: object, where: str) -> object:
-    """The entry of ``grads`` at the path ``where`` (as ``_slots`` wrote it)."""
+def _gradient_at(grads: object, path: tuple, where: str) -> object:
+    """The entry of ``grads`` at ``path`` (as ``_paths`` wrote it; ``where`` names it)."""
     found = grads
-    for part in re.findall(r"\[[^\]]*\]|\.\w+", where):
-        try:
-            if part.startswith("."):
-                name = part[1:]
-                found = found[name] if isinstance(found, dict) else getattr(found, name)
+    try:
+        for key, by_attribute in path:
+            if by_attribute and not isinstance(found, dict):
+                found = getattr(found, key)
             else:
-                found = found[ast.literal_eval(part[1:-1])]
-        except (KeyError, IndexError, AttributeError, TypeError):
-            raise SrcdiffError(
-                f"the gradients have no entry {where}: pass what srcdiff.grad returns for the "
-                "parameters"
-            ) from None
+                found = found[key]
+    except (KeyError, IndexError, AttributeError, TypeError):
+        raise SrcdiffError(
+            f"the gradients have no entry {where}: pass what srcdiff.grad returns for the "
+            "parameters"
+        ) from None
     if found is None:
         raise SrcdiffError(f"the gradient {where} is None")
     return found

@@ -58,6 +58,28 @@ def flatten(value: object, leaves: list) -> object:
     return _flatten_other(value, kind, leaves)
 
 
+def flatten_instance(value: object, names: tuple[str, ...] | None, leaves: list) -> object:
+    """``flatten`` of a method's instance, taking apart only the attributes ``names`` (those
+    the method reads; None: all); an error names the attribute it comes from."""
+    kind = type(value)
+    if names is None or _tag_of(kind) != "object":
+        return flatten(value, leaves)
+    attributes = vars(value)
+    fields = tuple(n for n in names if n in attributes and _readable(attributes[n]))
+    children = []
+    for name in fields:
+        try:
+            children.append(flatten(attributes[name], leaves))
+        except RecursionError:
+            raise SrcdiffError(
+                f"self.{name} refers back to itself (or is nested too deeply) to be taken "
+                "apart: hold the parameters in a dict, list or dataclass of their own"
+            ) from None
+        except SrcdiffError as error:
+            raise SrcdiffError(f"self.{name}: {error}") from None
+    return ("object", kind, fields, *children)
+
+
 def _children(values, leaves: list) -> list:
     """``flatten`` of each value, arrays and floats without a call of their own."""
     found = []
@@ -81,6 +103,12 @@ def _flatten_other(value: object, kind: type, leaves: list) -> object:
     if value is None or kind is str:
         return (STATIC, value)
     tag = _tag_of(kind)
+    if tag is None and issubclass(kind, _NUMBER_BASES):
+        raise SrcdiffError(
+            f"a container holds a number of type {kind.__name__}; srcdiff takes float, int, "
+            "bool and NumPy's float64, float32, int64, int32 and bool_ (convert it: float(x), "
+            "or an array of float64 or float32)"
+        )
     if tag is None:
         raise SrcdiffError(
             f"a container holds a {kind.__name__}; srcdiff takes numbers, numeric arrays, "
@@ -92,12 +120,13 @@ def _flatten_other(value: object, kind: type, leaves: list) -> object:
 
 
 _NUMBERS = frozenset({float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_})
+# number types outside _NUMBERS (float16, int8, complex, ...) are refused, at every call alike
+_NUMBER_BASES = (float, int, complex, np.number, np.bool_)
 
 
 @functools.cache
 def _tag_of(kind: type) -> str | None:
-    if issubclass(kind, (float, int, np.number, np.bool_)):
-        _add_number(kind)
+    if issubclass(kind, _NUMBER_BASES):
         return None
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):
         return "namedtuple"
@@ -110,11 +139,6 @@ def _tag_of(kind: type) -> str | None:
 
 
 _NOT_OBJECTS = (type, types.ModuleType, types.FunctionType, types.MethodType, np.ndarray)
-
-
-def _add_number(kind: type) -> None:
-    global _NUMBERS
-    _NUMBERS = _NUMBERS | {kind}
 
 
 def _fields(value: object, kind: type, tag: str) -> tuple[str, ...]:

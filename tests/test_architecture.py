@@ -23,7 +23,7 @@ SOURCE = Path(__file__).resolve().parent.parent / ROOT
 # (docs/design.md); a package stands for all its modules. Every module must be in one layer.
 LAYERS: list[tuple[str, list[str]]] = [
     ("foundation", ["srcdiff._version", "srcdiff.errors", "srcdiff.kind", "srcdiff.numba_cache"]),
-    ("pytrees", ["srcdiff.pytrees"]),  # containers of parameters as values
+    ("pytrees", ["srcdiff.pytrees", "srcdiff.attributes"]),  # containers of parameters as values
     ("runtime", ["srcdiff.runtime", "srcdiff.optim"]),  # Numba routines generated code calls
     ("ir", ["srcdiff.ir"]),
     ("rules", ["srcdiff.rules"]),

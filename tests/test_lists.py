@@ -160,6 +160,16 @@ def append_filtered(x):
     return total + len(ys)
 
 
+def append_under_if_in_range(a, b):
+    ys = []
+    for i in range(4):
+        if i != 1:
+            ys.append(a * i + b)
+        if a * i > b:
+            ys.append(a * b)
+    return ys[-1] * ys[0] + np.sum(np.array(ys)) + len(ys)
+
+
 def append_in_unrolled_loop(a, b):
     ys = []
     for v in [a, b]:
@@ -286,6 +296,7 @@ CASES = [
     (append_over_array, (0, 1), [(X, W)]),
     (append_filtered, 0, [(X,)]),
     (append_in_unrolled_loop, (0, 1), [(0.3, 0.7)]),
+    (append_under_if_in_range, (0, 1), [(0.3, 0.7), (0.9, 0.2)]),
     (generator_sum, (0, 1), [(X, W)]),
     (generator_of_function, 0, [(X,)]),
     (generator_max_min, 0, [(X,)]),

@@ -136,3 +136,20 @@ def test_training_logistic_regression_with_srcdiff_gradients(make):
     accuracy = np.mean(((X @ w + b) > 0) == (y > 0.5))
     assert accuracy > 0.95
     assert math.isfinite(loss)
+
+
+def test_keys_of_any_kind_find_their_gradients():
+    import enum
+
+    class Key(enum.Enum):
+        A = 1
+
+    params = {"W[0]": np.ones(2), Key.A: np.ones(2), ("a", 1): {"x]": np.ones(1)}}
+    grads = {"W[0]": np.ones(2), Key.A: 2.0 * np.ones(2), ("a", 1): {"x]": np.ones(1)}}
+    optimizer = srcdiff.optim.SGD(params, lr=0.5)
+    optimizer.step(grads)
+    np.testing.assert_allclose(params["W[0]"], [0.5, 0.5])
+    np.testing.assert_allclose(params[Key.A], [0.0, 0.0])
+    np.testing.assert_allclose(params[("a", 1)]["x]"], [0.5])
+    with pytest.raises(srcdiff.SrcdiffError, match="no entry"):
+        optimizer.step({"W[0]": np.ones(2)})

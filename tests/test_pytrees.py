@@ -383,8 +383,8 @@ def test_a_bound_method(backend):
     np.testing.assert_allclose(gX, fd_gradient(model.loss, (X, Y), 0, ()), rtol=1e-5, atol=1e-8)
     g = srcdiff.grad(model.loss, wrt="self", backend=backend)
     got = g(X, Y)
-    # the instance's numbers, arrays and strings, by name; a string has no gradient
-    assert set(got) == {"W", "b", "decay", "label"} and got["label"] is None
+    # the numbers and arrays the method reads of the instance, by name (not its label)
+    assert set(got) == {"W", "b", "decay"}
 
     def as_function(W, b, decay):
         return Model(W, b, decay).loss(X, Y)
@@ -696,3 +696,113 @@ def tries(x):
     except ValueError:
         y = x
     return y
+
+
+# --- number types outside those srcdiff compiles -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [np.float16, np.int8, np.uint8, np.complex128, complex])
+def test_an_unsupported_number_type_is_refused_alike_at_every_call(kind):
+    def f(p, x):
+        return p["a"] * x + p["b"] * x * x
+
+    gradient = srcdiff.grad(f)
+    for _ in range(2):  # the second call once raised a NotImplementedError from inside
+        with pytest.raises(SrcdiffError, match=f"a number of type {kind.__name__}"):
+            gradient({"a": 1.0, "b": kind(2)}, 3.0)
+    assert gradient({"a": 1.0, "b": 2.0}, 3.0) == {"a": 3.0, "b": 9.0}
+
+
+def test_plain_calls_keep_the_fast_path_after_a_call_with_a_container():
+    def f(p, x):
+        return p[0] * x
+
+    gradient = srcdiff.grad(f)
+    assert gradient([2.0, 5.0], 3.0) == [3.0, 0.0]
+    plain = np.array([2.0, 5.0])
+    for _ in range(2):
+        np.testing.assert_allclose(gradient(plain, 3.0), [3.0, 0.0])
+    # the trampoline's code was swapped for the plain argument types
+    assert gradient.__srcdiff__._codes
+    assert gradient.__code__ is next(iter(gradient.__srcdiff__._codes.values()))
+
+
+# --- a method's instance: only the attributes it reads --------------------------------------
+
+
+class _Node:
+    pass
+
+
+class _Model:
+    def __init__(self):
+        self.W = np.array([1.0, 2.0])
+        self.history = []
+
+    def loss(self, x):
+        return np.sum(self.W * x)
+
+    def through_helper(self, x):
+        return _helper_reading_b(self, x) + self.scaled(x)
+
+    def scaled(self, x):
+        return np.sum(self.W * x) * 2.0
+
+    def cyclic(self, x):
+        return np.sum(self.node.owner.W * x)
+
+
+def _helper_reading_b(model, x):
+    return model.b * np.sum(x)
+
+
+def test_attributes_the_method_does_not_read_are_left_alone():
+    import logging
+
+    model = _Model()
+    model.log = logging.getLogger("srcdiff-test")  # a reference cycle through its manager
+    node = _Node()
+    node.owner = model
+    model.node = node
+    model.opt = {"lr": 0.1, "fn": np.tanh}
+    x = np.array([3.0, 4.0])
+    np.testing.assert_allclose(srcdiff.grad(model.loss)(x), model.W)
+    assert set(srcdiff.grad(model.loss, wrt="self")(x)) == {"W"}
+
+
+def test_attributes_read_by_helpers_and_methods_called_with_self():
+    model = _Model()
+    model.b = 0.5
+    x = np.array([3.0, 4.0])
+    grads = srcdiff.grad(model.through_helper, wrt="self")(x)
+    assert set(grads) == {"W", "b"}
+    np.testing.assert_allclose(grads["W"], 2.0 * x)
+    assert grads["b"] == pytest.approx(7.0)
+
+
+def test_an_attribute_that_changes_but_is_not_read_compiles_once():
+    model = _Model()
+    gradient = srcdiff.grad(model.loss, wrt="self")
+    for _ in range(4):
+        gradient(np.array([3.0, 4.0]))
+        model.history.append(1.0)
+    assert len(gradient.__srcdiff__._structured.flats) == 1
+
+
+def test_a_cycle_the_method_reads_through_is_a_clear_error():
+    model = _Model()
+    node = _Node()
+    node.owner = model
+    model.node = node
+    with pytest.raises(SrcdiffError, match=r"test_pytrees.py:\d+:.*self.node"):
+        srcdiff.grad(model.cyclic)(np.array([3.0, 4.0]))
+
+
+def test_many_structures_warn():
+    def f(p):
+        return p[0] * 2.0
+
+    gradient = srcdiff.grad(f, jit=False)
+    with pytest.warns(RuntimeWarning, match="compiled 16 structures"):
+        for n in range(1, 18):
+            gradient([1.0] * n)

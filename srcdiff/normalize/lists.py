@@ -662,3 +662,16 @@ def appended_lists(body: list[ast.stmt]) -> dict[str, int]:
                 name = node.value.func.value.id
                 counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def appends_in_branches(body: list[ast.stmt]) -> bool:
+    """Whether a loop body appends inside an ``if``: how many items the loop adds then
+    depends on the run, so the loop is not unrolled into a list of known length."""
+    return any(appended_lists(node.body + node.orelse) for node in _ifs(body))
+
+
+def _ifs(body: list[ast.stmt]):
+    for stmt in body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.If):
+                yield node

@@ -39,7 +39,14 @@ from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
 from .calls import CallLowering
 from .iteration import IterationLowering
-from .lists import UNROLLED, ListLowering, Scope, StaticList, appended_lists
+from .lists import (
+    UNROLLED,
+    ListLowering,
+    Scope,
+    StaticList,
+    appended_lists,
+    appends_in_branches,
+)
 from .program import RESERVED, NameAllocator, NormalizedFunction, Program
 from .unbound import guard_unassigned
 from .unrolling import (
@@ -522,7 +529,10 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
 
     def stmt_For(self, node: ast.For) -> None:
         loc = self.loc
-        rows = self.static_rows(node.iter, ranges=bool(appended_lists(node.body)))
+        # a range loop that appends is unrolled (a list of known length), unless it
+        # appends under an `if`: then it is a loop writing into an array
+        appends = bool(appended_lists(node.body)) and not appends_in_branches(node.body)
+        rows = self.static_rows(node.iter, ranges=appends)
         if rows is not None:
             self.unrolled_for(node, rows)
             return
