@@ -532,7 +532,7 @@ def _dotted(node: ast.Attribute) -> str | None:
     return f"{node.value.id}.{node.attr}" if isinstance(node.value, ast.Name) else None
 
 
-def _own_nodes(tree: ast.FunctionDef):
+def own_nodes(tree: ast.FunctionDef):
     """The nodes of a function, not those of the functions nested in it."""
     pending: list[ast.AST] = list(tree.body)
     while pending:
@@ -998,7 +998,7 @@ class Checker(ast.NodeVisitor):
     def find_free_arrays(self) -> None:
         """The arrays of the module or closure that the function reads (first, as they are
         values: ``A.T``, ``A[i]``)."""
-        for node in _own_nodes(self.source.tree):
+        for node in own_nodes(self.source.tree):
             if (
                 isinstance(node, ast.Name)
                 and node.id not in self.source.locals

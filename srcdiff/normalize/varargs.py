@@ -11,7 +11,7 @@ import ast
 import builtins
 import copy
 
-from ..frontend import SourceFunction, checked, scope_of
+from ..frontend import SourceFunction, checked, own_nodes, scope_of
 
 HINT = "use it as xs[k] with a constant k, len(xs), sum(xs) or `for a in xs`"
 
@@ -27,7 +27,7 @@ def with_arity(source: SourceFunction, count: int) -> SourceFunction:
     tree.args.vararg = None
     expand = _Expand(source, star, names)
     tree.body = expand.block(tree.body)
-    for node in _own_nodes(tree):
+    for node in own_nodes(tree):
         if isinstance(node, ast.Name) and node.id == star:
             raise source.loc(node).unsupported(f"this use of *{star}", HINT.replace("xs", star))
     positional = source.positional + count
@@ -151,12 +151,3 @@ def _fresh(name: str, taken: set[str]) -> str:
         name += "_"
     taken.add(name)
     return name
-
-
-def _own_nodes(tree: ast.FunctionDef):
-    pending: list[ast.AST] = list(tree.body)
-    while pending:
-        node = pending.pop()
-        yield node
-        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
-            pending.extend(ast.iter_child_nodes(node))
