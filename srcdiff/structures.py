@@ -190,7 +190,7 @@ class _Flattener:
             if _pairs(target, node.value):
                 return self.assign_pairs(target.elts, node.value.elts, node)
         rewritten = self.expressions(node)  # reads first, then the names assigned
-        for name in _assigned(node.targets):
+        for name in assigned_names(node.targets):
             self.rebind(name, node)
         if isinstance(node.targets[0], ast.Name) and len(node.targets) == 1 and not self.depth:
             value = self.constant(node.value)
@@ -206,7 +206,7 @@ class _Flattener:
         entries = [self.structure(v) for v in values]
         if all(e is None or isinstance(e, Leaf) for e in entries):
             rewritten = self.expressions(node)
-            for name in _assigned(targets):
+            for name in assigned_names(targets):
                 self.rebind(name, node)
             return [rewritten]
         out: list[ast.stmt] = []
@@ -388,7 +388,7 @@ class _Flattener:
             self.env, self.consts = env, consts
 
     def forget(self, stmts: list[ast.stmt]) -> None:
-        for name in _assigned(stmts):
+        for name in assigned_names(stmts):
             self.consts.pop(name, None)
             self.env.pop(name, None)
 
@@ -422,7 +422,7 @@ class _Flattener:
         out: list[ast.stmt] = []
         self.loops.append(True)
         # a target the body assigns is a variable: a branch may leave the element in it
-        alias = not (_names_of(node.target) & _assigned(node.body))
+        alias = not (names_in(node.target) & assigned_names(node.body))
         try:
             for element in iterations:
                 out.extend(self.bind(node.target, element, node, alias=alias))
@@ -438,7 +438,7 @@ class _Flattener:
         has one shape, and the reverse sweep reads it without a tape (the Numba backend
         has none for arrays). Only names assigned one at a time at this level; a name
         also assigned otherwise (in a branch, an inner loop, a tuple) keeps its name."""
-        others = _assigned([s for s in stmts if _single_target(s) is None])
+        others = assigned_names([s for s in stmts if _single_target(s) is None])
         versioned = {_single_target(s) for s in stmts} - others - {None}
         current: dict[str, str] = {}
         out = []
@@ -820,7 +820,8 @@ def _root(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _assigned(stmts: list[ast.AST]) -> set[str]:
+def assigned_names(stmts: list[ast.AST]) -> set[str]:
+    """The names ``stmts`` assign anywhere in them."""
     return {
         n.id
         for s in stmts
@@ -829,8 +830,9 @@ def _assigned(stmts: list[ast.AST]) -> set[str]:
     }
 
 
-def _names_of(target: ast.expr) -> set[str]:
-    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+def names_in(node: ast.AST) -> set[str]:
+    """The names ``node`` reads or assigns."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 def _identifier(key: object) -> str:

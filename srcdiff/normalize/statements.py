@@ -37,6 +37,7 @@ from ..frontend import (
 from ..ir import Assign, Call, Const, Expr, For, If, Name, Op, Return, While
 from ..python_errors import math_checks
 from ..rules import BINOPS, COMPAREOPS
+from ..structures import assigned_names, names_in
 from .calls import CallLowering
 from .iteration import IterationLowering
 from .lists import (
@@ -536,7 +537,7 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
         if rows is not None:
             self.unrolled_for(node, rows)
             return
-        assigned = {self.local(n) for n in _assigned_names_ast([node])}
+        assigned = {self.local(n) for n in assigned_names([node])}
         iteration = self.iteration(node, assigned)
         scope = Scope("for")
         grown = self.begin_loop_lists(node.body, iteration, scope)
@@ -649,7 +650,7 @@ class Normalizer(CallLowering, IterationLowering, ListLowering):
         lazy = isinstance(node, (ast.IfExp, ast.BoolOp)) or (
             isinstance(node, ast.Compare) and len(node.ops) > 1
         )
-        if lazy and target in {self.local(n) for n in _names_read(node)}:
+        if lazy and target in {self.local(n) for n in names_in(node)}:
             # the lowering writes the target before reading the rest: go through a temporary
             temp = self.names.fresh("t")
             self.assign(temp, node)
@@ -924,16 +925,3 @@ def _is_true(test: ast.expr) -> bool:
 
 def _count_results(node: ast.Return) -> int:
     return len(node.value.elts) if isinstance(node.value, ast.Tuple) else 1
-
-
-def _names_read(node: ast.expr) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def _assigned_names_ast(stmts: list[ast.stmt]) -> set[str]:
-    return {
-        n.id
-        for s in stmts
-        for n in ast.walk(s)
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    }
